@@ -1,0 +1,102 @@
+"""The one exception tree of threadline.
+
+Every error threadline raises on purpose derives from :class:`ThreadlineError`, so
+``except ThreadlineError`` catches them all. Errors that wrap a driver or OS error are
+raised ``from`` it, so the original stays in ``__cause__``.
+
+Some classes also derive from the built-in exception that LangChain raised in the same
+situation (``KeyError`` for a missing prompt variable, ``ValueError`` for bad input,
+``ImportError`` for a missing extra), so ported ``except`` clauses keep working::
+
+    ThreadlineError
+    ├── InputError (ValueError)            wrong type or value passed in
+    │   ├── MissingVariableError (KeyError)  a prompt variable was not given
+    │   └── MissingConfigError (KeyError)    a session key is missing from the config
+    ├── MessageFormatError (ValueError)    a message dict is malformed or of unknown type
+    ├── HistoryFileError                   a history file is unreadable or not ours
+    ├── StoreError                         a store backend failed
+    │   ├── ConfigurationError (ValueError)  bad URL, unknown scheme or option
+    │   └── StoreConnectionError             the server cannot be reached
+    ├── ModelError                         a chat model failed
+    └── MissingDependencyError (ImportError) an optional extra is not installed
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "HistoryFileError",
+    "InputError",
+    "MessageFormatError",
+    "MissingConfigError",
+    "MissingDependencyError",
+    "MissingVariableError",
+    "ModelError",
+    "StoreConnectionError",
+    "StoreError",
+    "ThreadlineError",
+]
+
+
+class ThreadlineError(Exception):
+    """Base class of every error threadline raises on purpose."""
+
+    def __str__(self) -> str:
+        # KeyError would otherwise repr() its message, quoting it.
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+class InputError(ThreadlineError, ValueError):
+    """A value of the wrong type or shape was passed in."""
+
+
+class MissingVariableError(InputError, KeyError):
+    """A prompt template was formatted without one of its variables."""
+
+    def __init__(self, message: str, *, missing: list[str], given: list[str]) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.given = given
+
+
+class MissingConfigError(InputError, KeyError):
+    """A key the history factory needs is missing from ``config["configurable"]``."""
+
+    def __init__(self, message: str, *, missing: list[str]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+class MessageFormatError(ThreadlineError, ValueError):
+    """A stored or given message dict cannot be turned into a message."""
+
+
+class HistoryFileError(ThreadlineError):
+    """A chat history file is not valid UTF-8 JSON in a format threadline reads."""
+
+
+class StoreError(ThreadlineError):
+    """A store backend failed; the driver's exception is in ``__cause__``."""
+
+
+class ConfigurationError(StoreError, ValueError):
+    """A store URL, scheme or option is invalid."""
+
+
+class StoreConnectionError(StoreError, ConnectionError):
+    """The store's server could not be reached (within the connect timeout)."""
+
+
+class ModelError(ThreadlineError):
+    """A chat model failed to answer."""
+
+
+class MissingDependencyError(ThreadlineError, ImportError):
+    """An optional dependency is missing; the message says what to install."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"{package} is not installed; install it with: pip install \"threadline[{extra}]\""
+        )
+        self.package = package
+        self.extra = extra
