@@ -16,7 +16,6 @@ Everything else defaults sensibly:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast
 
@@ -182,7 +181,7 @@ class Runnable(Generic[Input, Output]):
             *(one(i, c) for i, c in zip(inputs, configs, strict=True)),
             return_exceptions=return_exceptions,
         )
-        return list(results)
+        return cast("list[Output]", list(results))
 
     def __or__(self, other: Any) -> RunnableSequence[Input, Any]:
         return RunnableSequence(self, coerce_to_runnable(other))
@@ -202,7 +201,8 @@ def _configs(
     config: RunnableConfig | Sequence[RunnableConfig] | None, count: int
 ) -> list[RunnableConfig | None]:
     if config is None or isinstance(config, Mapping):
-        return [cast("RunnableConfig | None", config)] * count
+        one: RunnableConfig | None = config
+        return [one] * count
     configs = list(config)
     if len(configs) != count:
         raise InputError(f"got {len(configs)} configs for {count} inputs; give one or one each")
@@ -211,6 +211,8 @@ def _configs(
 
 class RunnableSequence(Runnable[Input, Output]):
     """Runnables run one after the other, each fed the previous one's output."""
+
+    steps: list[Runnable[Any, Any]]
 
     def __init__(self, *steps: Runnable[Any, Any]) -> None:
         flat: list[Runnable[Any, Any]] = []
@@ -280,7 +282,15 @@ class RunnableSequence(Runnable[Input, Output]):
         return " | ".join(type(s).__name__ for s in self.steps)
 
 
+def _is_async(func: Callable[..., Any]) -> bool:
+    import inspect
+
+    return inspect.iscoroutinefunction(func)
+
+
 def _accepts_config(func: Callable[..., Any]) -> bool:
+    import inspect  # ~5 ms at import time; needed only when a lambda is built
+
     try:
         return "config" in inspect.signature(func).parameters
     except (TypeError, ValueError):
@@ -305,7 +315,7 @@ class RunnableLambda(Runnable[Input, Output]):
             raise InputError(f"RunnableLambda needs a callable, got {type(func).__name__}")
         self.func: Callable[..., Any] | None = func
         self.afunc = afunc
-        if inspect.iscoroutinefunction(func):
+        if _is_async(func):
             self.func, self.afunc = None, func
         self.name = name or getattr(func, "__name__", "lambda")
         self._func_config = self.func is not None and _accepts_config(self.func)

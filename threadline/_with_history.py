@@ -25,7 +25,6 @@ stored: a history never holds a question without its answer or half an answer.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -62,6 +61,8 @@ _SESSION_ID = ConfigurableFieldSpec(
 
 
 def _positional_ok(func: Callable[..., Any]) -> bool:
+    import inspect  # ~5 ms at import time; needed once per wrapper
+
     try:
         params = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):
@@ -207,7 +208,7 @@ class RunnableWithMessageHistory(Runnable[Any, Any]):
     def _history(self, config: RunnableConfig | None,
                  overrides: dict[str, Any]) -> BaseChatMessageHistory:
         history = self._call_factory(self._factory_args(config, overrides))
-        if inspect.isawaitable(history):
+        if isinstance(history, Awaitable):
             close = getattr(history, "close", None)
             if close is not None:
                 close()
@@ -240,7 +241,7 @@ class RunnableWithMessageHistory(Runnable[Any, Any]):
     async def _ahistory(self, config: RunnableConfig | None,
                         overrides: dict[str, Any]) -> BaseChatMessageHistory:
         history = self._call_factory(self._factory_args(config, overrides))
-        if inspect.isawaitable(history):
+        if isinstance(history, Awaitable):
             history = await history
         return history  # type: ignore[no-any-return]
 

@@ -1,0 +1,324 @@
+"""The store contract every backend implements, and the per-session history view.
+
+A :class:`Store` owns the connections (one pool per store) and holds the messages of
+many sessions. Backends implement a small set of primitives — append a batch, read the
+last N, list, describe, expire and delete sessions — each in one round trip where the
+backend allows. Everything users touch per conversation is a :class:`StoreHistory`, a
+light view (store + session id) that is a :class:`~threadline.BaseChatMessageHistory`,
+so ``store.history`` can be passed straight to ``RunnableWithMessageHistory``.
+
+Session ids are data: any non-empty string without NUL characters, up to
+:data:`MAX_SESSION_ID_LENGTH` characters. Backends must bind them as parameters (never
+format them into SQL or file names unescaped) and must not truncate or fold them.
+
+Messages are stored as LangChain message dicts encoded as compact JSON text
+(:func:`encode_message` / :func:`decode_message`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, NamedTuple
+from urllib.parse import quote
+
+from threadline._concurrency import run_sync
+from threadline._errors import InputError, MessageFormatError
+from threadline._history import BaseChatMessageHistory
+from threadline._messages import BaseMessage
+from threadline._serialization import message_from_dict, message_to_dict
+from threadline.stores._url import StoreURL, parse_options
+
+__all__ = [
+    "MAX_SESSION_ID_LENGTH",
+    "SessionInfo",
+    "SessionPage",
+    "Store",
+    "StoreHistory",
+    "decode_message",
+    "encode_message",
+    "session_key",
+    "validate_identifier",
+    "validate_key_prefix",
+    "validate_session_id",
+    "validate_ttl",
+]
+
+MAX_SESSION_ID_LENGTH = 16_384
+
+
+def validate_session_id(session_id: object) -> str:
+    """The session id if it is acceptable, else an :class:`InputError` saying why."""
+    if not isinstance(session_id, str):
+        raise InputError(f"a session id must be a str, got {type(session_id).__name__}")
+    if not session_id:
+        raise InputError("a session id must not be empty")
+    if "\x00" in session_id:
+        raise InputError("a session id must not contain NUL characters")
+    if len(session_id) > MAX_SESSION_ID_LENGTH:
+        raise InputError(
+            f"a session id may be at most {MAX_SESSION_ID_LENGTH} characters, "
+            f"got {len(session_id)}"
+        )
+    return session_id
+
+
+def session_key(*parts: str) -> str:
+    """One session id from several keys (user id, conversation id…), without collisions.
+
+    Each part has ``%`` and ``/`` percent-escaped, then the parts are joined with ``/``,
+    so ``list_sessions(prefix=session_key(user) + "/")`` lists one user's conversations.
+    """
+    if not parts:
+        raise InputError("a session key needs at least one part")
+    for part in parts:
+        validate_session_id(part)
+    return "/".join(quote(part, safe="") if ("/" in part or "%" in part) else part
+                    for part in parts)
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9_:.\-{}]{0,128}")
+
+
+def validate_identifier(name: object, what: str = "table name") -> str:
+    """A SQL identifier we accept: letters, digits and ``_``, at most 63 characters."""
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
+        raise InputError(
+            f"invalid {what} {name!r}: use letters, digits and '_' (not first), "
+            "at most 63 characters"
+        )
+    return name
+
+
+def validate_key_prefix(prefix: object) -> str:
+    """A key prefix we accept: letters, digits and ``_:.-{}``, at most 128 characters."""
+    if not isinstance(prefix, str) or not _KEY_PREFIX.fullmatch(prefix):
+        raise InputError(
+            f"invalid key prefix {prefix!r}: use letters, digits and '_:.-{{}}', "
+            "at most 128 characters"
+        )
+    return prefix
+
+
+def validate_ttl(ttl: object) -> float | None:
+    """``None`` (never expires) or a positive number of seconds."""
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0:
+        raise InputError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
+    return float(ttl)
+
+
+def encode_message(message: BaseMessage) -> str:
+    """Compact JSON text of the message's LangChain dict."""
+    if not isinstance(message, BaseMessage):
+        raise InputError(
+            f"a store holds messages, got {type(message).__name__}; "
+            "wrap text in HumanMessage(...) or AIMessage(...)"
+        )
+    return json.dumps(message_to_dict(message), ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_message(text: str | bytes) -> BaseMessage:
+    """The message stored as ``text`` by :func:`encode_message` (or by LangChain)."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise MessageFormatError(f"a stored message is not valid JSON: {exc}") from exc
+    return message_from_dict(data)
+
+
+class SessionInfo(NamedTuple):
+    """What a store knows about one session. Times are timezone-aware (UTC)."""
+
+    session_id: str
+    message_count: int
+    created_at: datetime | None
+    updated_at: datetime | None
+    expires_at: datetime | None = None
+
+
+class SessionPage(NamedTuple):
+    """One page of session ids, sorted; pass ``next_cursor`` to get the next page."""
+
+    session_ids: list[str]
+    next_cursor: str | None
+
+
+class Store(ABC):
+    """Base class of store backends.
+
+    A backend implements the abstract sync primitives; the async ones default to running
+    them in a worker thread, and backends with native async drivers override them.
+    ``ttl`` (seconds) is the store's default time to live of a session, refreshed by
+    every append; a session's own ``ttl`` (``store.history(sid, ttl=...)``) wins.
+    """
+
+    #: URL options every backend of this class accepts, name -> type.
+    OPTIONS: ClassVar[dict[str, Any]] = {"ttl": float}
+
+    url: StoreURL
+    ttl: float | None
+    options: dict[str, Any]
+
+    def __init__(self, url: StoreURL | str, **options: Any) -> None:
+        """Parse the URL and options against :attr:`OPTIONS`; backends call this first
+        and connect lazily (opening a store must not block on the server)."""
+        self.url = StoreURL.parse(url)
+        self.options = parse_options(self.url, options, self.OPTIONS)
+        self.ttl = validate_ttl(self.options.get("ttl"))
+
+    # -- the backend contract ------------------------------------------------------------
+
+    @abstractmethod
+    def setup(self) -> None:
+        """Create or migrate the schema; idempotent. Backends also run it once per
+        process lazily before first use, never once per history object."""
+
+    @abstractmethod
+    def append(self, session_id: str, messages: Sequence[BaseMessage], *,
+               ttl: float | None = None) -> None:
+        """Append messages to a session in one round trip / transaction, in order.
+        ``ttl`` overrides the store's default; the expiry is refreshed on each append."""
+
+    @abstractmethod
+    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
+        """The session's messages, oldest first; only the newest ``last`` if given (done
+        by the backend: LIMIT / LRANGE, not a full read). Unknown session: ``[]``."""
+
+    @abstractmethod
+    def delete_session(self, session_id: str) -> bool:
+        """Delete a session and its messages; ``True`` if it existed."""
+
+    @abstractmethod
+    def list_sessions(self, *, prefix: str = "", limit: int = 100,
+                      cursor: str | None = None) -> SessionPage:
+        """Session ids starting with ``prefix``, sorted, ``limit`` per page."""
+
+    @abstractmethod
+    def session_info(self, session_id: str) -> SessionInfo | None:
+        """Message count and times of a session, or ``None`` if it does not exist."""
+
+    @abstractmethod
+    def expire(self, session_id: str, ttl: float | None) -> None:
+        """Set (seconds from now) or clear (``None``) a session's expiry."""
+
+    @abstractmethod
+    def purge_expired(self) -> int:
+        """Delete expired sessions now; the number deleted (backends whose server
+        expires keys by itself return 0)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connections; the store cannot be used afterwards."""
+
+    # -- async twins ---------------------------------------------------------------------
+
+    async def asetup(self) -> None:
+        await run_sync(self.setup)
+
+    async def aappend(self, session_id: str, messages: Sequence[BaseMessage], *,
+                      ttl: float | None = None) -> None:
+        await run_sync(self.append, session_id, list(messages), ttl=ttl)
+
+    async def aget_messages(self, session_id: str, *,
+                            last: int | None = None) -> list[BaseMessage]:
+        return await run_sync(self.get_messages, session_id, last=last)
+
+    async def adelete_session(self, session_id: str) -> bool:
+        return await run_sync(self.delete_session, session_id)
+
+    async def alist_sessions(self, *, prefix: str = "", limit: int = 100,
+                             cursor: str | None = None) -> SessionPage:
+        return await run_sync(self.list_sessions, prefix=prefix, limit=limit, cursor=cursor)
+
+    async def asession_info(self, session_id: str) -> SessionInfo | None:
+        return await run_sync(self.session_info, session_id)
+
+    async def aexpire(self, session_id: str, ttl: float | None) -> None:
+        await run_sync(self.expire, session_id, ttl)
+
+    async def apurge_expired(self) -> int:
+        return await run_sync(self.purge_expired)
+
+    async def aclose(self) -> None:
+        await run_sync(self.close)
+
+    # -- built on the contract -----------------------------------------------------------
+
+    def history(self, session_id: str | None = None, /, *, ttl: float | None = None,
+                **keys: str) -> StoreHistory:
+        """The history of one session: ``store.history("abc")``, or with several keys
+        ``store.history(user_id="u1", conversation_id="c1")`` (see :func:`session_key`).
+        Pass ``store.history`` as ``get_session_history`` to RunnableWithMessageHistory."""
+        if session_id is not None and keys:
+            raise InputError("give a session id or keyword keys, not both")
+        if session_id is None:
+            if not keys:
+                raise InputError("store.history() needs a session id")
+            session_id = session_key(*keys.values())
+        return StoreHistory(self, session_id, ttl=ttl)
+
+    def ping(self) -> None:
+        """Check the store is reachable; raises StoreConnectionError (within the connect
+        timeout) if not. Backends with a cheaper check override it."""
+        self.list_sessions(limit=1)
+
+    def iter_sessions(self, prefix: str = "", *, page_size: int = 500) -> Iterator[str]:
+        """Every session id starting with ``prefix``, page by page."""
+        cursor: str | None = None
+        while True:
+            page = self.list_sessions(prefix=prefix, limit=page_size, cursor=cursor)
+            yield from page.session_ids
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url.render()!r})"
+
+
+class StoreHistory(BaseChatMessageHistory):
+    """One session of a store, as a chat message history. Cheap to create."""
+
+    def __init__(self, store: Store, session_id: str, *, ttl: float | None = None) -> None:
+        self.store = store
+        self.session_id = validate_session_id(session_id)
+        self.ttl = validate_ttl(ttl)
+
+    def get_messages(self, last: int | None = None) -> list[BaseMessage]:
+        return self.store.get_messages(self.session_id, last=last)
+
+    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        self.store.append(self.session_id, messages, ttl=self.ttl)
+
+    def clear(self) -> None:
+        self.store.delete_session(self.session_id)
+
+    async def aget_messages(self, last: int | None = None) -> list[BaseMessage]:
+        return await self.store.aget_messages(self.session_id, last=last)
+
+    async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
+        await self.store.aappend(self.session_id, messages, ttl=self.ttl)
+
+    async def aclear(self) -> None:
+        await self.store.adelete_session(self.session_id)
+
+    def __repr__(self) -> str:
+        return f"StoreHistory({self.store!r}, session_id={self.session_id!r})"

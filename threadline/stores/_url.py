@@ -1,0 +1,160 @@
+"""Store URLs, parsed once into an immutable value that never prints its password.
+
+>>> url = StoreURL.parse("postgresql://bob:secret@db.local:5432/chat?ttl=3600")
+>>> url
+StoreURL('postgresql://bob:***@db.local:5432/chat?ttl=3600')
+>>> url.password, url.database, url.options["ttl"]
+('secret', 'chat', '3600')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+from threadline._errors import ConfigurationError
+
+__all__ = ["StoreURL", "parse_options"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreURL:
+    """A parsed store URL: ``scheme://user:password@host:port/path?option=value``.
+
+    ``scheme`` is lower-cased with any SQLAlchemy ``+driver`` suffix kept in ``driver``
+    (``postgresql+psycopg://`` → scheme ``postgresql``, driver ``psycopg``).
+    """
+
+    scheme: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    host: str | None = None
+    port: int | None = None
+    path: str = ""
+    query: tuple[tuple[str, str], ...] = ()
+    driver: str | None = None
+
+    @classmethod
+    def parse(cls, url: str | StoreURL) -> StoreURL:
+        if isinstance(url, StoreURL):
+            return url
+        if not isinstance(url, str) or "://" not in url:
+            raise ConfigurationError(
+                f"a store URL looks like 'sqlite:///chat.db' or 'redis://localhost:6379/0', "
+                f"got {_redact_raw(url)!r}"
+            )
+        raw_scheme = url.split("://", 1)[0]
+        scheme, _, driver = raw_scheme.lower().partition("+")
+        if not scheme or not all(c.isalnum() or c in "-." for c in scheme):
+            raise ConfigurationError(f"invalid URL scheme {raw_scheme!r}")
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise ConfigurationError(f"malformed store URL {_redact_raw(url)!r}: {exc}") from exc
+        query = tuple(parse_qsl(parts.query, keep_blank_values=True))
+        names = [name for name, _ in query]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ConfigurationError(f"URL option(s) {duplicated} given more than once")
+        return cls(
+            scheme=scheme,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password is not None else None,
+            host=parts.hostname or None,
+            port=port,
+            path=unquote(parts.path),
+            query=query,
+            driver=driver or None,
+        )
+
+    @property
+    def options(self) -> dict[str, str]:
+        return dict(self.query)
+
+    @property
+    def database(self) -> str:
+        """The path without its leading slash (a database name or a file path)."""
+        return self.path[1:] if self.path.startswith("/") else self.path
+
+    def render(self, *, hide_password: bool = True, with_query: bool = True) -> str:
+        """The URL as text; the password is ``***`` unless ``hide_password=False``."""
+        netloc = ""
+        if self.username is not None:
+            netloc = quote(self.username, safe="")
+            if self.password is not None:
+                netloc += ":" + ("***" if hide_password else quote(self.password, safe=""))
+            netloc += "@"
+        if self.host:
+            netloc += f"[{self.host}]" if ":" in self.host else self.host
+        if self.port is not None:
+            netloc += f":{self.port}"
+        text = f"{self.scheme}://{netloc}{quote(self.path, safe='/:')}"
+        if with_query and self.query:
+            text += "?" + urlencode(self.query)
+        return text
+
+    def without_options(self, *names: str) -> StoreURL:
+        return StoreURL(self.scheme, self.username, self.password, self.host, self.port,
+                        self.path, tuple((k, v) for k, v in self.query if k not in names),
+                        self.driver)
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __repr__(self) -> str:
+        return f"StoreURL({self.render()!r})"
+
+
+def _redact_raw(url: object) -> str:
+    """A URL we could not parse, with anything that may be a password blanked."""
+    text = str(url)
+    if "@" in text and "://" in text:
+        scheme, rest = text.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return text
+
+
+def _to_bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not a boolean (use true or false)")
+
+
+def _parser(kind: Callable[[str], Any]) -> Callable[[Any], Any]:
+    if kind is bool:
+        return lambda v: v if isinstance(v, bool) else _to_bool(str(v))
+    return lambda v: v if not isinstance(v, str) else kind(v)
+
+
+def parse_options(
+    url: StoreURL, given: Mapping[str, Any], spec: Mapping[str, Callable[[str], Any]]
+) -> dict[str, Any]:
+    """Merge URL query options and keyword options (keywords win), typed by ``spec``.
+
+    ``spec`` maps each accepted option to its type (``int``, ``float``, ``bool``, ``str``
+    or a parsing function). Unknown options are a :class:`ConfigurationError` listing the
+    valid ones.
+    """
+    merged: dict[str, Any] = {**url.options, **given}
+    unknown = sorted(set(merged) - set(spec))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown option(s) {unknown} for {url.scheme}:// stores; "
+            f"valid options: {sorted(spec)}"
+        )
+    out: dict[str, Any] = {}
+    for name, value in merged.items():
+        if value is None:
+            out[name] = None
+            continue
+        try:
+            out[name] = _parser(spec[name])(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"invalid value for option {name!r}: {exc}") from exc
+    return out
