@@ -52,12 +52,16 @@ def test_bad_content_is_a_clear_error() -> None:
 
 
 def test_text_of_list_content() -> None:
-    message = HumanMessage(["a", {"type": "text", "text": "b"}, {"type": "image_url", "image_url": "u"}])
+    message = HumanMessage(
+        ["a", {"type": "text", "text": "b"}, {"type": "image_url", "image_url": "u"}]
+    )
     assert message.text == "ab"
 
 
 def test_chunks_concatenate() -> None:
-    total = AIMessageChunk("Hel", id="r1") + AIMessageChunk("lo", response_metadata={"finish_reason": "stop"})
+    total = AIMessageChunk("Hel", id="r1") + AIMessageChunk(
+        "lo", response_metadata={"finish_reason": "stop"}
+    )
     assert isinstance(total, AIMessageChunk)
     assert total.content == "Hello"
     assert total.id == "r1"
@@ -65,10 +69,16 @@ def test_chunks_concatenate() -> None:
 
 
 def test_chunk_usage_adds_up_and_tool_call_chunks_merge() -> None:
-    a = AIMessageChunk("", usage_metadata={"input_tokens": 3, "output_tokens": 1, "total_tokens": 4},
-                       tool_call_chunks=[{"name": "f", "args": '{"a"', "id": "c1", "index": 0}])
-    b = AIMessageChunk("", usage_metadata={"input_tokens": 0, "output_tokens": 2, "total_tokens": 2},
-                       tool_call_chunks=[{"name": None, "args": ": 1}", "id": None, "index": 0}])
+    a = AIMessageChunk(
+        "",
+        usage_metadata={"input_tokens": 3, "output_tokens": 1, "total_tokens": 4},
+        tool_call_chunks=[{"name": "f", "args": '{"a"', "id": "c1", "index": 0}],
+    )
+    b = AIMessageChunk(
+        "",
+        usage_metadata={"input_tokens": 0, "output_tokens": 2, "total_tokens": 2},
+        tool_call_chunks=[{"name": None, "args": ": 1}", "id": None, "index": 0}],
+    )
     total = a + b
     assert total.usage_metadata == {"input_tokens": 3, "output_tokens": 3, "total_tokens": 6}
     message = total.to_message()
@@ -77,7 +87,9 @@ def test_chunk_usage_adds_up_and_tool_call_chunks_merge() -> None:
 
 
 def test_bad_tool_call_json_becomes_invalid_tool_call() -> None:
-    chunk = AIMessageChunk("", tool_call_chunks=[{"name": "f", "args": "{oops", "id": "c", "index": 0}])
+    chunk = AIMessageChunk(
+        "", tool_call_chunks=[{"name": "f", "args": "{oops", "id": "c", "index": 0}]
+    )
     message = chunk.to_message()
     assert message.tool_calls == []
     assert message.invalid_tool_calls[0]["args"] == "{oops"
@@ -107,9 +119,9 @@ def test_copy_replaces_fields() -> None:
 
 def test_convert_to_messages() -> None:
     assert convert_to_messages("hi") == [HumanMessage("hi")]
-    assert convert_to_messages([("system", "s"), ("assistant", "a"), {"role": "user", "content": "u"}]) == [
-        SystemMessage("s"), AIMessage("a"), HumanMessage("u")
-    ]
+    assert convert_to_messages(
+        [("system", "s"), ("assistant", "a"), {"role": "user", "content": "u"}]
+    ) == [SystemMessage("s"), AIMessage("a"), HumanMessage("u")]
     with pytest.raises(InputError, match="unknown message role 'robot'"):
         convert_to_messages([("robot", "x")])
     with pytest.raises(InputError, match="cannot turn int"):
@@ -117,6 +129,11 @@ def test_convert_to_messages() -> None:
 
 
 def test_get_buffer_string() -> None:
-    messages = [SystemMessage("s"), HumanMessage("h"), AIMessage("a"), ToolMessage("t", tool_call_id="1")]
+    messages = [
+        SystemMessage("s"),
+        HumanMessage("h"),
+        AIMessage("a"),
+        ToolMessage("t", tool_call_id="1"),
+    ]
     assert get_buffer_string(messages) == "System: s\nHuman: h\nAI: a\nTool: t"
     assert get_buffer_string(messages[1:3], human_prefix="U", ai_prefix="B") == "U: h\nB: a"

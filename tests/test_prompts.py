@@ -20,18 +20,27 @@ from threadline import (
 
 
 def test_from_messages_with_all_part_kinds() -> None:
-    prompt = ChatPromptTemplate.from_messages([
-        ("system", "You are {persona}."),
-        SystemMessage("fixed"),
-        MessagesPlaceholder("history"),
-        ("user", "{q}"),
-        ("assistant", "ok {q}"),
-        ("placeholder", "{extra}"),
-    ])
+    prompt = ChatPromptTemplate.from_messages(
+        [
+            ("system", "You are {persona}."),
+            SystemMessage("fixed"),
+            MessagesPlaceholder("history"),
+            ("user", "{q}"),
+            ("assistant", "ok {q}"),
+            ("placeholder", "{extra}"),
+        ]
+    )
     assert prompt.input_variables == ["history", "persona", "q"]
-    messages = prompt.invoke({"persona": "terse", "q": "hi", "history": [AIMessage("h")]}).to_messages()
-    assert messages == [SystemMessage("You are terse."), SystemMessage("fixed"), AIMessage("h"),
-                        HumanMessage("hi"), AIMessage("ok hi")]
+    messages = prompt.invoke(
+        {"persona": "terse", "q": "hi", "history": [AIMessage("h")]}
+    ).to_messages()
+    assert messages == [
+        SystemMessage("You are terse."),
+        SystemMessage("fixed"),
+        AIMessage("h"),
+        HumanMessage("hi"),
+        AIMessage("ok hi"),
+    ]
 
 
 def test_placeholder_missing_or_empty_is_nothing() -> None:
@@ -109,9 +118,10 @@ def test_prompt_template() -> None:
 
 
 def test_message_prompt_templates_and_concatenation() -> None:
-    prompt = ChatPromptTemplate([MessagesPlaceholder("chat_history"),
-                                 HumanMessagePromptTemplate.from_template("{text}")])
-    prompt = prompt + ("ai", "fixed {text}")
+    prompt = ChatPromptTemplate(
+        [MessagesPlaceholder("chat_history"), HumanMessagePromptTemplate.from_template("{text}")]
+    )
+    prompt = prompt + ("ai", "fixed {text}")  # noqa: RUF005
     value = prompt.invoke({"chat_history": [], "text": "t"})
     assert isinstance(value, ChatPromptValue)
     assert value.to_messages() == [HumanMessage("t"), AIMessage("fixed t")]

@@ -20,8 +20,10 @@ def test_every_name_in_all_resolves() -> None:
 
 def test_all_is_complete() -> None:
     public = {
-        name for name, value in vars(threadline).items()
-        if not name.startswith("_") and not isinstance(value, type(threadline))
+        name
+        for name, value in vars(threadline).items()
+        if not name.startswith("_")
+        and not isinstance(value, type(threadline))
         and name not in ("annotations", "importlib", "TYPE_CHECKING", "Any")
     }
     assert public <= set(threadline.__all__), public - set(threadline.__all__)

@@ -25,7 +25,9 @@ from threadline import (
 
 
 def test_pipe_composes_runnables_callables_and_dicts() -> None:
-    chain = RunnableLambda(lambda x: x + 1) | (lambda x: x * 2) | {"a": lambda x: x, "b": lambda x: -x}
+    chain = (
+        RunnableLambda(lambda x: x + 1) | (lambda x: x * 2) | {"a": lambda x: x, "b": lambda x: -x}
+    )
     assert isinstance(chain, RunnableSequence)
     assert chain.invoke(1) == {"a": 4, "b": -4}
     assert ({"x": RunnablePassthrough()} | RunnableLambda(lambda d: d["x"])).invoke(5) == 5
@@ -41,7 +43,11 @@ def test_prompt_model_parser_chain() -> None:
 
 
 def test_stream_yields_pieces_through_the_parser() -> None:
-    chain = ChatPromptTemplate.from_template("{q}") | FakeListChatModel(responses=["one two three"]) | StrOutputParser()
+    chain = (
+        ChatPromptTemplate.from_template("{q}")
+        | FakeListChatModel(responses=["one two three"])
+        | StrOutputParser()
+    )
     pieces = list(chain.stream({"q": "x"}))
     assert pieces == ["one", " two", " three"]
 
@@ -104,7 +110,10 @@ def test_fake_model_rejects_bad_responses_and_fails_on_request() -> None:
 
 def test_echo_model_answers_last_human_message() -> None:
     model = EchoChatModel()
-    assert model.invoke([HumanMessage("first"), AIMessage("x"), HumanMessage("second")]).content == "second"
+    assert (
+        model.invoke([HumanMessage("first"), AIMessage("x"), HumanMessage("second")]).content
+        == "second"
+    )
 
 
 def test_parallel_runs_concurrently() -> None:

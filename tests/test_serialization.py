@@ -20,7 +20,9 @@ lc_messages = pytest.importorskip("langchain_core.messages")
 
 RICH = [
     SystemMessage("be brief", id="s1"),
-    HumanMessage(["look", {"type": "image_url", "image_url": {"url": "data:x"}}], name="bob", id="h1"),
+    HumanMessage(
+        ["look", {"type": "image_url", "image_url": {"url": "data:x"}}], name="bob", id="h1"
+    ),
     AIMessage(
         "calling",
         id="a1",
@@ -50,8 +52,11 @@ def test_langchain_core_reads_our_dicts_into_equal_messages() -> None:
 def test_we_read_langchain_core_dicts() -> None:
     theirs = [
         lc_messages.HumanMessage("hi", id="1", name="n"),
-        lc_messages.AIMessage("yo", tool_calls=[{"name": "f", "args": {}, "id": "c"}],
-                              usage_metadata={"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}),
+        lc_messages.AIMessage(
+            "yo",
+            tool_calls=[{"name": "f", "args": {}, "id": "c"}],
+            usage_metadata={"input_tokens": 1, "output_tokens": 1, "total_tokens": 2},
+        ),
         lc_messages.ToolMessage("r", tool_call_id="c"),
         lc_messages.SystemMessage("s"),
         lc_messages.AIMessageChunk("part"),
@@ -83,8 +88,13 @@ def test_lc_object_dicts_are_not_loaded() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [None, "text", {"type": "human"}, {"type": "human", "data": {"content": 5}},
-     {"type": "tool", "data": {"content": "x"}}],
+    [
+        None,
+        "text",
+        {"type": "human"},
+        {"type": "human", "data": {"content": 5}},
+        {"type": "tool", "data": {"content": "x"}},
+    ],
 )
 def test_malformed_dicts(bad: object) -> None:
     with pytest.raises(MessageFormatError):

@@ -47,12 +47,19 @@ def chat_chain(model: Any = None) -> Any:
     prompt = ChatPromptTemplate.from_messages(
         [("system", "You are helpful."), ("placeholder", "{chat_history}"), ("human", "{input}")]
     )
-    return prompt | (model or FakeListChatModel(responses=["Hello Bob!", "Your name is Bob."])) | StrOutputParser()
+    return (
+        prompt
+        | (model or FakeListChatModel(responses=["Hello Bob!", "Your name is Bob."]))
+        | StrOutputParser()
+    )
 
 
 def wrapped(sessions: Sessions, model: Any = None) -> RunnableWithMessageHistory:
     return RunnableWithMessageHistory(
-        chat_chain(model), sessions.get, input_messages_key="input", history_messages_key="chat_history"
+        chat_chain(model),
+        sessions.get,
+        input_messages_key="input",
+        history_messages_key="chat_history",
     )
 
 
@@ -63,8 +70,12 @@ def test_remembers_and_stores_one_batch_per_turn() -> None:
     assert chain.invoke({"input": "my name is Bob"}, config=config) == "echo: my name is Bob"
     assert chain.invoke({"input": "what is my name?"}, session_id="s1") == "echo: what is my name?"
     history = sessions["s1"]
-    assert history.messages == [HumanMessage("my name is Bob"), AIMessage("echo: my name is Bob"),
-                                HumanMessage("what is my name?"), AIMessage("echo: what is my name?")]
+    assert history.messages == [
+        HumanMessage("my name is Bob"),
+        AIMessage("echo: my name is Bob"),
+        HumanMessage("what is my name?"),
+        AIMessage("echo: what is my name?"),
+    ]
     assert history.add_calls == 2
     chain.invoke({"input": "x"}, session_id="other")
     assert len(sessions["s1"].messages) == 4
@@ -79,8 +90,9 @@ def test_history_reaches_the_prompt() -> None:
 
     prompt = ChatPromptTemplate.from_messages([("placeholder", "{h}"), ("human", "{q}")])
     sessions = Sessions()
-    chain = RunnableWithMessageHistory(prompt | spy, sessions.get, input_messages_key="q",
-                                       history_messages_key="h")
+    chain = RunnableWithMessageHistory(
+        prompt | spy, sessions.get, input_messages_key="q", history_messages_key="h"
+    )
     chain.invoke({"q": "one"}, session_id="s")
     chain.invoke({"q": "two"}, session_id="s")
     assert seen[1] == [HumanMessage("one"), AIMessage("ok"), HumanMessage("two")]
@@ -110,8 +122,9 @@ def test_dict_input_with_messages_key_only() -> None:
         received.append(value)
         return {"answer": "x", "other": 1}
 
-    chain = RunnableWithMessageHistory(runnable, sessions.get, input_messages_key="question",
-                                       output_messages_key="answer")
+    chain = RunnableWithMessageHistory(
+        runnable, sessions.get, input_messages_key="question", output_messages_key="answer"
+    )
     chain.invoke({"question": "q1", "k": 1}, session_id="a")
     chain.invoke({"question": "q2", "k": 1}, session_id="a")
     assert received[1]["question"] == [HumanMessage("q1"), AIMessage("x"), HumanMessage("q2")]
@@ -141,8 +154,9 @@ def test_bad_output_and_input_are_clear_errors_and_store_nothing() -> None:
     assert sessions["s"].messages == []
     with pytest.raises(InputError, match="cannot read the new message"):
         chain.invoke(3.5, session_id="s")
-    keyed = RunnableWithMessageHistory(chat_chain(), sessions.get, input_messages_key="input",
-                                       history_messages_key="chat_history")
+    keyed = RunnableWithMessageHistory(
+        chat_chain(), sessions.get, input_messages_key="input", history_messages_key="chat_history"
+    )
     with pytest.raises(InputError, match="must be a dict"):
         keyed.invoke("plain", session_id="s")
     with pytest.raises(InputError, match="no key 'input'"):
@@ -168,15 +182,32 @@ def test_history_factory_config_passes_keys_by_name() -> None:
         return histories.setdefault((user_id, conversation_id), InMemoryChatMessageHistory())
 
     chain = RunnableWithMessageHistory(
-        chat_chain(), get_history, input_messages_key="input", history_messages_key="chat_history",
+        chat_chain(),
+        get_history,
+        input_messages_key="input",
+        history_messages_key="chat_history",
         history_factory_config=[
-            ConfigurableFieldSpec(id="user_id", annotation=str, name="User ID", description="", default="",
-                                  is_shared=True),
-            ConfigurableFieldSpec(id="conversation_id", annotation=str, name="Conversation ID",
-                                  description="", default="", is_shared=True),
+            ConfigurableFieldSpec(
+                id="user_id",
+                annotation=str,
+                name="User ID",
+                description="",
+                default="",
+                is_shared=True,
+            ),
+            ConfigurableFieldSpec(
+                id="conversation_id",
+                annotation=str,
+                name="Conversation ID",
+                description="",
+                default="",
+                is_shared=True,
+            ),
         ],
     )
-    chain.invoke({"input": "hi"}, config={"configurable": {"user_id": "u1", "conversation_id": "c1"}})
+    chain.invoke(
+        {"input": "hi"}, config={"configurable": {"user_id": "u1", "conversation_id": "c1"}}
+    )
     chain.invoke({"input": "hi"}, user_id="u1", conversation_id="c2")
     assert calls == [("u1", "c1"), ("u1", "c2")]
     assert len(histories[("u1", "c1")].messages) == 2
@@ -184,10 +215,14 @@ def test_history_factory_config_passes_keys_by_name() -> None:
 
 def test_history_factory_config_missing_key_is_named() -> None:
     chain = RunnableWithMessageHistory(
-        chat_chain(), lambda user_id, conversation_id: InMemoryChatMessageHistory(),
-        input_messages_key="input", history_messages_key="chat_history",
-        history_factory_config=[ConfigurableFieldSpec(id="user_id", annotation=str),
-                                ConfigurableFieldSpec(id="conversation_id", annotation=str)],
+        chat_chain(),
+        lambda user_id, conversation_id: InMemoryChatMessageHistory(),
+        input_messages_key="input",
+        history_messages_key="chat_history",
+        history_factory_config=[
+            ConfigurableFieldSpec(id="user_id", annotation=str),
+            ConfigurableFieldSpec(id="conversation_id", annotation=str),
+        ],
     )
     with pytest.raises(MissingConfigError) as info:
         chain.invoke({"input": "x"}, config={"configurable": {"user_id": "u"}})
@@ -216,7 +251,9 @@ def test_abandoned_stream_stores_nothing() -> None:
 
 def test_failing_model_stores_nothing() -> None:
     sessions = Sessions()
-    chain = wrapped(sessions, FakeListChatModel(responses=["one two three"], error_on_chunk_number=2))
+    chain = wrapped(
+        sessions, FakeListChatModel(responses=["one two three"], error_on_chunk_number=2)
+    )
     with pytest.raises(ModelError):
         list(chain.stream({"input": "q"}, session_id="s"))
     with pytest.raises(ModelError):
@@ -238,14 +275,20 @@ async def _collect(stream: AsyncIterator[Any]) -> list[Any]:
 
 
 class UsageModel(BaseChatModel):
-    def _generate(self, messages: list[BaseMessage], *, stop: list[str] | None = None,
-                  **kwargs: Any) -> AIMessage:
-        return AIMessage("ab", usage_metadata={"input_tokens": 1, "output_tokens": 2, "total_tokens": 3})
+    def _generate(
+        self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
+    ) -> AIMessage:
+        return AIMessage(
+            "ab", usage_metadata={"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}
+        )
 
-    def _stream(self, messages: list[BaseMessage], *, stop: list[str] | None = None,
-                **kwargs: Any) -> Iterator[AIMessageChunk]:
+    def _stream(
+        self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
+    ) -> Iterator[AIMessageChunk]:
         yield AIMessageChunk("a", id="run-1")
-        yield AIMessageChunk("b", usage_metadata={"input_tokens": 1, "output_tokens": 2, "total_tokens": 3})
+        yield AIMessageChunk(
+            "b", usage_metadata={"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}
+        )
 
 
 def test_wrapped_model_stream_stores_message_with_usage() -> None:
@@ -255,8 +298,9 @@ def test_wrapped_model_stream_stores_message_with_usage() -> None:
     assert all(isinstance(c, AIMessageChunk) for c in chunks)
     stored = sessions["s"].messages[1]
     assert type(stored) is AIMessage
-    assert stored == AIMessage("ab", id="run-1",
-                               usage_metadata={"input_tokens": 1, "output_tokens": 2, "total_tokens": 3})
+    assert stored == AIMessage(
+        "ab", id="run-1", usage_metadata={"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}
+    )
 
 
 def test_async_paths_with_sync_and_async_factories() -> None:
@@ -269,7 +313,9 @@ def test_async_paths_with_sync_and_async_factories() -> None:
     async def run() -> None:
         for factory in (sessions.get, afactory):
             chain = RunnableWithMessageHistory(
-                chat_chain(EchoChatModel()), factory, input_messages_key="input",
+                chat_chain(EchoChatModel()),
+                factory,
+                input_messages_key="input",
                 history_messages_key="chat_history",
             )
             assert await chain.ainvoke({"input": "a b"}, session_id="s") == "a b"
@@ -277,8 +323,9 @@ def test_async_paths_with_sync_and_async_factories() -> None:
 
     asyncio.run(run())
     assert [m.content for m in sessions["s"].messages] == ["a b", "a b", "c d", "c d"] * 2
-    sync_chain = RunnableWithMessageHistory(chat_chain(), afactory, input_messages_key="input",
-                                            history_messages_key="chat_history")
+    sync_chain = RunnableWithMessageHistory(
+        chat_chain(), afactory, input_messages_key="input", history_messages_key="chat_history"
+    )
     with pytest.raises(InputError, match="async"):
         sync_chain.invoke({"input": "x"}, session_id="s")
 
@@ -286,8 +333,10 @@ def test_async_paths_with_sync_and_async_factories() -> None:
 def test_batch_keeps_sessions_apart() -> None:
     sessions = Sessions()
     chain = wrapped(sessions, EchoChatModel())
-    out = chain.batch([{"input": "a"}, {"input": "b"}],
-                      [{"configurable": {"session_id": "x"}}, {"configurable": {"session_id": "y"}}])
+    out = chain.batch(
+        [{"input": "a"}, {"input": "b"}],
+        [{"configurable": {"session_id": "x"}}, {"configurable": {"session_id": "y"}}],
+    )
     assert out == ["a", "b"]
     assert sessions["x"].messages[0] == HumanMessage("a")
     assert sessions["y"].messages[0] == HumanMessage("b")
@@ -302,21 +351,31 @@ def test_same_stored_messages_as_langchain() -> None:
 
     lc_store: dict[str, Any] = {}
     lc_chain = lc_history.RunnableWithMessageHistory(
-        LCPrompt.from_messages([("system", "s"), ("placeholder", "{chat_history}"), ("human", "{input}")])
-        | LCFake(responses=["r1", "r2"]) | LCParser(),
+        LCPrompt.from_messages(
+            [("system", "s"), ("placeholder", "{chat_history}"), ("human", "{input}")]
+        )
+        | LCFake(responses=["r1", "r2"])
+        | LCParser(),
         lambda sid: lc_store.setdefault(sid, LCHistory()),
-        input_messages_key="input", history_messages_key="chat_history",
+        input_messages_key="input",
+        history_messages_key="chat_history",
     )
     sessions = Sessions()
     ours = RunnableWithMessageHistory(
-        ChatPromptTemplate.from_messages([("system", "s"), ("placeholder", "{chat_history}"),
-                                          ("human", "{input}")])
-        | FakeListChatModel(responses=["r1", "r2"]) | StrOutputParser(),
-        sessions.get, input_messages_key="input", history_messages_key="chat_history",
+        ChatPromptTemplate.from_messages(
+            [("system", "s"), ("placeholder", "{chat_history}"), ("human", "{input}")]
+        )
+        | FakeListChatModel(responses=["r1", "r2"])
+        | StrOutputParser(),
+        sessions.get,
+        input_messages_key="input",
+        history_messages_key="chat_history",
     )
     for text in ["hello", "again"]:
         cfg = {"configurable": {"session_id": "s"}}
-        assert lc_chain.invoke({"input": text}, config=cfg) == ours.invoke({"input": text}, config=cfg)
+        assert lc_chain.invoke({"input": text}, config=cfg) == ours.invoke(
+            {"input": text}, config=cfg
+        )
     from langchain_core.messages import messages_to_dict as lc_to_dict
 
     assert messages_to_dict(sessions["s"].messages) == lc_to_dict(lc_store["s"].messages)

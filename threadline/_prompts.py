@@ -14,8 +14,8 @@ then joins strings without re-parsing. Only plain variable names are allowed in 
 from __future__ import annotations
 
 import string
-from itertools import repeat
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import Any, ClassVar, TypeAlias
 
 from threadline._errors import InputError, MissingVariableError

@@ -1,0 +1,144 @@
+"""Shared helpers for the benchmark scripts: timing, medians and table printing.
+
+The benchmarks are plain scripts (``python bench/bench_x.py``), not tests. Each one times
+threadline and langchain_core doing the same job and prints a table of medians and the
+ratio between them. The machine is shared and noisy, so every figure is a median of
+many runs, and each side gets its own repetition count (a threadline turn takes tens of
+microseconds, a LangChain turn tens of milliseconds) bounded by a time budget.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+
+__all__ = [
+    "Target",
+    "fmt_bytes",
+    "fmt_ms",
+    "fmt_ratio",
+    "fmt_us",
+    "median",
+    "print_table",
+    "quiet_langchain",
+    "report_targets",
+    "time_repeated",
+]
+
+
+def quiet_langchain() -> None:
+    """Silence LangChain's deprecation warnings (RunnableWithMessageHistory and
+    InMemoryChatMessageHistory are deprecated in langchain-core 1.x but still shipped):
+    they would bury the tables.
+
+    langchain_core installs its own "default" filter for these warnings when imported,
+    ahead of any earlier one, so it is imported first and our filter goes in front.
+    """
+    from langchain_core._api.deprecation import LangChainDeprecationWarning
+
+    warnings.filterwarnings("ignore", category=LangChainDeprecationWarning)
+
+
+def median(values: Sequence[float]) -> float:
+    """The median of a non-empty sequence."""
+    if not values:
+        raise ValueError("median of no values")
+    return statistics.median(values)
+
+
+def time_repeated(
+    call: Callable[[], object],
+    *,
+    min_runs: int,
+    max_runs: int,
+    budget_s: float,
+    after: Callable[[], object] | None = None,
+) -> list[float]:
+    """Seconds taken by each of up to ``max_runs`` calls of ``call``.
+
+    Runs at least ``min_runs`` times, then stops at ``max_runs`` or once ``budget_s``
+    seconds have passed, whichever comes first. ``after`` runs after each call, outside
+    the timed region (used to put state back, e.g. trim a history to its size).
+    """
+    clock = time.perf_counter
+    times: list[float] = []
+    deadline = clock() + budget_s
+    for run in range(max_runs):
+        start = clock()
+        call()
+        times.append(clock() - start)
+        if after is not None:
+            after()
+        if run + 1 >= min_runs and clock() > deadline:
+            break
+    return times
+
+
+def fmt_us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.1f}"
+
+
+def fmt_ms(seconds: float) -> str:
+    return f"{seconds * 1e3:,.1f}"
+
+
+def fmt_bytes(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def fmt_ratio(slow: float, fast: float) -> str:
+    """``slow / fast`` as e.g. ``"512x"``."""
+    if fast <= 0:
+        return "inf"
+    ratio = slow / fast
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2f}x"
+
+
+def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Print a Markdown-style table (readable in a terminal, pasteable in a report)."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+
+    def line(cells: Sequence[str]) -> str:
+        # First column left-aligned (labels), the rest right-aligned (numbers).
+        parts = [cells[0].ljust(widths[0])]
+        parts += [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return "| " + " | ".join(parts) + " |"
+
+    print(f"\n{title}\n")
+    print(line(headers))
+    print("|" + "|".join(("-" * (w + 1)) + ":" if i else "-" * (w + 2)
+                         for i, w in enumerate(widths)) + "|")
+    for row in rows:
+        print(line(row))
+    sys.stdout.flush()
+
+
+class Target:
+    """One stated goal (``threadline <= 100 µs``) and whether this run met it."""
+
+    def __init__(self, label: str, met: bool, measured: str) -> None:
+        self.label = label
+        self.met = met
+        self.measured = measured
+
+
+def report_targets(targets: Sequence[Target], *, strict: bool) -> int:
+    """Print each target as met or MISSED; the exit status a script should return.
+
+    Missing a target is reported but not an error unless ``strict`` is set: timings on
+    a shared two-core machine vary, and ``make bench`` should fail only when a script
+    breaks.
+    """
+    print("\nTargets:")
+    for target in targets:
+        status = "met   " if target.met else "MISSED"
+        print(f"  [{status}] {target.label} (measured {target.measured})")
+    sys.stdout.flush()
+    missed = [t for t in targets if not t.met]
+    return 1 if strict and missed else 0
