@@ -316,7 +316,7 @@ class RunnableLambda(Runnable[Input, Output]):
         self.func: Callable[..., Any] | None = func
         self.afunc = afunc
         if _is_async(func):
-            self.func, self.afunc = None, func
+            self.func, self.afunc = None, cast("Callable[..., Awaitable[Output]]", func)
         self.name = name or getattr(func, "__name__", "lambda")
         self._func_config = self.func is not None and _accepts_config(self.func)
         self._afunc_config = self.afunc is not None and _accepts_config(self.afunc)
