@@ -1,0 +1,176 @@
+"""SQLite specifics: URL forms, WAL, schema versions, LangChain tables and the
+LangChain-shaped SQLChatMessageHistory. The shared behaviour is in test_contract.py."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import warnings
+from pathlib import Path
+
+import pytest
+
+from threadline import (
+    AIMessage,
+    ConfigurationError,
+    HumanMessage,
+    InputError,
+    SQLChatMessageHistory,
+    StoreConnectionError,
+    StoreError,
+)
+from threadline.stores import open_store, shared_store
+from threadline.stores._sqlite import MIGRATIONS, SQLiteStore
+
+
+def test_url_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:///rel.db")
+    relative.append("s", [HumanMessage("hi")])
+    assert (tmp_path / "rel.db").exists()
+    absolute = open_store(f"sqlite:///{tmp_path}/abs.db")  # four slashes in all
+    absolute.append("s", [HumanMessage("hi")])
+    assert (tmp_path / "abs.db").exists()
+    for url in ("sqlite://", "sqlite:///:memory:"):
+        store = open_store(url)
+        assert isinstance(store, SQLiteStore) and store.memory
+        store.append("s", [HumanMessage("mem")])
+        assert [m.text for m in store.get_messages("s")] == ["mem"]
+    for store in (relative, absolute):
+        store.close()
+
+
+def test_bad_urls(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="names a file"):
+        open_store("sqlite://somehost/chat.db")
+    store = open_store(f"sqlite:///{tmp_path}/missing/dir/chat.db")
+    with pytest.raises(StoreConnectionError, match="does not exist"):
+        store.get_messages("s")
+    with pytest.raises(ConfigurationError, match="timeout"):
+        open_store("sqlite://", timeout="-1")
+
+
+def test_wal_schema_version_and_tables(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    store = open_store(f"sqlite:///{path}?table=chat")
+    store.setup()
+    store.setup()  # idempotent
+    store.append("s", [HumanMessage("hi")])
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"chat", "chat_sessions", "chat_schema"} <= tables
+    assert raw.execute("SELECT version FROM chat_schema").fetchone()[0] == len(MIGRATIONS)
+    raw.close()
+
+    other = open_store(f"sqlite:///{path}", table="other")
+    assert other.get_messages("s") == []  # tables are separate stores
+    other.destroy()
+    store.destroy()
+    raw = sqlite3.connect(path)
+    assert raw.execute("SELECT count(*) FROM sqlite_master WHERE type='table' "
+                       "AND name LIKE 'chat%'").fetchone()[0] == 0
+    raw.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    open_store(f"sqlite:///{path}").setup()
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE threadline_messages_schema SET version = 99")
+    raw.commit()
+    raw.close()
+    with pytest.raises(StoreError, match="upgrade threadline"):
+        open_store(f"sqlite:///{path}").get_messages("s")
+
+
+def test_closed_store_refuses_work() -> None:
+    store = open_store("sqlite://")
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.get_messages("s")
+
+
+def test_messages_are_stored_as_langchain_json(tmp_path: Path) -> None:
+    path = tmp_path / "chat.db"
+    store = open_store(f"sqlite:///{path}")
+    store.append("s", [HumanMessage("hi")])
+    raw = sqlite3.connect(path)
+    (text,) = raw.execute("SELECT message FROM threadline_messages").fetchone()
+    raw.close()
+    assert text.startswith('{"type":"human","data":{"content":"hi"')
+
+
+def _langchain_history(session_id: str, url: str) -> object:
+    community = pytest.importorskip("langchain_community.chat_message_histories")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return community.SQLChatMessageHistory(session_id, connection=url)
+
+
+def test_reads_and_extends_a_langchain_table(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/lc.db"
+    theirs = _langchain_history("s1", url)
+    theirs.add_user_message("from langchain")  # type: ignore[attr-defined]
+    theirs.add_ai_message("answer")  # type: ignore[attr-defined]
+
+    ours = SQLChatMessageHistory("s1", connection=url)
+    assert [m.text for m in ours.messages] == ["from langchain", "answer"]
+    info = ours.store.session_info("s1")
+    assert info is not None and info.message_count == 2  # indexed by the migration
+    ours.add_messages([HumanMessage("from threadline"), AIMessage("ok")])
+
+    again = _langchain_history("s1", url)
+    assert [m.content for m in again.messages] == [  # type: ignore[attr-defined]
+        "from langchain", "answer", "from threadline", "ok"]
+
+
+def test_sql_chat_message_history_shares_one_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/chat.db"
+    first = SQLChatMessageHistory("a", connection=url)
+    second = SQLChatMessageHistory("b", connection=url)
+    driver = SQLChatMessageHistory("c", connection=url.replace("sqlite:", "sqlite+pysqlite:"))
+    assert first.store is second.store is driver.store
+    assert first.store is shared_store(url, table="message_store")
+    assert SQLChatMessageHistory("a", connection=url, table_name="t2").store is not first.store
+    first.add_user_message("hi")
+    assert [m.text for m in SQLChatMessageHistory("a", connection=url).messages] == ["hi"]
+    assert "chat.db" in repr(first)
+
+    async def run() -> list[str]:
+        await second.aadd_messages([HumanMessage("x"), AIMessage("y")])
+        return [m.text for m in await second.aget_messages()]
+
+    assert asyncio.run(run()) == ["x", "y"]
+    second.clear()
+    assert second.messages == []
+
+
+def test_sql_chat_message_history_arguments(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/chat.db"
+    with pytest.warns(DeprecationWarning, match="connection_string"):
+        legacy = SQLChatMessageHistory("s", connection_string=url)
+    legacy.add_user_message("hi")
+    with pytest.raises(InputError, match="custom_message_converter"):
+        SQLChatMessageHistory("s", connection=url, custom_message_converter=object())
+    with pytest.raises(InputError, match="session_id_field_name"):
+        SQLChatMessageHistory("s", connection=url, session_id_field_name="sid")
+    with pytest.raises(InputError, match="connection"):
+        SQLChatMessageHistory("s")
+    with pytest.raises(ConfigurationError, match="SQL database URL"):
+        SQLChatMessageHistory("s", connection="redis://localhost:6379/0")
+    with pytest.raises(InputError):
+        SQLChatMessageHistory("s", connection=url, table_name="bad name")
+    with pytest.raises(InputError):
+        SQLChatMessageHistory("s", connection=12345)
+
+
+def test_sql_chat_message_history_from_sqlalchemy_engine(tmp_path: Path) -> None:
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path}/engine.db")
+    history = SQLChatMessageHistory("s", connection=engine)
+    history.add_user_message("via engine")
+    same = SQLChatMessageHistory("s", connection=f"sqlite:///{tmp_path}/engine.db")
+    assert same.store is history.store
+    assert [m.text for m in same.messages] == ["via engine"]
+    engine.dispose()

@@ -1,0 +1,219 @@
+"""``memory://`` — sessions in this process's memory: the fastest store, for tests and demos.
+
+Design: a dict ``session id -> _Session`` plus a sorted list of the ids (kept with
+``bisect``, so listing with a prefix and a cursor is a binary search, not a sort), all
+guarded by one lock. Messages are kept by reference, as ``InMemoryChatMessageHistory``
+does: reading returns a new list of the same message objects. Expiry is checked against
+the monotonic clock (immune to wall-clock jumps); the wall-clock deadline is kept only to
+report ``expires_at``. Each ``open_store("memory://")`` is a separate, empty store.
+
+>>> store = open_store("memory://")
+>>> store.append("s1", [HumanMessage("hi")])
+>>> [m.content for m in store.get_messages("s1")]
+['hi']
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from threadline._errors import InputError, StoreError
+from threadline._messages import BaseMessage
+from threadline.stores._base import (
+    SessionInfo,
+    SessionPage,
+    Store,
+    validate_session_id,
+    validate_ttl,
+)
+from threadline.stores._url import StoreURL
+
+__all__ = ["MemoryStore", "check_messages", "check_page_args"]
+
+
+def check_messages(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """The batch as a list, or an :class:`InputError` if an item is not a message."""
+    batch = list(messages)
+    for message in batch:
+        if not isinstance(message, BaseMessage):
+            raise InputError(
+                f"a store holds messages, got {type(message).__name__}; "
+                "wrap text in HumanMessage(...) or AIMessage(...)"
+            )
+    return batch
+
+
+def check_page_args(prefix: object, limit: object, cursor: object) -> None:
+    """Validate ``list_sessions`` arguments the same way in every local backend."""
+    if not isinstance(prefix, str) or "\x00" in prefix:
+        raise InputError(f"prefix must be a str without NUL characters, got {prefix!r:.80}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InputError(f"limit must be a positive int, got {limit!r}")
+    if cursor is not None and not isinstance(cursor, str):
+        raise InputError(f"cursor must be a str from a previous page or None, got {cursor!r}")
+
+
+@dataclass(slots=True)
+class _Session:
+    created_at: float
+    updated_at: float
+    messages: list[BaseMessage] = field(default_factory=list)
+    deadline: float | None = None  # time.monotonic() value
+    expires_at: float | None = None  # time.time() value, for reporting
+
+
+def _utc(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+
+
+class MemoryStore(Store):
+    """Sessions in a dict: ``open_store("memory://", ttl=3600)``."""
+
+    OPTIONS: ClassVar[dict[str, Any]] = {**Store.OPTIONS}
+
+    def __init__(self, url: StoreURL | str = "memory://", **options: Any) -> None:
+        super().__init__(url, **options)
+        self._sessions: dict[str, _Session] = {}
+        self._ids: list[str] = []  # sorted
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # The lock is held by every caller of these helpers.
+
+    def _live(self, session_id: str, now: float) -> _Session | None:
+        session = self._sessions.get(session_id)
+        if session is not None and session.deadline is not None and session.deadline <= now:
+            self._drop(session_id)
+            return None
+        return session
+
+    def _drop(self, session_id: str) -> None:
+        del self._sessions[session_id]
+        index = bisect.bisect_left(self._ids, session_id)
+        del self._ids[index]
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("this store is closed")
+
+    # -- the contract ------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        self._check_open()
+
+    def append(self, session_id: str, messages: Sequence[BaseMessage], *,
+               ttl: float | None = None) -> None:
+        validate_session_id(session_id)
+        batch = check_messages(messages)
+        ttl = validate_ttl(ttl) or self.ttl
+        if not batch:
+            return
+        wall, now = time.time(), time.monotonic()
+        with self._lock:
+            self._check_open()
+            session = self._live(session_id, now)
+            if session is None:
+                session = self._sessions[session_id] = _Session(wall, wall)
+                bisect.insort(self._ids, session_id)
+            session.messages.extend(batch)
+            session.updated_at = wall
+            if ttl is not None:
+                session.deadline, session.expires_at = now + ttl, wall + ttl
+            # Without a ttl an append keeps an expiry set by expire(): refreshing is
+            # only meaningful for a known ttl.
+
+    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
+        validate_session_id(session_id)
+        if last is not None and (isinstance(last, bool) or not isinstance(last, int)
+                                 or last < 0):
+            raise InputError(f"last must be a non-negative int or None, got {last!r}")
+        with self._lock:
+            self._check_open()
+            session = self._live(session_id, time.monotonic())
+            if session is None:
+                return []
+            if last is None:
+                return list(session.messages)
+            return session.messages[-last:] if last else []
+
+    def delete_session(self, session_id: str) -> bool:
+        validate_session_id(session_id)
+        with self._lock:
+            self._check_open()
+            if self._live(session_id, time.monotonic()) is None:
+                return False
+            self._drop(session_id)
+            return True
+
+    def list_sessions(self, *, prefix: str = "", limit: int = 100,
+                      cursor: str | None = None) -> SessionPage:
+        check_page_args(prefix, limit, cursor)
+        now = time.monotonic()
+        with self._lock:
+            self._check_open()
+            # Ids with the prefix are contiguous in the sorted list, starting here.
+            index = bisect.bisect_left(self._ids, prefix)
+            if cursor is not None:
+                index = max(index, bisect.bisect_right(self._ids, cursor))
+            found: list[str] = []
+            while index < len(self._ids) and len(found) <= limit:
+                sid = self._ids[index]
+                if not sid.startswith(prefix):
+                    break
+                session = self._sessions[sid]
+                if session.deadline is None or session.deadline > now:
+                    found.append(sid)
+                index += 1
+        if len(found) > limit:
+            return SessionPage(found[:limit], found[limit - 1])
+        return SessionPage(found, None)
+
+    def session_info(self, session_id: str) -> SessionInfo | None:
+        validate_session_id(session_id)
+        with self._lock:
+            self._check_open()
+            session = self._live(session_id, time.monotonic())
+            if session is None:
+                return None
+            return SessionInfo(session_id, len(session.messages), _utc(session.created_at),
+                               _utc(session.updated_at), _utc(session.expires_at))
+
+    def expire(self, session_id: str, ttl: float | None) -> None:
+        validate_session_id(session_id)
+        ttl = validate_ttl(ttl)
+        with self._lock:
+            self._check_open()
+            session = self._live(session_id, time.monotonic())
+            if session is None:
+                return
+            if ttl is None:
+                session.deadline = session.expires_at = None
+            else:
+                session.deadline = time.monotonic() + ttl
+                session.expires_at = time.time() + ttl
+
+    def purge_expired(self) -> int:
+        now = time.monotonic()
+        with self._lock:
+            self._check_open()
+            expired = [sid for sid, s in self._sessions.items()
+                       if s.deadline is not None and s.deadline <= now]
+            for sid in expired:
+                self._drop(sid)
+        return len(expired)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+
+    def destroy(self) -> None:
+        """Forget every session."""
+        with self._lock:
+            self._sessions.clear()
+            self._ids.clear()

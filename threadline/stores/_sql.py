@@ -1,0 +1,134 @@
+"""Pure helpers for SQL backends: names, prefix ranges, LIKE escaping, migrations.
+
+Nothing here touches a connection: these functions build statement text and parameters
+that the SQLite, PostgreSQL and MySQL backends share. Identifiers are validated with
+:func:`~threadline.stores._base.validate_identifier` before they are quoted, and every
+value (session ids included) is passed as a bound parameter, never formatted in.
+
+Migrations (after simonw/llm's ``migrations.py``) are a list of functions applied in
+order; the number applied is the schema version kept in the ``<table>_schema`` table, so
+a newer threadline upgrades an older database, once, inside a transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from threadline._errors import StoreError
+from threadline.stores._base import validate_identifier
+
+__all__ = [
+    "DEFAULT_TABLE",
+    "Migration",
+    "TableNames",
+    "escape_like",
+    "pending_migrations",
+    "prefix_upper_bound",
+    "quote_ansi",
+    "quote_backticks",
+    "table_names",
+]
+
+DEFAULT_TABLE = "threadline_messages"
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True, slots=True)
+class TableNames:
+    """The unquoted names of one store's tables, all derived from the messages table."""
+
+    messages: str
+    sessions: str
+    schema: str
+    #: Index names, prefixed with the table so two stores in one database never clash.
+    messages_index: str
+    expires_index: str
+
+
+def table_names(table: str = DEFAULT_TABLE) -> TableNames:
+    """The tables of a store whose messages table is ``table`` (validated).
+
+    >>> table_names("chat").sessions
+    'chat_sessions'
+    """
+    validate_identifier(table)
+    return TableNames(
+        messages=table,
+        sessions=f"{table}_sessions",
+        schema=f"{table}_schema",
+        messages_index=f"{table}_session_idx",
+        expires_index=f"{table}_expires_idx",
+    )
+
+
+def quote_ansi(name: str) -> str:
+    """``"name"`` for SQLite and PostgreSQL; ``name`` must be a validated identifier
+    (suffixes added to one, like ``_sessions``, may make it up to 72 characters)."""
+    if not name.replace("_", "a").isalnum() or not name.isascii():
+        raise ValueError(f"refusing to quote unvalidated identifier {name!r}")
+    return f'"{name}"'
+
+
+def quote_backticks(name: str) -> str:
+    """```name``` for MySQL / MariaDB; ``name`` must be a validated identifier."""
+    if not name.replace("_", "a").isalnum() or not name.isascii():
+        raise ValueError(f"refusing to quote unvalidated identifier {name!r}")
+    return f"`{name}`"
+
+
+def escape_like(prefix: str, escape: str = "\\") -> str:
+    """``prefix`` as a LIKE pattern matching strings that start with it.
+
+    Use with ``LIKE ? ESCAPE '\\'``: ``escape_like("50%_off")`` is ``'50\\%\\_off%'``.
+    """
+    escaped = (prefix.replace(escape, escape + escape)
+               .replace("%", escape + "%").replace("_", escape + "_"))
+    return escaped + "%"
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The least string greater than every string starting with ``prefix`` (by code
+    point), or ``None`` when there is none (empty prefix, all U+10FFFF).
+
+    ``low <= id < high`` with ``low = prefix`` then selects exactly the ids starting with
+    ``prefix``, using the primary key's index (a binary collation is needed: code-point
+    order is UTF-8 byte order). Surrogates are skipped: they cannot be encoded.
+
+    >>> prefix_upper_bound("ab")
+    'ac'
+    """
+    chars = list(prefix)
+    while chars:
+        code = ord(chars.pop()) + 1
+        if 0xD800 <= code <= 0xDFFF:
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return "".join(chars) + chr(code)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Migration(Generic[C]):
+    """One schema step: ``apply(connection, names)`` runs inside the setup transaction."""
+
+    name: str
+    apply: Callable[[C, TableNames], None]
+
+
+def pending_migrations(migrations: Sequence[Migration[C]],
+                       version: int) -> list[tuple[int, Migration[C]]]:
+    """The migrations after ``version``, each with the version it brings the schema to.
+
+    >>> [v for v, _ in pending_migrations([Migration("a", print)] * 3, 1)]
+    [2, 3]
+    """
+    if version > len(migrations):
+        raise StoreError(
+            f"the database schema is version {version}, newer than this threadline "
+            f"knows ({len(migrations)}); upgrade threadline"
+        )
+    return [(number, migration) for number, migration
+            in enumerate(migrations[version:], version + 1)]
