@@ -107,9 +107,14 @@ def _kind(head: bytes) -> str:
     return {b"[": "json", b"{": "jsonl"}.get(stripped[:1], "unknown")
 
 
+# Built once: json.dumps() with keyword arguments makes a new encoder per call.
+_ENCODERS = {flag: json.JSONEncoder(ensure_ascii=flag, separators=(",", ":"))
+             for flag in (False, True)}
+
+
 def _dump(item: dict[str, Any], ensure_ascii: bool) -> str:
-    # json.dumps escapes control characters, so a line never holds a raw newline.
-    return json.dumps(item, ensure_ascii=ensure_ascii, separators=(",", ":"))
+    # JSON escapes control characters, so a line never holds a raw newline.
+    return _ENCODERS[ensure_ascii].encode(item)
 
 
 def _encode_lines(items: Sequence[dict[str, Any]], encoding: str, ensure_ascii: bool) -> bytes:

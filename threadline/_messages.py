@@ -145,6 +145,18 @@ class BaseMessage:
         for key, value in state.items():
             object.__setattr__(self, key, value)
 
+    @classmethod
+    def _from_data(cls, content: Content, data: dict[str, Any]) -> BaseMessage:
+        """Rebuild a stored message without the keyword-argument round trip of
+        ``__init__``: this runs once per message on every store read."""
+        message = object.__new__(cls)
+        message.content = content
+        message._additional_kwargs = data.get("additional_kwargs") or None
+        message._response_metadata = data.get("response_metadata") or None
+        message.name = data.get("name")
+        message.id = data.get("id")
+        return message
+
     def copy(self, **changes: Any) -> BaseMessage:
         """A shallow copy with some fields replaced: ``msg.copy(content="new")``."""
         fields = self._fields()
@@ -205,6 +217,16 @@ class AIMessage(BaseMessage):
         self._invalid_tool_calls = invalid_tool_calls or None
         self.usage_metadata = usage_metadata
 
+    @classmethod
+    def _from_data(cls, content: Content, data: dict[str, Any]) -> BaseMessage:
+        message = super()._from_data(content, data)
+        assert isinstance(message, AIMessage)
+        calls = data.get("tool_calls")
+        message._tool_calls = [_tool_call(c) for c in calls] if calls else None
+        message._invalid_tool_calls = data.get("invalid_tool_calls") or None
+        message.usage_metadata = data.get("usage_metadata")
+        return message
+
     @property
     def tool_calls(self) -> list[dict[str, Any]]:
         if self._tool_calls is None:
@@ -254,6 +276,13 @@ class AIMessageChunk(AIMessage):
     ) -> None:
         super().__init__(content, **kwargs)
         self._tool_call_chunks = tool_call_chunks or None
+
+    @classmethod
+    def _from_data(cls, content: Content, data: dict[str, Any]) -> BaseMessage:
+        message = super()._from_data(content, data)
+        assert isinstance(message, AIMessageChunk)
+        message._tool_call_chunks = data.get("tool_call_chunks") or None
+        return message
 
     @property
     def tool_call_chunks(self) -> list[dict[str, Any]]:
@@ -436,6 +465,18 @@ class ToolMessage(BaseMessage):
         self.tool_call_id = str(tool_call_id)
         self.artifact = artifact
         self.status = status
+
+    @classmethod
+    def _from_data(cls, content: Content, data: dict[str, Any]) -> BaseMessage:
+        tool_call_id = data.get("tool_call_id")
+        if tool_call_id is None:
+            raise ValueError("tool message has no 'tool_call_id'")
+        message = super()._from_data(content, data)
+        assert isinstance(message, ToolMessage)
+        message.tool_call_id = str(tool_call_id)
+        message.artifact = data.get("artifact")
+        message.status = data.get("status") or "success"
+        return message
 
 
 _ROLES: dict[str, type[BaseMessage]] = {

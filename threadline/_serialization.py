@@ -39,18 +39,6 @@ MESSAGE_TYPES: dict[str, type[BaseMessage]] = {
     "AIMessageChunk": AIMessageChunk,
 }
 
-# Fields each type accepts from a dict, beyond the common ones.
-_COMMON = ("additional_kwargs", "response_metadata", "name", "id")
-_ACCEPTED: dict[type[BaseMessage], tuple[str, ...]] = {
-    HumanMessage: _COMMON,
-    SystemMessage: _COMMON,
-    AIMessage: (*_COMMON, "tool_calls", "invalid_tool_calls", "usage_metadata"),
-    AIMessageChunk: (*_COMMON, "tool_calls", "invalid_tool_calls", "usage_metadata",
-                     "tool_call_chunks"),
-    ToolMessage: (*_COMMON, "tool_call_id", "artifact", "status"),
-}
-
-
 def message_to_dict(message: BaseMessage) -> dict[str, Any]:
     """``{"type": ..., "data": {...}}`` for one message, in langchain-core 1.x layout."""
     data: dict[str, Any] = {
@@ -105,11 +93,8 @@ def message_from_dict(item: object) -> BaseMessage:
             f"message of type {kind!r} has content of type {type(content).__name__}; "
             "expected a str or a list"
         )
-    fields = {key: data[key] for key in _ACCEPTED[cls] if data.get(key) is not None}
-    if cls is ToolMessage and "tool_call_id" not in fields:
-        raise MessageFormatError("tool message has no 'tool_call_id'")
     try:
-        return cls(content, **fields)
+        return cls._from_data(content, data)
     except (TypeError, ValueError) as exc:
         raise MessageFormatError(f"malformed message of type {kind!r}: {exc}") from exc
 

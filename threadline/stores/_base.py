@@ -113,6 +113,10 @@ def validate_ttl(ttl: object) -> float | None:
     return float(ttl)
 
 
+# One encoder for all: json.dumps() with keyword arguments builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode_message(message: BaseMessage) -> str:
     """Compact JSON text of the message's LangChain dict."""
     if not isinstance(message, BaseMessage):
@@ -120,7 +124,7 @@ def encode_message(message: BaseMessage) -> str:
             f"a store holds messages, got {type(message).__name__}; "
             "wrap text in HumanMessage(...) or AIMessage(...)"
         )
-    return json.dumps(message_to_dict(message), ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(message_to_dict(message))
 
 
 def decode_message(text: str | bytes) -> BaseMessage:

@@ -1,0 +1,351 @@
+"""Redis-specific behaviour: LangChain's data layout, failures and a real event loop.
+
+The contract suite (test_contract.py) covers what every backend does; here are the
+cases only Redis has. Restart, password and slow-server cases run on a PRIVATE
+redis-server started on a free port in a temp dir (never the shared server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import secrets
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from conftest import require_server
+
+from threadline import AIMessage, HumanMessage, StoreConnectionError, SystemMessage
+from threadline._errors import ConfigurationError
+from threadline.stores import open_store, shared_store
+from threadline.stores._redis import RedisChatMessageHistory, RedisStore
+
+SHARED = "redis://127.0.0.1:6379/0"
+
+
+def _texts(messages: list[object]) -> list[str]:
+    return [m.content for m in messages]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A unique key prefix on the shared server; its keys are deleted afterwards."""
+    require_server("127.0.0.1", 6379, "Redis")
+    value = f"t{secrets.token_hex(5)}:"
+    yield value
+    store = RedisStore(SHARED, key_prefix=value)
+    store.destroy()
+    store.close()
+
+
+class PrivateRedis:
+    """A redis-server of our own, on a free port, with its data in ``directory``."""
+
+    def __init__(self, directory: Path, *args: str) -> None:
+        self.directory = directory
+        self.args = args
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--dir", str(self.directory), *self.args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("the private redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # SIGTERM: Redis flushes its append-only file
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    servers: list[PrivateRedis] = []
+
+    def make(*args: str) -> PrivateRedis:
+        server = PrivateRedis(tmp_path / f"r{len(servers)}", *args)
+        server.directory.mkdir()
+        servers.append(server)
+        server.start()
+        return server
+
+    server = make()
+    server.make = make  # type: ignore[attr-defined]
+    try:
+        yield server
+    finally:
+        for each in servers:
+            each.stop()
+
+
+# -- LangChain's layout ------------------------------------------------------------------
+
+
+def test_langchain_reads_ours_and_we_read_langchains(prefix: str) -> None:
+    from langchain_community.chat_message_histories import (
+        RedisChatMessageHistory as LangChainHistory,
+    )
+    from langchain_core.messages import AIMessage as LcAI
+    from langchain_core.messages import HumanMessage as LcHuman
+
+    theirs = LangChainHistory("lc", url=SHARED, key_prefix=prefix)
+    theirs.add_messages([LcHuman("hello"), LcAI("hi there", id="m1")])
+    ours = RedisChatMessageHistory("lc", url=SHARED, key_prefix=prefix)
+    assert ours.messages == [HumanMessage("hello"), AIMessage("hi there", id="m1")]
+    ours.add_messages([HumanMessage("ünïcode ✓"), AIMessage("ok")])
+    assert [(m.type, m.content) for m in theirs.messages] == [
+        ("human", "hello"), ("ai", "hi there"), ("human", "ünïcode ✓"), ("ai", "ok")]
+    assert ours.get_messages(last=2) == [HumanMessage("ünïcode ✓"), AIMessage("ok")]
+
+    # Newest first in the list, as LangChain's LPUSH leaves it.
+    raw = redis.Redis.from_url(SHARED)
+    head = json.loads(raw.lindex(prefix + "lc", 0))  # type: ignore[arg-type]
+    assert head["type"] == "ai" and head["data"]["content"] == "ok"
+    assert ours.key == prefix + "lc"
+
+    # LangChain's clear() deletes the list only: our leftovers must not resurrect it.
+    theirs.clear()
+    store = ours.store
+    assert store.get_messages("lc") == [] and store.session_info("lc") is None
+    assert store.list_sessions().session_ids == []
+    raw.close()
+
+
+def test_reindex_finds_sessions_langchain_wrote(prefix: str) -> None:
+    from langchain_community.chat_message_histories import (
+        RedisChatMessageHistory as LangChainHistory,
+    )
+
+    for sid in ("b", "a/1"):
+        LangChainHistory(sid, url=SHARED, key_prefix=prefix).add_user_message("x")
+    store = RedisStore(SHARED, key_prefix=prefix)
+    store.append("ours", [HumanMessage("y")])
+    assert store.list_sessions().session_ids == ["ours"]  # not indexed yet
+    assert store.reindex() == 2
+    assert store.reindex() == 0
+    assert store.list_sessions().session_ids == ["a/1", "b", "ours"]
+    info = store.session_info("b")
+    assert info is not None and info.message_count == 1 and info.created_at is None
+    store.close()
+
+
+def test_history_objects_share_one_pool(prefix: str) -> None:
+    first = RedisChatMessageHistory("s", url=SHARED, key_prefix=prefix, ttl=60)
+    second = RedisChatMessageHistory("s", url=SHARED, key_prefix=prefix)
+    assert first.store is second.store is shared_store(SHARED, key_prefix=prefix)
+    first.add_user_message("hi")
+    info = second.store.session_info("s")
+    assert info is not None and info.expires_at is not None  # the history's ttl applied
+    client = redis.Redis.from_url(SHARED)
+    via_client = RedisChatMessageHistory("s", key_prefix=prefix, redis_client=client)
+    assert _texts(via_client.messages) == ["hi"]
+    assert asyncio.run(via_client.aget_messages()) == [HumanMessage("hi")]
+    client.close()
+
+
+def test_our_keys_cannot_collide_with_sessions(prefix: str) -> None:
+    store = RedisStore(SHARED, key_prefix=prefix)
+    store.append("sessions", [HumanMessage("a")])
+    store.append("meta", [HumanMessage("b")])
+    raw = redis.Redis.from_url(SHARED)
+    keys = sorted(raw.scan_iter(match=prefix + "*"))
+    internal = [k for k in keys if k.startswith(prefix.encode() + b"\x00")]
+    assert sorted(set(keys) - set(internal)) == [prefix.encode() + b"meta",
+                                                 prefix.encode() + b"sessions"]
+    assert raw.type(prefix + "sessions") == b"list"
+    assert store.list_sessions().session_ids == ["meta", "sessions"]
+    raw.close()
+    store.close()
+
+
+def test_ttl_expires_for_real(prefix: str) -> None:
+    store = RedisStore(SHARED, key_prefix=prefix, ttl=1)
+    store.append("gone", [HumanMessage("a")])
+    store.append("kept", [HumanMessage("b")], ttl=30)
+    time.sleep(1.2)
+    assert store.get_messages("gone") == []
+    assert store.purge_expired() == 1  # the dead index entry
+    assert store.purge_expired() == 0
+    assert store.list_sessions().session_ids == ["kept"]
+    raw = redis.Redis.from_url(SHARED)
+    assert not any(b"gone" in k for k in raw.scan_iter(match=prefix + "*"))
+    raw.close()
+    # Listing drops dead entries too, without purge_expired.
+    store.expire("kept", 0.2)
+    time.sleep(0.4)
+    assert store.list_sessions().session_ids == []
+    assert store.purge_expired() == 0
+    store.close()
+
+
+def test_malformed_urls_are_configuration_errors() -> None:
+    with pytest.raises(ConfigurationError, match="database number"):
+        open_store("redis://localhost/chat")
+    with pytest.raises(ConfigurationError, match="rediss"):
+        open_store("redis://localhost/0?ssl_cert_reqs=none")
+    with pytest.raises(ConfigurationError, match="connect_timeout"):
+        open_store("redis://localhost/0?connect_timeout=-1")
+
+
+# -- failures --------------------------------------------------------------------------------
+
+
+def test_server_down_at_start_fails_fast(tmp_path: Path) -> None:
+    for url in ("redis://:pw-secret@127.0.0.1:1/0", f"unix://{tmp_path}/none.sock?db=1"):
+        store = open_store(url, connect_timeout=1)
+        started = time.monotonic()
+        with pytest.raises(StoreConnectionError) as info:
+            store.append("s", [HumanMessage("x")])
+        with pytest.raises(StoreConnectionError):
+            asyncio.run(store.aget_messages("s"))
+        assert time.monotonic() - started < 8
+        assert "pw-secret" not in str(info.value)
+        store.close()
+
+
+def test_restart_mid_conversation(private_redis: PrivateRedis) -> None:
+    store = open_store(private_redis.url, connect_timeout=2)
+    history = store.history("chat")
+    history.add_messages([HumanMessage("q1"), AIMessage("a1")])
+
+    async def turn(n: int) -> list[str]:
+        await history.aadd_messages([HumanMessage(f"q{n}"), AIMessage(f"a{n}")])
+        return _texts(await history.aget_messages())
+
+    private_redis.stop()
+    with pytest.raises(StoreConnectionError):
+        history.get_messages()
+    private_redis.start()
+    # The pooled connections are dead; the next calls reconnect by themselves.
+    assert _texts(history.get_messages()) == ["q1", "a1"]
+    history.add_messages([HumanMessage("q2"), AIMessage("a2")])
+
+    async def restart_inside_one_loop() -> list[str]:
+        await turn(3)
+        private_redis.stop()
+        private_redis.start()
+        return await turn(4)
+
+    assert asyncio.run(restart_inside_one_loop()) == [
+        "q1", "a1", "q2", "a2", "q3", "a3", "q4", "a4"]
+    info = store.session_info("chat")
+    assert info is not None and info.message_count == 8
+    store.close()
+
+
+def test_wrong_password_is_a_clear_error(private_redis: PrivateRedis) -> None:
+    server = private_redis.make("--requirepass", "right-pw")  # type: ignore[attr-defined]
+    base = f"127.0.0.1:{server.port}/0"
+    for url in (f"redis://:wrong-pw@{base}", f"redis://{base}"):
+        store = open_store(url, connect_timeout=2)
+        started = time.monotonic()
+        with pytest.raises(StoreConnectionError, match="credentials") as info:
+            store.get_messages("s")
+        assert time.monotonic() - started < 5
+        assert "wrong-pw" not in str(info.value) and "wrong-pw" not in repr(store)
+        store.close()
+    good = open_store(f"redis://:right-pw@{base}")
+    good.append("s", [HumanMessage("x")])
+    assert _texts(good.get_messages("s")) == ["x"]
+    good.close()
+
+
+def test_async_never_blocks_the_loop(private_redis: PrivateRedis) -> None:
+    server = private_redis.make("--enable-debug-command", "yes")  # type: ignore[attr-defined]
+    store = open_store(server.url)
+    store.append("s", [SystemMessage("sys")])
+
+    def slow_server() -> None:
+        with redis.Redis(port=server.port) as other:
+            other.execute_command("DEBUG", "SLEEP", "0.3")
+
+    async def main() -> tuple[float, float, float]:
+        await store.aget_messages("s")  # connect first: time only the slow server
+        gaps: list[float] = []
+        stop = asyncio.Event()
+
+        async def tick() -> None:
+            last = time.monotonic()
+            while not stop.is_set():
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0.02)
+        sleeper = threading.Thread(target=slow_server)
+        sleeper.start()
+        await asyncio.sleep(0.05)  # the server is now asleep
+        started = time.monotonic()
+        await store.aappend("s", [HumanMessage("q"), AIMessage("a")])
+        messages = await store.aget_messages("s", last=2)
+        waited = time.monotonic() - started
+        stop.set()
+        await ticker
+        await asyncio.to_thread(sleeper.join)
+        assert _texts(messages) == ["q", "a"]
+        return waited, max(gaps), len(gaps)
+
+    waited, worst_gap, ticks = asyncio.run(main())
+    assert waited >= 0.15  # the calls really waited for the sleeping server
+    assert worst_gap < 0.12 and ticks >= 10
+    store.close()
+
+
+def test_repeated_asyncio_run_reuses_nothing_stale(private_redis: PrivateRedis) -> None:
+    store = open_store(private_redis.url)
+    assert isinstance(store, RedisStore)
+    before = len(redis.Redis(port=private_redis.port).client_list())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        for n in range(5):
+            asyncio.run(store.aappend("s", [HumanMessage(f"m{n}")]))
+            assert store._loop_clients == {}  # closed with its loop
+        gc.collect()
+    assert _texts(store.get_messages("s")) == [f"m{n}" for n in range(5)]
+    after = len(redis.Redis(port=private_redis.port).client_list())
+    assert after <= before + 2  # no connection left behind per loop
+    store.close()
+
+
+def test_unix_socket_url_with_db(private_redis: PrivateRedis, tmp_path: Path) -> None:
+    path = tmp_path / "redis.sock"
+    server = private_redis.make("--unixsocket", str(path))  # type: ignore[attr-defined]
+    store = open_store(f"unix://{path}?db=3&key_prefix=u:")
+    store.append("s", [HumanMessage("over a socket")])
+    assert _texts(asyncio.run(store.aget_messages("s"))) == ["over a socket"]
+    with redis.Redis(port=server.port, db=3) as raw:
+        assert raw.llen("u:s") == 1
+    store.close()
