@@ -18,6 +18,11 @@ situation (``KeyError`` for a missing prompt variable, ``ValueError`` for bad in
     │   ├── ConfigurationError (ValueError)  bad URL, unknown scheme or option
     │   └── StoreConnectionError             the server cannot be reached
     ├── ModelError                         a chat model failed
+    │   ├── ModelHTTPError                   the model's server answered 4xx/5xx
+    │   │   └── ModelRateLimitError          ... 429, still after the retries
+    │   ├── ModelTimeoutError (TimeoutError)  no answer within the timeout
+    │   ├── ModelConnectionError (ConnectionError)  server unreachable, connection broke
+    │   └── ModelResponseError               the answer or stream is malformed
     └── MissingDependencyError (ImportError) an optional extra is not installed
 """
 
@@ -31,7 +36,12 @@ __all__ = [
     "MissingConfigError",
     "MissingDependencyError",
     "MissingVariableError",
+    "ModelConnectionError",
     "ModelError",
+    "ModelHTTPError",
+    "ModelRateLimitError",
+    "ModelResponseError",
+    "ModelTimeoutError",
     "StoreConnectionError",
     "StoreError",
     "ThreadlineError",
@@ -89,6 +99,31 @@ class StoreConnectionError(StoreError, ConnectionError):
 
 class ModelError(ThreadlineError):
     """A chat model failed to answer."""
+
+
+class ModelHTTPError(ModelError):
+    """The model's server answered with an HTTP error status (``status_code``)."""
+
+    def __init__(self, message: str, *, status_code: int, body: str = "") -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+
+
+class ModelRateLimitError(ModelHTTPError):
+    """The server kept answering 429 Too Many Requests after the retries."""
+
+
+class ModelTimeoutError(ModelError, TimeoutError):
+    """The model's server did not answer (or stopped streaming) within the timeout."""
+
+
+class ModelConnectionError(ModelError, ConnectionError):
+    """The model's server could not be reached, or the connection broke mid-answer."""
+
+
+class ModelResponseError(ModelError):
+    """The server's answer or stream is not the JSON or events the protocol expects."""
 
 
 class MissingDependencyError(ThreadlineError, ImportError):
