@@ -1,0 +1,221 @@
+"""MySQL / MariaDB-specific store tests: failures, restarts, the event loop, big ids.
+
+The contract suite (test_contract.py) covers the behaviour every backend shares; these
+tests use the shared server on 3306 and, for restarts, a private MariaDB of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from conftest import require_server
+
+from threadline import (
+    AIMessage,
+    ConfigurationError,
+    HumanMessage,
+    InputError,
+    StoreConnectionError,
+)
+from threadline.stores import open_store
+
+from .servers import PrivateMariaDB, closed_port
+
+pymysql = pytest.importorskip("pymysql")
+pytest.importorskip("aiomysql")
+from threadline.stores._mysql import MySQLStore  # noqa: E402 - after the importorskip
+
+SHARED = "mysql://root@127.0.0.1:3306/test"
+
+
+def _table() -> str:
+    return f"t_{secrets.token_hex(5)}"
+
+
+@pytest.fixture
+def store() -> Iterator[MySQLStore]:
+    require_server("127.0.0.1", 3306, "MariaDB")
+    store = MySQLStore(SHARED, table=_table())
+    try:
+        yield store
+    finally:
+        store.destroy()
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def private_server() -> Iterator[PrivateMariaDB]:
+    with PrivateMariaDB() as server:
+        yield server
+
+
+def turn(n: int) -> list[HumanMessage | AIMessage]:
+    return [HumanMessage(f"q{n}"), AIMessage(f"a{n}")]
+
+
+def contents(messages: list[object]) -> list[str]:
+    return [m.content for m in messages]  # type: ignore[attr-defined]
+
+
+# -- failures -------------------------------------------------------------------------------
+
+def test_server_down_at_start_fails_within_connect_timeout() -> None:
+    url = f"mysql://root:pw-secret@127.0.0.1:{closed_port()}/test?connect_timeout=2"
+    store = open_store(url)
+    started = time.monotonic()
+    with pytest.raises(StoreConnectionError) as info:
+        store.append("s", turn(1))
+    assert time.monotonic() - started < 4
+    assert "pw-secret" not in str(info.value)
+
+    async def main() -> None:
+        with pytest.raises(StoreConnectionError):
+            await store.aget_messages("s")
+
+    started = time.monotonic()
+    asyncio.run(main())
+    assert time.monotonic() - started < 4
+    store.close()
+
+
+def test_wrong_credentials_are_a_clear_error_without_the_password() -> None:
+    require_server("127.0.0.1", 3306, "MariaDB")
+    store = open_store("mysql://no_such_user:pw-secret@127.0.0.1:3306/test")
+    with pytest.raises(StoreConnectionError, match="no_such_user") as info:
+        store.get_messages("s")
+    assert "pw-secret" not in str(info.value) and "denied" in str(info.value)
+
+    async def main() -> None:
+        with pytest.raises(StoreConnectionError, match="denied"):
+            await store.aappend("s", turn(1))
+
+    asyncio.run(main())
+    store.close()
+    missing_db = open_store("mysql://root@127.0.0.1:3306/no_such_db_here")
+    with pytest.raises(StoreConnectionError, match="no_such_db_here"):
+        missing_db.ping()
+    missing_db.close()
+
+
+@pytest.mark.parametrize("url, options", [
+    ("mysql://host:notaport/db", {}),
+    ("mysql+mysqlconnector://localhost/db", {}),
+    ("mysql://localhost", {}),  # no database
+    ("mysql://localhost/db?pool_size=0", {}),
+    ("mariadb://localhost/db?connect_timeout=soon", {}),
+    ("mysql://localhost/db", {"table": "x" * 60}),
+    ("mysql://localhost/db", {"charset": "latin1"}),
+])
+def test_malformed_urls_and_options(url: str, options: dict[str, object]) -> None:
+    with pytest.raises((ConfigurationError, InputError)):
+        open_store(url, **options)
+
+
+# -- restart ----------------------------------------------------------------------------------
+
+def test_server_restart_mid_conversation(private_server: PrivateMariaDB) -> None:
+    store = MySQLStore(private_server.url, table=_table(), connect_timeout=2)
+    try:
+        store.append("conv", turn(1))
+        assert contents(store.get_messages("conv")) == ["q1", "a1"]
+        asyncio.run(store.aappend("conv", turn(2)))
+
+        private_server.restart()
+        store.append("conv", turn(3))  # the dead pooled connection is replaced
+        assert contents(store.get_messages("conv")) == ["q1", "a1", "q2", "a2", "q3", "a3"]
+
+        private_server.restart()
+        assert contents(store.get_messages("conv", last=2)) == ["q3", "a3"]  # read first
+
+        async def async_turns() -> list[str]:
+            await store.aappend("conv", turn(4))
+            private_server.restart()  # blocking on purpose: nothing else runs here
+            await store.aappend("conv", turn(5))
+            return contents(await store.aget_messages("conv"))
+
+        assert asyncio.run(async_turns()) == [f"{k}{i}" for i in range(1, 6) for k in "qa"]
+        info = store.session_info("conv")
+        assert info is not None and info.message_count == 10
+    finally:
+        store.destroy()
+        store.close()
+
+
+# -- the event loop ---------------------------------------------------------------------------
+
+def test_async_methods_do_not_block_the_event_loop(store: MySQLStore) -> None:
+    store.append("locked", turn(1))
+    locker = pymysql.connect(host="127.0.0.1", port=3306, user="root", database="test")
+    with locker.cursor() as cur:
+        cur.execute("START TRANSACTION")
+        cur.execute(f"SELECT 1 FROM `{store.table}_sessions` WHERE session_id = %s FOR UPDATE",
+                    (b"locked",))
+    release = threading.Timer(0.3, locker.commit)
+
+    async def main() -> tuple[float, int, float]:
+        ticks: list[float] = []
+
+        async def ticker() -> None:
+            while True:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
+
+        await store.aget_messages("warm-up")  # opens the async pool before timing
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0.02)
+        started = time.monotonic()
+        release.start()
+        await store.aappend("locked", turn(2))  # waits for the row lock
+        elapsed = time.monotonic() - started
+        task.cancel()
+        during = [t for t in ticks if t >= started]
+        gaps = [b - a for a, b in itertools.pairwise(during)]
+        return elapsed, len(during), max(gaps, default=1.0)
+
+    try:
+        elapsed, ticks, worst_gap = asyncio.run(main())
+    finally:
+        release.join()
+        locker.close()
+    assert elapsed >= 0.25, elapsed
+    assert ticks >= 10 and worst_gap < 0.15, (ticks, worst_gap)
+    assert contents(store.get_messages("locked")) == ["q1", "a1", "q2", "a2"]
+
+
+# -- ids and data -------------------------------------------------------------------------------
+
+def test_big_and_hostile_ids(store: MySQLStore) -> None:
+    big = "é" * 5000 + "x" * 5240  # over 10 KB of UTF-8
+    ids = [big, big + "y", "'; DROP TABLE x; --", "50%_off", "../up", "a\\b", "日本語 🎉",
+           "trailing ", "trailing", "Case", "case"]
+    for number, sid in enumerate(ids):
+        store.append(sid, turn(number))
+    for number, sid in enumerate(ids):
+        assert contents(store.get_messages(sid)) == [f"q{number}", f"a{number}"], sid
+    assert store.list_sessions(prefix="50%").session_ids == ["50%_off"]
+    assert store.list_sessions(prefix=big).session_ids == [big, big + "y"]
+    assert store.list_sessions(prefix="trailing").session_ids == ["trailing", "trailing "]
+    assert store.list_sessions().session_ids == sorted(ids)
+
+
+def test_four_byte_utf8_content_round_trips(store: MySQLStore) -> None:
+    message = HumanMessage("emoji 🎉🐍 and 𠜎𠜱, NUL \x00 too")
+    store.append("s", [message])
+    assert store.get_messages("s") == [message]
+    assert asyncio.run(store.aget_messages("s")) == [message]
+
+
+def test_expired_session_restarts_on_append(store: MySQLStore) -> None:
+    store.append("s", turn(1), ttl=0.05)
+    time.sleep(0.1)
+    assert store.get_messages("s") == []
+    store.append("s", turn(2))
+    assert contents(store.get_messages("s")) == ["q2", "a2"]
+    info = store.session_info("s")
+    assert info is not None and info.message_count == 2

@@ -1,0 +1,291 @@
+"""PostgreSQL-specific store tests: failures, restarts, the event loop, LangChain shapes.
+
+The contract suite (test_contract.py) covers the behaviour every backend shares; these
+tests use the shared server on 5432 and, for restarts, a private server of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from conftest import require_server
+
+from threadline import (
+    AIMessage,
+    ConfigurationError,
+    HumanMessage,
+    InputError,
+    StoreConnectionError,
+)
+from threadline.stores import open_store, shared_store
+
+from .servers import PrivatePostgres, closed_port
+
+psycopg = pytest.importorskip("psycopg")
+
+from threadline.stores._postgres import (  # noqa: E402 - after the importorskip
+    PostgresChatMessageHistory,
+    PostgresStore,
+)
+
+SHARED = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _table() -> str:
+    return f"t_{secrets.token_hex(5)}"
+
+
+@pytest.fixture
+def store() -> Iterator[PostgresStore]:
+    require_server("127.0.0.1", 5432, "PostgreSQL")
+    store = PostgresStore(SHARED, table=_table(), application_name="threadline-test")
+    try:
+        yield store
+    finally:
+        store.destroy()
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def private_server() -> Iterator[PrivatePostgres]:
+    with PrivatePostgres() as server:
+        yield server
+
+
+def turn(n: int) -> list[HumanMessage | AIMessage]:
+    return [HumanMessage(f"q{n}"), AIMessage(f"a{n}")]
+
+
+def contents(messages: list[object]) -> list[str]:
+    return [m.content for m in messages]  # type: ignore[attr-defined]
+
+
+# -- failures -------------------------------------------------------------------------------
+
+def test_server_down_at_start_fails_within_connect_timeout() -> None:
+    url = f"postgresql://postgres:pw-secret@127.0.0.1:{closed_port()}/test?connect_timeout=2"
+    store = open_store(url)  # lazy: opening never blocks
+    started = time.monotonic()
+    with pytest.raises(StoreConnectionError) as info:
+        store.append("s", turn(1))
+    assert time.monotonic() - started < 4
+    assert "pw-secret" not in str(info.value) and "refused" in str(info.value).lower()
+
+    async def main() -> None:
+        with pytest.raises(StoreConnectionError):
+            await store.aget_messages("s")
+
+    started = time.monotonic()
+    asyncio.run(main())
+    assert time.monotonic() - started < 4
+    store.close()
+
+
+def test_unknown_role_is_a_clear_error_without_the_password() -> None:
+    require_server("127.0.0.1", 5432, "PostgreSQL")
+    store = open_store("postgresql://no_such_role:pw-secret@127.0.0.1:5432/test")
+    with pytest.raises(StoreConnectionError) as info:
+        store.get_messages("s")
+    message = str(info.value)
+    assert "no_such_role" in message and "pw-secret" not in message
+    store.close()
+    missing_db = open_store("postgresql://postgres@127.0.0.1:5432/no_such_db_here")
+    with pytest.raises(StoreConnectionError, match="no_such_db_here"):
+        missing_db.ping()
+    missing_db.close()
+
+
+@pytest.mark.parametrize("url, options", [
+    ("postgresql://host:notaport/db", {}),
+    ("postgresql+asyncpg://localhost/db", {}),
+    ("postgresql://localhost/db?pool_size=0", {}),
+    ("postgresql://localhost/db?connect_timeout=soon", {}),
+    ("postgresql://localhost/db", {"table": "x" * 60}),
+    ("postgresql://localhost/db", {"sslmod": "require"}),
+])
+def test_malformed_urls_and_options(url: str, options: dict[str, object]) -> None:
+    with pytest.raises((ConfigurationError, InputError)):
+        open_store(url, **options)
+
+
+def test_a_foreign_table_is_refused_not_altered(store: PostgresStore) -> None:
+    with psycopg.connect(SHARED, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {store.table} (id serial, session_id text, message jsonb)")
+    with pytest.raises(ConfigurationError, match="not created by threadline"):
+        store.append("s", turn(1))
+
+
+# -- restart ----------------------------------------------------------------------------------
+
+def test_server_restart_mid_conversation(private_server: PrivatePostgres) -> None:
+    store = PostgresStore(private_server.url, table=_table(), connect_timeout=2)
+    try:
+        store.append("conv", turn(1))
+        assert contents(store.get_messages("conv")) == ["q1", "a1"]
+        asyncio.run(store.aappend("conv", turn(2)))
+
+        private_server.restart()
+        store.append("conv", turn(3))  # the dead pooled connection is replaced
+        assert contents(store.get_messages("conv")) == ["q1", "a1", "q2", "a2", "q3", "a3"]
+
+        private_server.restart()
+        assert contents(store.get_messages("conv", last=2)) == ["q3", "a3"]  # read first
+
+        async def async_turns() -> list[str]:
+            await store.aappend("conv", turn(4))
+            private_server.restart()  # blocking on purpose: nothing else runs here
+            await store.aappend("conv", turn(5))
+            return contents(await store.aget_messages("conv"))
+
+        assert asyncio.run(async_turns()) == [f"{k}{i}" for i in range(1, 6) for k in "qa"]
+        info = store.session_info("conv")
+        assert info is not None and info.message_count == 10
+    finally:
+        store.destroy()
+        store.close()
+
+
+def test_server_down_mid_conversation_is_a_connection_error(
+        private_server: PrivatePostgres) -> None:
+    store = PostgresStore(private_server.url, table=_table(), connect_timeout=2,
+                          pool_timeout=3)
+    try:
+        store.append("conv", turn(1))
+        private_server.stop()
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreConnectionError):
+                store.append("conv", turn(2))
+            assert time.monotonic() - started < 6
+        finally:
+            private_server.start()
+        store.append("conv", turn(3))
+        assert contents(store.get_messages("conv")) == ["q1", "a1", "q3", "a3"]
+    finally:
+        store.destroy()
+        store.close()
+
+
+# -- the event loop ---------------------------------------------------------------------------
+
+def test_async_methods_do_not_block_the_event_loop(store: PostgresStore) -> None:
+    store.append("locked", turn(1))
+    locker = psycopg.connect(SHARED)
+    locker.execute(f"SELECT 1 FROM {store.table}_sessions WHERE session_id = %s FOR UPDATE",
+                   ("locked",))
+    release = threading.Timer(0.3, locker.commit)
+
+    async def main() -> tuple[float, int, float]:
+        ticks: list[float] = []
+
+        async def ticker() -> None:
+            while True:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0.02)
+        started = time.monotonic()
+        release.start()
+        await store.aappend("locked", turn(2))  # waits for the row lock
+        elapsed = time.monotonic() - started
+        task.cancel()
+        during = [t for t in ticks if t >= started]
+        gaps = [b - a for a, b in itertools.pairwise(during)]
+        return elapsed, len(during), max(gaps, default=1.0)
+
+    try:
+        elapsed, ticks, worst_gap = asyncio.run(main())
+    finally:
+        release.join()
+        locker.close()
+    assert elapsed >= 0.25, elapsed
+    assert ticks >= 10 and worst_gap < 0.15, (ticks, worst_gap)
+    assert contents(store.get_messages("locked")) == ["q1", "a1", "q2", "a2"]
+
+
+def test_no_connection_left_idle_in_transaction(store: PostgresStore) -> None:
+    store.append("s", turn(1))
+    store.get_messages("s", last=1)
+    store.list_sessions()
+    asyncio.run(store.aappend("s", turn(2)))
+    with psycopg.connect(SHARED, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT state FROM pg_stat_activity WHERE application_name = 'threadline-test'"
+        ).fetchall()
+    assert rows and all(state == "idle" for (state,) in rows), rows
+
+
+# -- ids ----------------------------------------------------------------------------------------
+
+def test_big_and_hostile_ids(store: PostgresStore) -> None:
+    big = "é" * 5000 + "x" * 5240  # over 10 KB of UTF-8, past the btree row limit
+    ids = [big, big + "y", "'; DROP TABLE x; --", "50%_off", "../up", "a\\b", "日本語 🎉"]
+    for number, sid in enumerate(ids):
+        store.append(sid, turn(number))
+    for number, sid in enumerate(ids):
+        assert contents(store.get_messages(sid)) == [f"q{number}", f"a{number}"]
+    assert store.list_sessions(prefix="50%").session_ids == ["50%_off"]
+    assert store.list_sessions(prefix=big).session_ids == [big, big + "y"]
+    assert sorted(store.list_sessions().session_ids) == store.list_sessions().session_ids
+
+
+# -- the LangChain-shaped class -----------------------------------------------------------------
+
+def test_langchain_community_shape_shares_one_store_per_url() -> None:
+    require_server("127.0.0.1", 5432, "PostgreSQL")
+    table = _table()
+    first = PostgresChatMessageHistory("user/1", connection_string=SHARED, table_name=table)
+    try:
+        first.add_messages(turn(1))
+        second = PostgresChatMessageHistory("user/1", SHARED, table)  # positional
+        assert second.store is first.store  # one pool across per-turn objects
+        assert contents(second.messages) == ["q1", "a1"]
+        dsn = PostgresChatMessageHistory(
+            session_id="user/1", table_name=table,
+            connection_string="host=127.0.0.1 port=5432 user=postgres dbname=test")
+        assert contents(dsn.get_messages(last=1)) == ["a1"]
+        assert contents(asyncio.run(dsn.aget_messages())) == ["q1", "a1"]
+        first.clear()
+        assert second.messages == []
+    finally:
+        shared_store(SHARED, table=table).destroy()  # type: ignore[attr-defined]
+    with pytest.raises(ConfigurationError, match="connection_string"):
+        PostgresChatMessageHistory("s")
+
+
+def test_langchain_postgres_shape_with_user_connections() -> None:
+    require_server("127.0.0.1", 5432, "PostgreSQL")
+    table = _table()
+    conn = psycopg.connect(SHARED)  # not autocommit, as langchain-postgres' docs do it
+    try:
+        PostgresChatMessageHistory.create_tables(conn, table)
+        history = PostgresChatMessageHistory(table, "not-a-uuid", sync_connection=conn)
+        history.add_messages(turn(1))
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert contents(history.get_messages()) == ["q1", "a1"]
+
+        async def main() -> list[str]:
+            aconn = await psycopg.AsyncConnection.connect(SHARED)
+            try:
+                ahistory = PostgresChatMessageHistory(table, "not-a-uuid",
+                                                      async_connection=aconn)
+                await ahistory.aadd_messages(turn(2))
+                with pytest.raises(InputError, match="async"):
+                    ahistory.get_messages()
+                return contents(await ahistory.aget_messages())
+            finally:
+                await aconn.close()
+
+        assert asyncio.run(main()) == ["q1", "a1", "q2", "a2"]
+        with pytest.raises(InputError):
+            PostgresChatMessageHistory("only-one-arg", sync_connection=conn)
+    finally:
+        PostgresChatMessageHistory.drop_table(conn, table)
+        conn.close()
