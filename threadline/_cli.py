@@ -1,9 +1,11 @@
 """The ``threadline`` command line.
 
 Each subcommand is a :class:`Command`: a name, a one-line help, a function that adds its
-arguments, and a function that runs it and returns the exit code. Adding a subcommand
-(``chat``, ``ask``, ``sessions``, ``doctor``) means writing those two functions and
-appending one entry to ``COMMANDS``; ``main`` needs no change.
+arguments, and a function that runs it and returns the exit code. The commands live in
+:mod:`threadline.cli` (``chat``, ``ask``, ``sessions``, ``db``, ``doctor``); adding one means
+writing those two functions and appending one entry to ``COMMANDS``; ``main`` needs no
+change. Settings (store, model, system prompt) come from flags, the environment and a
+config file, in that order (:mod:`threadline._config`).
 
 Errors threadline raises on purpose (:class:`ThreadlineError`) and OS errors print one
 line, ``threadline: error: ...``, on stderr and exit 1; usage errors exit 2 (argparse).
@@ -19,6 +21,14 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple, TextIO
 
 from threadline._errors import ThreadlineError
+from threadline.cli._chat import add_ask_arguments, add_chat_arguments, run_ask, run_chat
+from threadline.cli._doctor import add_doctor_arguments, run_doctor
+from threadline.cli._sessions import (
+    add_db_arguments,
+    add_sessions_arguments,
+    run_db,
+    run_sessions,
+)
 
 __all__ = ["COMMANDS", "Command", "main"]
 
@@ -99,6 +109,16 @@ def _run_demo(args: argparse.Namespace, out: TextIO) -> int:
 
 
 COMMANDS: list[Command] = [
+    Command("chat", "chat with a model; the conversation is stored and continued next time",
+            add_chat_arguments, run_chat),
+    Command("ask", "ask one question and print the answer (reads piped stdin too)",
+            add_ask_arguments, run_ask),
+    Command("sessions", "list, show, export, import, copy, delete and purge stored sessions",
+            add_sessions_arguments, run_sessions),
+    Command("db", "set up a store: threadline db init [--store URL]",
+            add_db_arguments, run_db),
+    Command("doctor", "show what is installed and configured, and check store and model",
+            add_doctor_arguments, run_doctor),
     Command("demo", "run a short scripted conversation that shows the memory at work",
             _add_demo_arguments, _run_demo),
 ]
@@ -122,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (``threadline demo``)."""
+    """Run the command line; returns the exit code (``main(["sessions", "list"])``)."""
     args = _parser().parse_args(argv)
     try:
         code: int = args.run(args, sys.stdout)

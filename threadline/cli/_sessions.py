@@ -1,0 +1,266 @@
+"""``threadline sessions ...`` and ``threadline db init``: managing stored conversations.
+
+Every action takes ``--store URL`` (resolved like the chat's: flag, THREADLINE_STORE,
+config file, default). Exports are JSON Lines, one message per line in LangChain's dict
+format plus ``session_id`` (:mod:`threadline.stores._transfer`); ``copy`` is idempotent,
+so an interrupted migration is finished by running it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from threadline._config import resolve
+from threadline._errors import InputError
+from threadline.cli._common import (
+    add_store_argument,
+    config_from,
+    format_time,
+    open_configured_store,
+    print_messages,
+)
+
+if TYPE_CHECKING:
+    from threadline.stores import Store
+    from threadline.stores._transfer import Progress
+
+__all__ = ["add_db_arguments", "add_sessions_arguments", "run_db", "run_sessions"]
+
+Action = Callable[[argparse.Namespace, TextIO], int]
+
+
+def _action(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str,
+            run: Action) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help, description=help)
+    parser.set_defaults(action=run)
+    return parser
+
+
+def _store(args: argparse.Namespace) -> Store:
+    return open_configured_store(config_from(args))
+
+
+def _require(store: Store, session_id: str) -> None:
+    if store.session_info(session_id) is None:
+        raise InputError(f"no session {session_id!r} in {store.url.render()}; "
+                         "`threadline sessions list` shows the stored sessions")
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Progress | None]:
+    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    try:
+        from rich.progress import Progress as Bar
+    except ImportError:
+        yield None
+        return
+    with Bar(transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+# -- actions -------------------------------------------------------------------------------
+
+
+def _list(args: argparse.Namespace, out: TextIO) -> int:
+    with _store(args) as store:
+        rows = []
+        for sid in store.iter_sessions(args.prefix):
+            info = store.session_info(sid)
+            if info is not None:
+                rows.append(info)
+            if args.limit and len(rows) >= args.limit:
+                break
+    if args.json:
+        for info in rows:
+            out.write(json.dumps({
+                "session_id": info.session_id, "messages": info.message_count,
+                "created_at": info.created_at.isoformat() if info.created_at else None,
+                "updated_at": info.updated_at.isoformat() if info.updated_at else None,
+            }) + "\n")
+        return 0
+    if not rows:
+        out.write("no sessions\n")
+        return 0
+    width = max(len(info.session_id) for info in rows)
+    for info in rows:
+        out.write(f"{info.session_id:<{width}}  {info.message_count:>5} messages  "
+                  f"last {format_time(info.updated_at)}\n")
+    return 0
+
+
+def _show(args: argparse.Namespace, out: TextIO) -> int:
+    from threadline._serialization import message_to_dict
+
+    with _store(args) as store:
+        _require(store, args.session)
+        messages = store.get_messages(args.session, last=args.last)
+    if args.json:
+        for message in messages:
+            out.write(json.dumps(message_to_dict(message), ensure_ascii=False) + "\n")
+    else:
+        print_messages(messages, out)
+    return 0
+
+
+def _export(args: argparse.Namespace, out: TextIO) -> int:
+    from threadline.stores._transfer import export_sessions
+
+    with _store(args) as store:
+        for sid in args.session or ():
+            _require(store, sid)
+        ids = args.session or None
+        if args.file == "-":
+            count = export_sessions(store, out, ids)
+        else:
+            with _progress("exporting") as progress:
+                count = export_sessions(store, args.file, ids, progress=progress)
+            out.write(f"exported {count} messages to {args.file}\n")
+    return 0
+
+
+def _import(args: argparse.Namespace, out: TextIO) -> int:
+    from threadline.stores._transfer import import_sessions
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise InputError(f"cannot read {args.file!r}: no such file; pass a JSON Lines "
+                         "export made by `threadline sessions export`")
+    with _store(args) as store, _progress("importing") as progress:
+        try:
+            count = import_sessions(store, path, progress=progress)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"cannot read {args.file!r}: not UTF-8 text; expected a JSON "
+                             "Lines export") from exc
+    out.write(f"imported {count} messages into {store.url.render()}\n")
+    return 0
+
+
+def _copy(args: argparse.Namespace, out: TextIO) -> int:
+    from threadline.stores import open_store
+    from threadline.stores._transfer import copy_sessions, file_source
+
+    if "://" in args.source:
+        src = open_store(args.source)
+    else:
+        if not Path(args.source).is_file():
+            raise InputError(f"source {args.source!r} is neither a store URL nor a file; "
+                             "pass a URL (sqlite:///chat.db) or an export / history file")
+        src = file_source(args.source, session_id=args.as_session)
+    dst = open_configured_store(resolve(store=args.destination))
+    try:
+        with _progress("copying") as progress:
+            report = copy_sessions(src, dst, args.session or None, progress=progress)
+    finally:
+        src.close()
+        dst.close()
+    out.write(f"{report.sessions} sessions: {report.copied} copied ({report.messages} "
+              f"messages), {report.up_to_date} already up to date, "
+              f"{len(report.conflicts)} conflicts\n")
+    if report.conflicts:
+        out.write("conflicts (the destination differs from the source; left alone): "
+                  + ", ".join(report.conflicts) + "\n")
+        return 1
+    return 0
+
+
+def _delete(args: argparse.Namespace, out: TextIO) -> int:
+    with _store(args) as store:
+        for sid in args.session:
+            _require(store, sid)
+        for sid in args.session:
+            store.delete_session(sid)
+            out.write(f"deleted {sid}\n")
+    return 0
+
+
+def _purge(args: argparse.Namespace, out: TextIO) -> int:
+    with _store(args) as store:
+        count = store.purge_expired()
+    out.write(f"purged {count} expired sessions\n")
+    return 0
+
+
+# -- registration --------------------------------------------------------------------------
+
+
+def add_sessions_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="sessions_action", metavar="ACTION", required=True)
+
+    p = _action(sub, "list", "list the stored sessions", _list)
+    p.add_argument("--prefix", default="", help="only ids starting with this")
+    p.add_argument("--limit", type=int, default=0, help="at most this many (default: all)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_store_argument(p)
+
+    p = _action(sub, "show", "print a session's messages", _show)
+    p.add_argument("session", metavar="SESSION")
+    p.add_argument("--last", type=int, metavar="N", help="only the last N messages")
+    p.add_argument("--json", action="store_true", help="LangChain message dicts, one a line")
+    add_store_argument(p)
+
+    p = _action(sub, "export", "write sessions as JSON Lines (LangChain's message dicts)",
+                _export)
+    p.add_argument("file", nargs="?", default="-", metavar="FILE",
+                   help="where to write (default: - for stdout)")
+    p.add_argument("--session", action="append", metavar="SESSION",
+                   help="only this session (repeatable; default: all)")
+    add_store_argument(p)
+
+    p = _action(sub, "import", "append the sessions of a JSON Lines export", _import)
+    p.add_argument("file", metavar="FILE")
+    add_store_argument(p)
+
+    p = _action(sub, "copy", "copy sessions between stores, idempotently (re-run to resume)",
+                _copy)
+    p.add_argument("source", metavar="SRC",
+                   help="a store URL, an export file, or a LangChain JSON / threadline JSONL "
+                        "history file")
+    p.add_argument("destination", metavar="DST_URL", help="the store URL to copy into")
+    p.add_argument("--session", action="append", metavar="SESSION",
+                   help="only this session (repeatable; default: all)")
+    p.add_argument("--as-session", metavar="NAME",
+                   help="the session id for a single-history file (default: the file name)")
+
+    p = _action(sub, "delete", "delete sessions", _delete)
+    p.add_argument("session", nargs="+", metavar="SESSION")
+    add_store_argument(p)
+
+    p = _action(sub, "purge", "delete expired sessions now", _purge)
+    add_store_argument(p)
+
+
+def run_sessions(args: argparse.Namespace, out: TextIO) -> int:
+    action: Action = args.action
+    return action(args, out)
+
+
+def add_db_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="db_action", metavar="ACTION", required=True)
+    p = _action(sub, "init", "create or migrate the store's tables (idempotent)", _db_init)
+    add_store_argument(p)
+
+
+def _db_init(args: argparse.Namespace, out: TextIO) -> int:
+    with open_configured_store(config_from(args), check=False) as store:
+        store.setup()
+        out.write(f"ready: {store.url.render()}\n")
+    return 0
+
+
+def run_db(args: argparse.Namespace, out: TextIO) -> int:
+    action: Action = args.action
+    return action(args, out)

@@ -1,0 +1,139 @@
+"""The chat's terminal: reading what the user types, showing what the model writes.
+
+Two flavours of each, chosen once at start:
+
+- On a terminal, with the ``cli`` extra: prompt_toolkit reads input (line editing, Up/Down
+  recall of earlier lines, kept in a file across runs; Esc Enter or Alt-Enter for a new
+  line, pasted text stays multi-line), and rich renders the answer as Markdown, redrawn
+  as it streams.
+- Otherwise (stdin or stdout not a terminal, or the extra missing): one line of stdin is
+  one message, and the answer's text is written as it arrives. That is what makes
+  ``printf 'hi\\n/history\\n' | threadline chat`` scriptable.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+__all__ = ["LineReader", "Screen", "make_reader"]
+
+
+class LineReader(Protocol):
+    def read(self, prompt: str) -> str:
+        """One message; raises EOFError at the end (Ctrl-D), KeyboardInterrupt on Ctrl-C."""
+        ...
+
+
+class _PlainReader:
+    def __init__(self, stdin: TextIO, out: TextIO, *, echo_prompt: bool) -> None:
+        self.stdin, self.out, self.echo_prompt = stdin, out, echo_prompt
+
+    def read(self, prompt: str) -> str:
+        if self.echo_prompt:
+            self.out.write(prompt)
+            self.out.flush()
+        line = self.stdin.readline()
+        if not line:
+            raise EOFError
+        return line.rstrip("\n")
+
+
+class _PromptReader:
+    def __init__(self, history_file: Path) -> None:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory
+        from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+
+        bindings = KeyBindings()
+
+        @bindings.add("escape", "enter")
+        def _newline(event: KeyPressEvent) -> None:
+            event.current_buffer.insert_text("\n")
+
+        history_file.parent.mkdir(parents=True, exist_ok=True)
+        self.session: Any = PromptSession(
+            history=FileHistory(str(history_file)), key_bindings=bindings,
+            prompt_continuation=lambda width, line, soft: "." * (width - 1) + " ",
+        )
+
+    def read(self, prompt: str) -> str:
+        return str(self.session.prompt(prompt))
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def make_reader(history_file: Path, out: TextIO) -> LineReader:
+    """prompt_toolkit on a terminal (when installed), plain lines otherwise."""
+    interactive = sys.stdin.isatty() and out.isatty()
+    if interactive and _has("prompt_toolkit"):
+        return _PromptReader(history_file)
+    return _PlainReader(sys.stdin, out, echo_prompt=interactive)
+
+
+class Screen:
+    """Where the chat writes: rich on a terminal (when installed), plain text otherwise."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.console: Any = None
+        if out.isatty() and _has("rich"):
+            from rich.console import Console
+
+            self.console = Console(file=out, highlight=False)
+
+    def line(self, text: str = "", style: str | None = None) -> None:
+        if self.console is not None:
+            self.console.print(text, style=style, markup=False)
+        else:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    def note(self, text: str) -> None:
+        """Something about the chat rather than in it (dim on a terminal)."""
+        self.line(text, style="dim")
+
+    def error(self, text: str) -> None:
+        self.line(f"error: {text}", style="bold red")
+
+    def header(self, text: str) -> None:
+        self.line(text, style="bold")
+
+    @contextmanager
+    def answer(self) -> Iterator[Callable[[str], None]]:
+        """A callback to feed the answer's text to, as it streams."""
+        if self.console is None:
+            def write(text: str) -> None:
+                self.out.write(text)
+                self.out.flush()
+
+            try:
+                yield write
+            finally:
+                self.out.write("\n")
+                self.out.flush()
+            return
+
+        from rich.live import Live
+        from rich.markdown import Markdown
+
+        parts: list[str] = []
+        # Redrawn at most 12 times a second whatever the token rate; what overflows the
+        # screen scrolls ("visible") instead of being cut.
+        with Live(Markdown(""), console=self.console, refresh_per_second=12,
+                  vertical_overflow="visible") as live:
+            def feed(text: str) -> None:
+                parts.append(text)
+                live.update(Markdown("".join(parts)))
+
+            try:
+                yield feed
+            finally:
+                live.update(Markdown("".join(parts)), refresh=True)
