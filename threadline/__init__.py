@@ -24,7 +24,12 @@ from threadline._errors import (
     MissingConfigError,
     MissingDependencyError,
     MissingVariableError,
+    ModelConnectionError,
     ModelError,
+    ModelHTTPError,
+    ModelRateLimitError,
+    ModelResponseError,
+    ModelTimeoutError,
     StoreConnectionError,
     StoreError,
     ThreadlineError,
@@ -78,15 +83,63 @@ if TYPE_CHECKING:
         ConversationBufferWindowMemory,
         ConversationChain,
     )
+    from threadline._local_model import LocalChatModel
+    from threadline._model_names import get_chat_model
+    from threadline._openai import ChatOpenAI
+    from threadline._token_memory import ConversationTokenBufferMemory
+    from threadline._tokens import count_tokens
+    from threadline._trim import trim_messages
+    from threadline.stores import (
+        SessionInfo,
+        SessionPage,
+        Store,
+        StoreHistory,
+        StoreURL,
+        open_store,
+    )
+    from threadline.stores._cosmos import CosmosDBChatMessageHistory
+    from threadline.stores._dynamodb import DynamoDBChatMessageHistory
+    from threadline.stores._langchain import SQLChatMessageHistory
+    from threadline.stores._postgres import PostgresChatMessageHistory
+    from threadline.stores._redis import RedisChatMessageHistory
+    from threadline.stores._transfer import (
+        CopyReport,
+        copy_sessions,
+        export_sessions,
+        file_source,
+        import_sessions,
+    )
 
 __version__ = "0.1.0"
 
 # Public names whose modules are imported on first access: "name": "module".
 _LAZY: dict[str, str] = {
+    "ChatOpenAI": "threadline._openai",
     "ConversationBufferMemory": "threadline._legacy",
     "ConversationBufferWindowMemory": "threadline._legacy",
     "ConversationChain": "threadline._legacy",
+    "ConversationTokenBufferMemory": "threadline._token_memory",
+    "CopyReport": "threadline.stores._transfer",
+    "CosmosDBChatMessageHistory": "threadline.stores._cosmos",
+    "DynamoDBChatMessageHistory": "threadline.stores._dynamodb",
     "FileChatMessageHistory": "threadline._file_history",
+    "LocalChatModel": "threadline._local_model",
+    "PostgresChatMessageHistory": "threadline.stores._postgres",
+    "RedisChatMessageHistory": "threadline.stores._redis",
+    "SQLChatMessageHistory": "threadline.stores._langchain",
+    "SessionInfo": "threadline.stores",
+    "SessionPage": "threadline.stores",
+    "Store": "threadline.stores",
+    "StoreHistory": "threadline.stores",
+    "StoreURL": "threadline.stores",
+    "copy_sessions": "threadline.stores._transfer",
+    "count_tokens": "threadline._tokens",
+    "export_sessions": "threadline.stores._transfer",
+    "file_source": "threadline.stores._transfer",
+    "get_chat_model": "threadline._model_names",
+    "import_sessions": "threadline.stores._transfer",
+    "open_store": "threadline.stores",
+    "trim_messages": "threadline._trim",
 }
 
 
@@ -111,6 +164,7 @@ __all__ = [
     "BaseChatModel",
     "BaseMessage",
     "ChatMessageHistory",
+    "ChatOpenAI",
     "ChatPromptTemplate",
     "ChatPromptValue",
     "ConfigurableFieldSpec",
@@ -118,6 +172,10 @@ __all__ = [
     "ConversationBufferMemory",
     "ConversationBufferWindowMemory",
     "ConversationChain",
+    "ConversationTokenBufferMemory",
+    "CopyReport",
+    "CosmosDBChatMessageHistory",
+    "DynamoDBChatMessageHistory",
     "EchoChatModel",
     "FakeListChatModel",
     "FileChatMessageHistory",
@@ -126,13 +184,21 @@ __all__ = [
     "HumanMessagePromptTemplate",
     "InMemoryChatMessageHistory",
     "InputError",
+    "LocalChatModel",
     "MessageFormatError",
     "MessagesPlaceholder",
     "MissingConfigError",
     "MissingDependencyError",
     "MissingVariableError",
+    "ModelConnectionError",
     "ModelError",
+    "ModelHTTPError",
+    "ModelRateLimitError",
+    "ModelResponseError",
+    "ModelTimeoutError",
+    "PostgresChatMessageHistory",
     "PromptTemplate",
+    "RedisChatMessageHistory",
     "Runnable",
     "RunnableConfig",
     "RunnableLambda",
@@ -140,8 +206,14 @@ __all__ = [
     "RunnablePassthrough",
     "RunnableSequence",
     "RunnableWithMessageHistory",
+    "SQLChatMessageHistory",
+    "SessionInfo",
+    "SessionPage",
+    "Store",
     "StoreConnectionError",
     "StoreError",
+    "StoreHistory",
+    "StoreURL",
     "StrOutputParser",
     "StringPromptValue",
     "SystemMessage",
@@ -149,8 +221,16 @@ __all__ = [
     "ThreadlineError",
     "ToolMessage",
     "convert_to_messages",
+    "copy_sessions",
+    "count_tokens",
+    "export_sessions",
+    "file_source",
     "get_buffer_string",
+    "get_chat_model",
+    "import_sessions",
     "message_to_dict",
     "messages_from_dict",
     "messages_to_dict",
+    "open_store",
+    "trim_messages",
 ]

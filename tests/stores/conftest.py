@@ -24,7 +24,8 @@ from conftest import require_server
 
 from threadline.stores import Store, open_store
 
-BACKEND_IDS = ["memory", "file", "sqlite", "sqlite-memory", "postgresql", "mysql", "redis"]
+BACKEND_IDS = ["memory", "file", "sqlite", "sqlite-memory", "postgresql", "mysql", "redis",
+               "cosmos", "dynamodb"]
 
 # Where the shared servers listen (see STORES.md); tests use unique tables / prefixes.
 SERVERS: dict[str, tuple[str, int, str]] = {
@@ -121,6 +122,29 @@ def make_spec(backend_id: str, tmp_path: Path) -> BackendSpec:
             server_expires=True,
             password_url="redis://:s3cr3t-pw@127.0.0.1:6379/0",
             unreachable_url="redis://:s3cr3t-pw@127.0.0.1:1/0",
+        )
+    if backend_id == "cosmos":
+        from .cosmos_server import shared_server
+
+        server = shared_server()
+        return BackendSpec(
+            "cosmos",
+            server.url(f"t_{_unique()}"),
+            password_url=f"cosmos://acct:s3cr3t-pw@127.0.0.1:{server.port}/test/c",
+            unreachable_url="cosmos://acct:s3cr3t-pw@127.0.0.1:1/test/c?verify=false",
+        )
+    if backend_id == "dynamodb":
+        from .dynamo_server import moto_server
+
+        moto = moto_server()
+        return BackendSpec(
+            "dynamodb",
+            moto.url(f"t_{_unique()}"),
+            # DynamoDB table names allow '-' and leading digits: test_dynamodb.py checks them.
+            name_option=None,
+            password_url="dynamodb://AKID:s3cr3t-pw@chat?region=us-east-1",
+            unreachable_url="dynamodb://AKID:s3cr3t-pw@chat?region=us-east-1"
+                            "&endpoint_url=http://127.0.0.1:1&max_attempts=2",
         )
     raise ValueError(f"unknown backend id {backend_id!r}")
 

@@ -57,6 +57,8 @@ BACKENDS: dict[str, str] = {
     "redis": "threadline.stores._redis:RedisStore",
     "rediss": "threadline.stores._redis:RedisStore",
     "unix": "threadline.stores._redis:RedisStore",
+    "cosmos": "threadline.stores._cosmos:CosmosStore",
+    "dynamodb": "threadline.stores._dynamodb:DynamoDBStore",
 }
 
 

@@ -63,7 +63,7 @@ class StoreURL:
             scheme=scheme,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password is not None else None,
-            host=parts.hostname or None,
+            host=_host(parts.netloc, port),
             port=port,
             path=unquote(parts.path),
             query=query,
@@ -106,6 +106,17 @@ class StoreURL:
 
     def __repr__(self) -> str:
         return f"StoreURL({self.render()!r})"
+
+
+def _host(netloc: str, port: int | None) -> str | None:
+    """The host as written: ``urlsplit().hostname`` lower-cases it, but for some schemes
+    it names something case-sensitive (a DynamoDB table)."""
+    host = netloc.rpartition("@")[2]
+    if host.startswith("["):
+        host = host[1:host.find("]")]
+    elif port is not None or host.endswith(":"):
+        host = host.rpartition(":")[0]
+    return unquote(host) or None
 
 
 def _redact_raw(url: object) -> str:
