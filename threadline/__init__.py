@@ -97,10 +97,10 @@ if TYPE_CHECKING:
         StoreURL,
         open_store,
     )
-    from threadline.stores._cosmos import CosmosDBChatMessageHistory
-    from threadline.stores._dynamodb import DynamoDBChatMessageHistory
+    from threadline.stores._cosmos_langchain import CosmosDBChatMessageHistory
+    from threadline.stores._dynamodb_langchain import DynamoDBChatMessageHistory
     from threadline.stores._langchain import SQLChatMessageHistory
-    from threadline.stores._postgres import PostgresChatMessageHistory
+    from threadline.stores._postgres_langchain import PostgresChatMessageHistory
     from threadline.stores._redis import RedisChatMessageHistory
     from threadline.stores._transfer import (
         CopyReport,
@@ -120,11 +120,11 @@ _LAZY: dict[str, str] = {
     "ConversationChain": "threadline._legacy",
     "ConversationTokenBufferMemory": "threadline._token_memory",
     "CopyReport": "threadline.stores._transfer",
-    "CosmosDBChatMessageHistory": "threadline.stores._cosmos",
-    "DynamoDBChatMessageHistory": "threadline.stores._dynamodb",
+    "CosmosDBChatMessageHistory": "threadline.stores._cosmos_langchain",
+    "DynamoDBChatMessageHistory": "threadline.stores._dynamodb_langchain",
     "FileChatMessageHistory": "threadline._file_history",
     "LocalChatModel": "threadline._local_model",
-    "PostgresChatMessageHistory": "threadline.stores._postgres",
+    "PostgresChatMessageHistory": "threadline.stores._postgres_langchain",
     "RedisChatMessageHistory": "threadline.stores._redis",
     "SQLChatMessageHistory": "threadline.stores._langchain",
     "SessionInfo": "threadline.stores",

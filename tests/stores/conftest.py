@@ -54,6 +54,9 @@ class BackendSpec:
     unreachable_url: str | None = None
     #: Each ``open()`` gets its own, separate data (memory:// and sqlite:// in memory).
     separate_opens: bool = False
+    #: A TTL (seconds) short enough to wait out, long enough for a dozen of this
+    #: backend's round trips even on a loaded machine (the emulators take ~30 ms each).
+    short_ttl: float = 1.0
     opened: list[Store] = field(default_factory=list)
 
     def open(self, **options: Any) -> Store:
@@ -132,6 +135,7 @@ def make_spec(backend_id: str, tmp_path: Path) -> BackendSpec:
             server.url(f"t_{_unique()}"),
             password_url=f"cosmos://acct:s3cr3t-pw@127.0.0.1:{server.port}/test/c",
             unreachable_url="cosmos://acct:s3cr3t-pw@127.0.0.1:1/test/c?verify=false",
+            short_ttl=3.0,
         )
     if backend_id == "dynamodb":
         from .dynamo_server import moto_server
@@ -145,6 +149,7 @@ def make_spec(backend_id: str, tmp_path: Path) -> BackendSpec:
             password_url="dynamodb://AKID:s3cr3t-pw@chat?region=us-east-1",
             unreachable_url="dynamodb://AKID:s3cr3t-pw@chat?region=us-east-1"
                             "&endpoint_url=http://127.0.0.1:1&max_attempts=2",
+            short_ttl=3.0,
         )
     raise ValueError(f"unknown backend id {backend_id!r}")
 

@@ -264,28 +264,29 @@ def test_session_info(store: Store) -> None:
 
 def test_ttl_per_store_and_per_session(backend: BackendSpec) -> None:
     store = backend.open()
+    ttl = backend.short_ttl
     # Memory stores opened twice do not share data: the default-TTL store is checked alone.
-    short = backend.open(ttl=1)
+    short = backend.open(ttl=ttl)
     short.append("store-ttl", _turn(0))
     info = short.session_info("store-ttl")
     assert info is not None and info.expires_at is not None
-    assert timedelta(0) < info.expires_at - datetime.now(UTC) <= timedelta(seconds=2)
+    assert timedelta(0) < info.expires_at - datetime.now(UTC) <= timedelta(seconds=ttl + 1)
     short.history("longer", ttl=60).add_messages(_turn(0))  # a session's ttl wins
 
-    store.history("session-ttl", ttl=1).add_messages(_turn(0))
+    store.history("session-ttl", ttl=ttl).add_messages(_turn(0))
     store.append("expire-call", _turn(0))
-    store.expire("expire-call", 1)
+    store.expire("expire-call", ttl)
     store.append("cleared", _turn(0))
-    store.expire("cleared", 1)
+    store.expire("cleared", ttl)
     store.expire("cleared", None)
     store.append("forever", _turn(0))
     store.append("unread", _turn(0))
-    store.expire("unread", 1)
+    store.expire("unread", ttl)
     assert _texts(store.get_messages("session-ttl")) == ["q0", "a0"]
     info = store.session_info("expire-call")
     assert info is not None and info.expires_at is not None
 
-    time.sleep(1.3)
+    time.sleep(ttl + 0.3)
     for sid in ("session-ttl", "expire-call"):
         assert store.get_messages(sid) == [], sid
         assert store.get_messages(sid, last=1) == [], sid

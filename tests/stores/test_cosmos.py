@@ -18,20 +18,14 @@ import pytest
 from threadline import AIMessage, HumanMessage, StoreConnectionError
 from threadline._errors import ConfigurationError, InputError
 from threadline.stores import open_store, session_key
-from threadline.stores._cosmos import (
-    HEAD_ID,
+from threadline.stores._cosmos import CosmosStore
+from threadline.stores._cosmos_docs import HEAD_ID, SessionState, partition_key, plan_append
+from threadline.stores._cosmos_langchain import (
     CosmosDBChatMessageHistory,
-    CosmosStore,
-    SessionState,
-    _append_op,
-    _Batch,
-    _Context,
-    _Query,
     endpoint_url,
     parse_connection_string,
-    partition_key,
-    plan_append,
 )
+from threadline.stores._cosmos_ops import _append_op, _Batch, _Context, _Query
 
 from .cosmos_server import KEY, CosmosServer, shared_server
 

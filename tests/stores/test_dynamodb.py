@@ -28,12 +28,9 @@ from threadline import (
     StoreConnectionError,
 )
 from threadline.stores import open_store, shared_store
-from threadline.stores._dynamodb import (
-    META_SEQ,
-    DynamoDBChatMessageHistory,
-    DynamoDBStore,
-    partition_key,
-)
+from threadline.stores._dynamodb import DynamoDBStore
+from threadline.stores._dynamodb_items import META_SEQ, partition_key
+from threadline.stores._dynamodb_langchain import DynamoDBChatMessageHistory
 from threadline.stores._transfer import copy_sessions
 
 from .dynamo_server import KEY_ID, REGION, SECRET, MotoServer, moto_server

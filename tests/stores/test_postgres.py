@@ -29,9 +29,9 @@ from .servers import PrivatePostgres, closed_port
 
 psycopg = pytest.importorskip("psycopg")
 
-from threadline.stores._postgres import (  # noqa: E402 - after the importorskip
+from threadline.stores._postgres import PostgresStore  # noqa: E402 - after the importorskip
+from threadline.stores._postgres_langchain import (  # noqa: E402 - after the importorskip
     PostgresChatMessageHistory,
-    PostgresStore,
 )
 
 SHARED = "postgresql://postgres@127.0.0.1:5432/test"

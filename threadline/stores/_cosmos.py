@@ -47,6 +47,11 @@ the head is bumped afterwards with its own etag-checked replace. Counts are read
 max(head, newest message). The production path (head replace inside the batch) is
 tested as a pure function (:func:`plan_append`).
 
+Modules: the documents and the append plan are in :mod:`threadline.stores._cosmos_docs`,
+the operations (generators of requests, shared by the sync and the async driver) in
+:mod:`threadline.stores._cosmos_ops`, LangChain's class in
+:mod:`threadline.stores._cosmos_langchain`; this one is the driver.
+
 >>> store = open_store("cosmos://acct:KEY@acct.documents.azure.com/chat/messages")
 >>> store.append("s1", [HumanMessage("hi")])
 """
@@ -54,40 +59,40 @@ tested as a pure function (:func:`plan_append`).
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import math
 import os
-import random
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import urlsplit
 
 from threadline._errors import (
     ConfigurationError,
-    InputError,
     MissingDependencyError,
     StoreConnectionError,
     StoreError,
 )
 from threadline._messages import BaseMessage
-from threadline.stores._base import (
-    SessionInfo,
-    SessionPage,
-    Store,
-    StoreHistory,
-    decode_message,
-    encode_message,
-    session_key,
-    validate_session_id,
-    validate_ttl,
+from threadline.stores._base import SessionInfo, SessionPage, Store, validate_ttl
+from threadline.stores._cosmos_docs import _name
+from threadline.stores._cosmos_ops import (
+    Operation,
+    _append_op,
+    _Batch,
+    _Context,
+    _delete_op,
+    _EnableTtl,
+    _Ensure,
+    _expire_op,
+    _get_op,
+    _info_op,
+    _list_op,
+    _purge_op,
+    _Query,
+    _setup_op,
+    _Sleep,
+    _Write,
 )
-from threadline.stores._memory import check_messages, check_page_args
 from threadline.stores._url import StoreURL
 
 try:
@@ -98,19 +103,9 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependencyError("azure-cosmos", "cosmos") from exc
 
-__all__ = ["CosmosDBChatMessageHistory", "CosmosStore", "parse_connection_string",
-           "plan_append"]
+__all__ = ["CosmosStore"]
 
 T = TypeVar("T")
-
-SCHEMA_VERSION = 1
-HEAD_ID = "~session"
-META_PK = "~meta"  # never a SHA-256 hex digest
-MAX_BATCH = 100  # Cosmos DB's limit of operations per transactional batch
-_CHUNK = MAX_BATCH - 1  # room for the head
-_ATTEMPTS = 200
-_NAME_CHARS = frozenset("/\\?#")
-_CACHE_SIZE = 4096
 
 
 def _connect_timeout(value: Any) -> float:
@@ -119,459 +114,6 @@ def _connect_timeout(value: Any) -> float:
         raise ValueError(f"connect_timeout must be a positive number of seconds, got {value!r}")
     return seconds
 
-
-def _name(value: str, what: str) -> str:
-    if (not isinstance(value, str) or not 0 < len(value) <= 255 or value != value.strip()
-            or _NAME_CHARS & set(value)):
-        raise ConfigurationError(
-            f"invalid Cosmos DB {what} {value!r}: 1-255 characters, none of '/\\?#', "
-            "no leading or trailing spaces"
-        )
-    return value
-
-
-def parse_connection_string(text: str) -> tuple[str, str]:
-    """``(endpoint, key)`` from ``AccountEndpoint=https://…;AccountKey=…;``."""
-    fields: dict[str, str] = {}
-    for part in text.split(";"):
-        name, sep, value = part.strip().partition("=")
-        if sep:
-            fields[name.strip().lower()] = value.strip()
-    endpoint, key = fields.get("accountendpoint"), fields.get("accountkey")
-    if not endpoint or not key:
-        raise ConfigurationError(
-            "a Cosmos DB connection string looks like "
-            "'AccountEndpoint=https://ACCOUNT.documents.azure.com:443/;AccountKey=…;'"
-        )
-    return endpoint, key
-
-
-def endpoint_url(endpoint: str, key: str | None, database: str, container: str,
-                 **query: str) -> StoreURL:
-    """The ``cosmos://`` URL of an ``https://HOST:PORT/`` endpoint, database and container."""
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigurationError(
-            f"a Cosmos DB endpoint looks like 'https://ACCOUNT.documents.azure.com:443/', "
-            f"got {endpoint!r}"
-        )
-    if parts.scheme == "http":
-        query = {**query, "tls": "false"}
-    return StoreURL("cosmos", "key" if key is not None else None, key, parts.hostname,
-                    parts.port, f"/{_name(database, 'database')}/{_name(container, 'container')}",
-                    tuple(query.items()))
-
-
-# -- documents (pure) -----------------------------------------------------------------------
-
-
-def partition_key(session_id: str) -> str:
-    return hashlib.sha256(validate_session_id(session_id).encode("utf-8", "surrogatepass")
-                          ).hexdigest()
-
-
-def message_id(epoch: int, seq: int) -> str:
-    return f"{epoch:013d}.{seq:010d}"
-
-
-def _expired(head: dict[str, Any], now: float) -> bool:
-    return head.get("x") is not None and float(head["x"]) <= now
-
-
-def _clean(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if not k.startswith("_")}
-
-
-@dataclass(slots=True)
-class SessionState:
-    """What a store knows of a session's partition: its head and newest sequence."""
-
-    head: dict[str, Any] | None = None
-    newest: int = 0  # the newest message's seq of the head's epoch
-    written: float = 0.0  # and its write time
-
-    @classmethod
-    def from_docs(cls, docs: Sequence[dict[str, Any]]) -> SessionState:
-        """From the answer of the head-first query (``ORDER BY c.id DESC``)."""
-        head = docs[0] if docs and docs[0].get("id") == HEAD_ID else None
-        if head is not None:
-            for doc in docs[1:]:
-                if doc.get("e") == head.get("e"):
-                    return cls(head, int(doc["s"]), float(doc.get("w") or 0))
-        return cls(head)
-
-    def live(self, now: float) -> bool:
-        return self.head is not None and not _expired(self.head, now)
-
-    def count(self) -> int:
-        assert self.head is not None
-        return max(int(self.head.get("n") or 0), self.newest)
-
-    def updated(self) -> float:
-        assert self.head is not None
-        return max(float(self.head["u"]), self.written)
-
-
-@dataclass(slots=True)
-class AppendPlan:
-    """The operations of one append transaction."""
-
-    head_op: tuple[Any, ...]
-    message_ops: list[tuple[Any, ...]]
-    head: dict[str, Any]
-    epoch: int
-    last_seq: int
-
-    def batch(self) -> list[tuple[Any, ...]]:
-        """Head first: its If-Match (or create) is the lock of the transaction."""
-        return [self.head_op, *self.message_ops]
-
-
-def _head_body(pk: str, session_id: str, epoch: int, count: int, created: float,
-               updated: float, expires: float | None, now: float) -> dict[str, Any]:
-    head: dict[str, Any] = {"id": HEAD_ID, "pk": pk, "t": "h", "sid": session_id, "e": epoch,
-                            "n": count, "c": created, "u": updated, "x": expires}
-    if expires is not None:
-        # Cosmos DB's ttl counts whole seconds from this write.
-        head["ttl"] = max(1, math.ceil(expires - now))
-    return head
-
-
-def plan_append(state: SessionState, session_id: str, texts: Sequence[str], now: float,
-                ttl: float | None, *, count: int | None = None) -> AppendPlan:
-    """The head and message documents of appending ``texts`` to a session (pure).
-
-    A live head is replaced with If-Match on its etag; a missing head is created; an
-    expired one is replaced by a new incarnation (new epoch, count from 0). ``count``
-    overrides the head's message count (the emulator bumps the head separately).
-    """
-    pk = partition_key(session_id)
-    head = state.head
-    if head is not None and state.live(now):
-        epoch, start = int(head["e"]), state.count()
-        created, expires = float(head["c"]), head.get("x")
-    else:
-        epoch = max(int(now * 1000), int(head["e"]) + 1 if head is not None else 0)
-        start, created, expires = 0, now, None
-    if ttl is not None:
-        expires = now + ttl
-    last = start + len(texts)
-    body = _head_body(pk, session_id, epoch, last if count is None else count, created,
-                      now, expires, now)
-    head_op: tuple[Any, ...] = (
-        ("create", (body,)) if head is None
-        else ("replace", (HEAD_ID, body), {"if_match_etag": head["_etag"]}))
-    messages = [("create", ({"id": message_id(epoch, start + i), "pk": pk, "t": "m",
-                             "e": epoch, "s": start + i, "w": now, "m": text},))
-                for i, text in enumerate(texts, 1)]
-    return AppendPlan(head_op, messages, body, epoch, last)
-
-
-# -- requests an operation yields to a driver --------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Query:
-    sql: str
-    params: dict[str, Any]
-    pk: str | None  # None: across partitions
-
-
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    pk: str
-    ops: list[tuple[Any, ...]]
-
-
-@dataclass(frozen=True, slots=True)
-class _Write:
-    kind: str  # create, replace, delete
-    pk: str
-    id: str
-    body: dict[str, Any] | None = None
-    etag: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Sleep:
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Ensure:
-    """Create the database and container if missing; answers the container's properties."""
-
-
-@dataclass(frozen=True, slots=True)
-class _EnableTtl:
-    """Turn expiry on (default_ttl = -1) on an existing container."""
-
-
-# Replies: _Query -> list of docs; _Batch / _Write -> (status, body or results).
-Operation = Generator[Any, Any, T]
-_OK = range(200, 300)
-
-_TOP_SQL = "SELECT TOP @k * FROM c WHERE c.pk = @pk ORDER BY c.id DESC"
-_ALL_SQL = "SELECT * FROM c WHERE c.pk = @pk ORDER BY c.id DESC"
-
-
-def _backoff(attempt: int) -> _Sleep:
-    return _Sleep(random.uniform(0, min(0.25, 0.01 * 2 ** min(attempt, 5))))
-
-
-@dataclass
-class _Context:
-    emulator: bool
-    ttl: float | None
-    cache: OrderedDict[str, SessionState] = field(default_factory=OrderedDict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def cached(self, pk: str) -> SessionState | None:
-        with self.lock:
-            return self.cache.get(pk)
-
-    def remember(self, pk: str, state: SessionState | None) -> None:
-        with self.lock:
-            if state is None:
-                self.cache.pop(pk, None)
-                return
-            self.cache[pk] = state
-            self.cache.move_to_end(pk)
-            while len(self.cache) > _CACHE_SIZE:
-                self.cache.popitem(last=False)
-
-
-def _read_state(pk: str, k: int = 2) -> Operation[SessionState]:
-    docs = yield _Query(_TOP_SQL, {"@k": k, "@pk": pk}, pk)
-    return SessionState.from_docs(docs)
-
-
-def _setup_op() -> Operation[None]:
-    props = yield _Ensure()
-    paths = (props.get("partitionKey") or {}).get("paths")
-    if paths != ["/pk"]:
-        hint = (" — LangChain's CosmosDBChatMessageHistory layout; use another container"
-                if paths == ["/user_id"] else "")
-        raise ConfigurationError(
-            f"the container is partitioned on {paths}, threadline needs ['/pk']{hint}")
-    if props.get("defaultTtl") is None:
-        yield _EnableTtl()
-    doc = {"id": "schema", "pk": META_PK, "t": "schema", "v": SCHEMA_VERSION}
-    status, _ = yield _Write("create", META_PK, "schema", doc)
-    if status == 409:
-        (found,) = yield _Query("SELECT * FROM c WHERE c.pk = @pk AND c.id = 'schema'",
-                                {"@pk": META_PK}, META_PK)
-        if int(found.get("v", 0)) > SCHEMA_VERSION:
-            raise StoreError(
-                f"the container uses layout version {found['v']}, newer than this threadline "
-                f"understands ({SCHEMA_VERSION}); upgrade threadline")
-    elif status not in _OK:
-        raise StoreError(f"could not write the schema document (HTTP {status})")
-
-
-def _append_op(ctx: _Context, session_id: str, messages: Sequence[BaseMessage],
-               ttl: float | None) -> Operation[None]:
-    sid = validate_session_id(session_id)
-    texts = [encode_message(m) for m in check_messages(messages)]
-    for start in range(0, len(texts), _CHUNK):
-        yield from _append_chunk(ctx, sid, texts[start:start + _CHUNK], ttl)
-
-
-def _append_chunk(ctx: _Context, sid: str, texts: list[str],
-                  ttl: float | None) -> Operation[None]:
-    pk = partition_key(sid)
-    # The emulator path writes the messages without touching the head, so nothing would
-    # notice a cached head deleted meanwhile: it always reads the head first.
-    state = None if ctx.emulator else ctx.cached(pk)
-    for attempt in range(_ATTEMPTS):
-        if state is None:
-            state = yield from _read_state(pk)
-        now = time.time()
-        if not ctx.emulator:
-            plan = plan_append(state, sid, texts, now, ttl)
-            status, results = yield _Batch(pk, plan.batch())
-            if status in _OK:
-                ctx.remember(pk, SessionState(results[0]["resourceBody"], plan.last_seq))
-                return
-        else:
-            done = yield from _emulator_append(ctx, state, sid, texts, ttl, now)
-            if done:
-                return
-            status = 409
-        if status not in (404, 409, 412):
-            raise StoreError(f"appending to a session failed (HTTP {status})")
-        state = None
-        ctx.remember(pk, None)
-        yield _backoff(attempt)
-    raise StoreError(f"appending to a session failed: {_ATTEMPTS} conflicting writers in a row")
-
-
-def _emulator_append(ctx: _Context, state: SessionState, sid: str, texts: list[str],
-                     ttl: float | None, now: float) -> Operation[bool]:
-    """Messages first (their ids are the lock), then the head; False: start again."""
-    pk = partition_key(sid)
-    if not state.live(now):  # a new incarnation: the head first, as the lock on it
-        plan = plan_append(state, sid, texts, now, ttl, count=0)
-        kind = "create" if state.head is None else "replace"
-        status, body = yield _Write(kind, pk, HEAD_ID, plan.head,
-                                    None if state.head is None else state.head["_etag"])
-        if status not in _OK:
-            return False
-        state = SessionState(body, 0)
-    plan = plan_append(state, sid, texts, now, None)
-    status, _ = yield _Batch(pk, plan.message_ops)
-    if status not in _OK:
-        return False
-    if ttl is None:
-        # Count and update time are read from the newest message as well.
-        ctx.remember(pk, SessionState(state.head, plan.last_seq, now))
-        return True
-    while True:  # bump the head: count and expiry only grow, whoever writes last
-        assert state.head is not None
-        if state.head.get("e") != plan.epoch:
-            return False  # deleted or re-created meanwhile: our messages are orphans
-        now = time.time()
-        head = state.head
-        expires = now + ttl if ttl is not None else head.get("x")
-        if expires is not None and head.get("x") is not None:
-            expires = max(float(expires), float(head["x"]))
-        body = _head_body(pk, sid, plan.epoch, max(state.count(), plan.last_seq),
-                          float(head["c"]), max(now, float(head["u"])), expires, now)
-        status, new = yield _Write("replace", pk, HEAD_ID, body, head["_etag"])
-        if status in _OK:
-            ctx.remember(pk, SessionState(new, plan.last_seq, now))
-            return True
-        state = yield from _read_state(pk)
-        if state.head is None:
-            return False
-
-
-def _get_op(session_id: str, last: int | None) -> Operation[list[BaseMessage]]:
-    pk = partition_key(session_id)
-    if last is not None and (isinstance(last, bool) or not isinstance(last, int) or last < 0):
-        raise InputError(f"last must be a non-negative int or None, got {last!r}")
-    if last == 0:
-        return []
-    if last is None:
-        docs = yield _Query(_ALL_SQL, {"@pk": pk}, pk)
-    else:
-        docs = yield _Query(_TOP_SQL, {"@k": last + 1, "@pk": pk}, pk)
-    state = SessionState.from_docs(docs)
-    if state.head is None or not state.live(time.time()):
-        return []
-    epoch = state.head["e"]
-    texts = [doc["m"] for doc in docs[1:] if doc.get("t") == "m" and doc.get("e") == epoch]
-    return [decode_message(text) for text in reversed(texts)]
-
-
-def _utc(value: Any) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(float(value), UTC)
-
-
-def _info_op(session_id: str) -> Operation[SessionInfo | None]:
-    state = yield from _read_state(partition_key(session_id))
-    if state.head is None or not state.live(time.time()):
-        return None
-    head = state.head
-    return SessionInfo(session_id, state.count(), _utc(head["c"]), _utc(state.updated()),
-                       _utc(head.get("x")))
-
-
-def _delete_messages(ctx: _Context, pk: str, max_epoch: int,
-                     epoch: int | None = None) -> Operation[int]:
-    """Delete the messages of epochs up to ``max_epoch`` (or of exactly ``epoch``)."""
-    if epoch is None:
-        sql = "SELECT c.id FROM c WHERE c.pk = @pk AND c.t = 'm' AND c.e <= @e"
-        params = {"@pk": pk, "@e": max_epoch}
-    else:
-        sql = "SELECT c.id FROM c WHERE c.pk = @pk AND c.t = 'm' AND c.e = @e"
-        params = {"@pk": pk, "@e": epoch}
-    docs = yield _Query(sql, params, pk)
-    ids = [doc["id"] for doc in docs]
-    if ctx.emulator:  # its batches do not take deletes
-        for doc_id in ids:
-            yield _Write("delete", pk, doc_id)
-    else:
-        for start in range(0, len(ids), MAX_BATCH):
-            yield _Batch(pk, [("delete", (doc_id,)) for doc_id in ids[start:start + MAX_BATCH]])
-    return len(ids)
-
-
-def _delete_op(ctx: _Context, session_id: str) -> Operation[bool]:
-    pk = partition_key(session_id)
-    ctx.remember(pk, None)
-    state = yield from _read_state(pk, 1)
-    if state.head is None:
-        return False
-    live = state.live(time.time())
-    # The head first: the session is gone at once; left-over messages are orphans that
-    # purge_expired() removes if we fail half-way.
-    yield _Write("delete", pk, HEAD_ID)
-    yield from _delete_messages(ctx, pk, int(state.head["e"]))
-    ctx.remember(pk, None)
-    return live
-
-
-def _list_op(prefix: str, limit: int, cursor: str | None) -> Operation[SessionPage]:
-    check_page_args(prefix, limit, cursor)
-    params: dict[str, Any] = {"@k": limit + 1, "@p": prefix, "@now": time.time(),
-                              "@cur": cursor if cursor is not None and cursor >= prefix else ""}
-    docs = yield _Query(
-        "SELECT TOP @k c.sid FROM c WHERE c.t = 'h' AND STARTSWITH(c.sid, @p) "
-        "AND c.sid > @cur AND (IS_NULL(c.x) OR c.x > @now) ORDER BY c.sid", params, None)
-    ids = [doc["sid"] for doc in docs]
-    return SessionPage(ids[:limit], ids[limit - 1] if len(ids) > limit else None)
-
-
-def _expire_op(ctx: _Context, session_id: str, ttl: float | None) -> Operation[None]:
-    pk = partition_key(session_id)
-    ttl = validate_ttl(ttl)
-    for attempt in range(_ATTEMPTS):
-        state = yield from _read_state(pk)
-        now = time.time()
-        if state.head is None or not state.live(now):
-            return
-        head = state.head
-        body = _head_body(pk, session_id, int(head["e"]), state.count(), float(head["c"]),
-                          state.updated(), None if ttl is None else now + ttl, now)
-        status, new = yield _Write("replace", pk, HEAD_ID, body, head["_etag"])
-        if status in _OK:
-            ctx.remember(pk, SessionState(new, state.newest))
-            return
-        ctx.remember(pk, None)
-        yield _backoff(attempt)
-    raise StoreError("setting a session's expiry failed: too many conflicting writers")
-
-
-def _purge_op(ctx: _Context) -> Operation[int]:
-    now = time.time()
-    purged = 0
-    # Heads that are expired but still there (servers that do not enforce TTL, or
-    # Cosmos DB's background deletion not done yet).
-    heads = yield _Query("SELECT * FROM c WHERE c.t = 'h' AND NOT IS_NULL(c.x) AND c.x <= @now",
-                         {"@now": now}, None)
-    for head in heads:
-        status, _ = yield _Write("delete", head["pk"], HEAD_ID, None, head["_etag"])
-        if status in _OK:  # 412: appended meanwhile, alive again
-            ctx.remember(head["pk"], None)
-            yield from _delete_messages(ctx, head["pk"], int(head["e"]))
-            purged += 1
-    # Orphans: messages of an incarnation whose head is gone (Cosmos DB expired it) or is
-    # another one. The first messages are read BEFORE the heads, and a head is always
-    # written before its first message, so a live incarnation is never taken for one.
-    firsts = yield _Query("SELECT c.pk, c.e FROM c WHERE c.t = 'm' AND c.s = 1", {}, None)
-    if firsts:
-        live = yield _Query("SELECT c.pk, c.e FROM c WHERE c.t = 'h'", {}, None)
-        epochs = {doc["pk"]: doc["e"] for doc in live}
-        for doc in firsts:
-            if epochs.get(doc["pk"]) != doc["e"]:
-                ctx.remember(doc["pk"], None)
-                yield from _delete_messages(ctx, doc["pk"], 0, epoch=int(doc["e"]))
-                purged += doc["pk"] not in epochs
-    return purged
-
-
-# -- the store --------------------------------------------------------------------------------
 
 
 class CosmosStore(Store):
@@ -938,73 +480,3 @@ def _batch_status(exc: Any) -> int:
     if 0 <= index < len(responses):
         return int(responses[index].get("statusCode") or exc.status_code or 500)
     return int(exc.status_code or 500)
-
-
-class CosmosDBChatMessageHistory(StoreHistory):
-    """LangChain's ``CosmosDBChatMessageHistory``, with no lost writes and no size cap.
-
-    Same constructor as ``langchain_community.chat_message_histories
-    .CosmosDBChatMessageHistory``; the session is ``session_key(user_id, session_id)``.
-    Objects created per turn share one store (one client) per endpoint and container.
-
-    >>> history = CosmosDBChatMessageHistory(
-    ...     "https://acct.documents.azure.com:443/", "chat", "messages",
-    ...     session_id="s1", user_id="u1", credential=KEY)
-    >>> history.add_user_message("hi")
-    """
-
-    def __init__(self, cosmos_endpoint: str, cosmos_database: str, cosmos_container: str,
-                 session_id: str, user_id: str, credential: Any = None,
-                 connection_string: str | None = None, ttl: int | None = None,
-                 cosmos_client_kwargs: dict[str, Any] | None = None, *,
-                 store_options: dict[str, Any] | None = None) -> None:
-        from threadline.stores import shared_store
-
-        options = dict(store_options or {})
-        client_kwargs = dict(cosmos_client_kwargs or {})
-        if "connection_verify" in client_kwargs:
-            options.setdefault("verify", bool(client_kwargs.pop("connection_verify")))
-        if client_kwargs:
-            raise InputError(f"cosmos_client_kwargs {sorted(client_kwargs)} are not supported "
-                             "(only connection_verify); use store_options")
-        key: str | None = None
-        if credential is not None:
-            if isinstance(credential, str):
-                key = credential
-            else:
-                options["credential"] = credential
-        elif connection_string is not None:
-            cosmos_endpoint, key = parse_connection_string(connection_string)
-        else:
-            raise InputError("Either a connection string or a credential must be set.")
-        url = endpoint_url(cosmos_endpoint, key, cosmos_database, cosmos_container)
-        self.cosmos_endpoint = cosmos_endpoint
-        self.cosmos_database = cosmos_database
-        self.cosmos_container = cosmos_container
-        self.user_id = user_id
-        self.conversation_id = session_id
-        # LangChain treats a falsy ttl as "no expiry".
-        super().__init__(shared_store(url, **options), session_key(user_id, session_id),
-                         ttl=ttl or None)
-
-    def prepare_cosmos(self) -> None:
-        """Create the database and container if needed (LangChain's name for setup)."""
-        self.store.setup()
-
-    def load_messages(self) -> None:
-        """Nothing to do: messages are read from the store on each access."""
-
-    def upsert_messages(self) -> None:
-        """Nothing to do: each add is written at once."""
-
-    def __enter__(self) -> CosmosDBChatMessageHistory:
-        self.prepare_cosmos()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-    def __repr__(self) -> str:
-        return (f"CosmosDBChatMessageHistory({self.cosmos_endpoint!r}, "
-                f"{self.cosmos_database!r}, {self.cosmos_container!r}, "
-                f"session_id={self.conversation_id!r}, user_id={self.user_id!r})")

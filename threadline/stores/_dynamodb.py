@@ -54,18 +54,14 @@ defaults), so the event loop never blocks.
 
 from __future__ import annotations
 
-import decimal
-import hashlib
 import math
 import random
-import re
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from threadline._errors import (
     ConfigurationError,
@@ -75,17 +71,29 @@ from threadline._errors import (
     StoreError,
 )
 from threadline._messages import BaseMessage
-from threadline._serialization import message_from_dict
 from threadline.stores._base import (
     SessionInfo,
     SessionPage,
     Store,
-    StoreHistory,
     decode_message,
     encode_message,
-    session_key,
-    validate_session_id,
     validate_ttl,
+)
+from threadline.stores._dynamodb_items import (
+    META_SEQ,
+    SCHEMA_PK,
+    SCHEMA_VERSION,
+    Requests,
+    _alive,
+    _attribute_name,
+    _chunks,
+    _int,
+    _n,
+    _num,
+    _positive,
+    _table_name,
+    _utc,
+    partition_key,
 )
 from threadline.stores._memory import check_messages, check_page_args
 from threadline.stores._url import StoreURL
@@ -97,16 +105,11 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependencyError("boto3", "dynamodb") from exc
 
-__all__ = ["DynamoDBChatMessageHistory", "DynamoDBStore", "LangChainDynamoDBSource"]
+if TYPE_CHECKING:
+    from threadline.stores._dynamodb_langchain import LangChainDynamoDBSource
 
-SCHEMA_VERSION = 1
-#: Sort key of the session item: above every message sequence number.
-META_SEQ = 10**37
-SCHEMA_PK = "#schema"
-_MAX_RAW_KEY_BYTES = 1024
-_ITEM_LIMIT = 400 * 1024
-_TX_ITEMS = 100
-_TX_BYTES = 3_500_000
+__all__ = ["DynamoDBStore"]
+
 _CACHE_SIZE = 10_000
 _MAX_ATTEMPTS = 200
 
@@ -126,102 +129,6 @@ class _DynamoError(StoreError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-def _positive(value: Any) -> float:
-    seconds = float(value)
-    if not seconds > 0:
-        raise ValueError(f"must be a positive number of seconds, got {value!r}")
-    return seconds
-
-
-def _attribute_name(value: Any) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= 255 or value.startswith("#"):
-        raise ValueError(f"{value!r} is not an attribute name (1-255 characters, not '#...')")
-    return value
-
-
-def _table_name(value: Any) -> str:
-    text = str(value)
-    if not 3 <= len(text) <= 255 or not all(c.isascii() and (c.isalnum() or c in "_.-")
-                                             for c in text):
-        raise InputError(f"invalid DynamoDB table name {text!r}: use 3-255 letters, digits "
-                         "and '_.-'")
-    return text
-
-
-# -- keys and items (pure) -----------------------------------------------------------------
-
-
-def partition_key(session_id: str) -> str:
-    """The partition key of a session: the id itself, or ``#h:`` + SHA-256 when it is
-    too long for a key or starts with ``#`` (reserved for our own items)."""
-    raw = validate_session_id(session_id).encode("utf-8", "surrogatepass")
-    try:
-        session_id.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InputError("a DynamoDB session id must be valid Unicode (no lone "
-                         "surrogates)") from exc
-    if len(raw) <= _MAX_RAW_KEY_BYTES and not session_id.startswith("#"):
-        return session_id
-    return "#h:" + hashlib.sha256(raw).hexdigest()
-
-
-def _n(value: int | float) -> dict[str, str]:
-    return {"N": str(value) if isinstance(value, int) else repr(value)}
-
-
-def _num(item: dict[str, Any], name: str) -> float | None:
-    value = item.get(name)
-    return None if value is None else float(value["N"])
-
-
-def _int(item: dict[str, Any], name: str) -> int:
-    return int(item[name]["N"])
-
-
-def _utc(seconds: float | None) -> datetime | None:
-    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
-
-
-def _new_base() -> int:
-    return time.time_ns() // 1000 * 10**6
-
-
-def _alive(meta: dict[str, Any] | None, now: float) -> bool:
-    if meta is None:
-        return False
-    expires = _num(meta, "ExpiresAt")
-    return expires is None or expires > now
-
-
-def _chunks(encoded: list[str], pk: str) -> Iterator[list[str]]:
-    """Messages per transaction: at most 99 (plus the session item) and ~3.5 MB."""
-    chunk: list[str] = []
-    size = 0
-    for text in encoded:
-        item_size = len(text.encode("utf-8")) + len(pk.encode("utf-8")) + 64
-        if item_size > _ITEM_LIMIT:
-            raise InputError(f"a message of {item_size} bytes does not fit in one DynamoDB "
-                             "item (400 KB); store large payloads elsewhere and keep a link")
-        if chunk and (len(chunk) == _TX_ITEMS - 1 or size + item_size > _TX_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(text)
-        size += item_size
-    if chunk:
-        yield chunk
-
-
-def _plain(value: Any) -> Any:
-    """boto3's deserialized values (Decimal, sets) as JSON-like Python values."""
-    if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_plain(v) for v in value]
-    return value
 
 
 class DynamoDBStore(Store):
@@ -263,9 +170,7 @@ class DynamoDBStore(Store):
         self.pk_name: str = opts.get("primary_key_name") or "SessionId"
         self.ttl_attribute: str = opts.get("ttl_attribute") or "expireAt"
         self.consistent_read: bool = opts.get("consistent_read", True)
-        self._attribute_names = {
-            "#pk": self.pk_name, "#seq": "Seq", "#s": "Session", "#b": "Base", "#c": "Count",
-            "#e": "ExpiresAt", "#ttl": self.ttl_attribute, "#ua": "UpdatedAt"}
+        self._requests = Requests(self.table, self.pk_name, self.ttl_attribute)
         self._lock = threading.Lock()  # the client and the cache: held briefly
         self._setup_lock = threading.Lock()  # held while setup talks to DynamoDB
         self._client: Any = None
@@ -307,23 +212,6 @@ class DynamoDBStore(Store):
                 if self._client is None:
                     self._client = self._make_client()
         return self._client
-
-    def _names(self, *expressions: str) -> dict[str, str]:
-        """The ``#placeholders`` the expressions use (DynamoDB rejects unused ones, and
-        attribute names such as Session and Count are reserved words)."""
-        used = set(re.findall(r"#\w+", " ".join(expressions)))
-        return {k: v for k, v in self._attribute_names.items() if k in used}
-
-    def _expression(self, **parts: Any) -> dict[str, Any]:
-        """Request arguments with the names (and values, if any) the expressions use."""
-        values = parts.pop("values", None)
-        texts = [v for k, v in parts.items() if k.endswith("Expression")]
-        out = {**parts, "ExpressionAttributeNames": self._names(*texts)}
-        if not out["ExpressionAttributeNames"]:
-            del out["ExpressionAttributeNames"]
-        if values:
-            out["ExpressionAttributeValues"] = values
-        return out
 
     def _wrap(self, exc: Exception, operation: str) -> StoreError:
         if isinstance(exc, _CONNECTION_ERRORS):
@@ -418,7 +306,7 @@ class DynamoDBStore(Store):
                                             "AttributeName": self.ttl_attribute})
 
     def _migrate(self) -> None:
-        key = self._key(SCHEMA_PK, 0)
+        key = self._requests.key(SCHEMA_PK, 0)
         found = self._call("get_item", TableName=self.table, Key=key, ConsistentRead=True)
         version = int(found["Item"]["Version"]["N"]) if "Item" in found else 0
         if version > SCHEMA_VERSION:
@@ -447,9 +335,6 @@ class DynamoDBStore(Store):
 
     # -- writes ----------------------------------------------------------------------------
 
-    def _key(self, pk: str, seq: int) -> dict[str, Any]:
-        return {self.pk_name: {"S": pk}, "Seq": _n(seq)}
-
     def _remember(self, pk: str, meta: dict[str, Any] | None) -> tuple[int, int] | None:
         state = None if meta is None else (_int(meta, "Base"), _int(meta, "Count"))
         with self._lock:
@@ -461,50 +346,6 @@ class DynamoDBStore(Store):
                 while len(self._seen) > _CACHE_SIZE:
                     self._seen.popitem(last=False)
         return state
-
-    def _transaction(self, pk: str, session_id: str, state: tuple[int, int] | None,
-                     chunk: list[str], token: str, ttl: float | None
-                     ) -> tuple[list[dict[str, Any]], tuple[int, int]]:
-        """The TransactItems writing ``chunk`` after ``state`` (None: a new session),
-        and the state after it."""
-        now = time.time()
-        values: dict[str, Any] = {":now": _n(now)}
-        if ttl is not None:
-            values[":exp"], values[":ttl"] = _n(now + ttl), _n(math.ceil(now + ttl))
-        if state is None:
-            base, count = _new_base(), 0
-            item = {**self._key(pk, META_SEQ), "Session": {"S": session_id},
-                    "Base": _n(base), "Count": _n(len(chunk)), "CreatedAt": _n(now),
-                    "UpdatedAt": _n(now)}
-            if ttl is not None:
-                item["ExpiresAt"], item[self.ttl_attribute] = values[":exp"], values[":ttl"]
-            meta_op: dict[str, Any] = {"Put": self._expression(
-                TableName=self.table, Item=item,
-                # An expired session is replaced: it starts afresh with a new base.
-                ConditionExpression="attribute_not_exists(#pk) OR #e <= :now",
-                values={":now": values[":now"]},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD")}
-        else:
-            base, count = state
-            sets = "SET #c = :new, #ua = :now" + (", #e = :exp, #ttl = :ttl" if ttl else "")
-            values.update({":b": _n(base), ":c": _n(count), ":new": _n(count + len(chunk))})
-            meta_op = {"Update": self._expression(
-                TableName=self.table, Key=self._key(pk, META_SEQ), UpdateExpression=sets,
-                ConditionExpression="#b = :b AND #c = :c AND (attribute_not_exists(#e) "
-                                    "OR #e > :now)",
-                values=values, ReturnValuesOnConditionCheckFailure="ALL_OLD")}
-        ops = [meta_op]
-        for i, text in enumerate(chunk):
-            message = {**self._key(pk, base + count + 1 + i), "Message": {"S": text}}
-            if i == 0:
-                message["Tok"] = {"S": token}
-                ops.append({"Put": self._expression(
-                    TableName=self.table, Item=message,
-                    ConditionExpression="attribute_not_exists(#pk)",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD")})
-            else:
-                ops.append({"Put": {"TableName": self.table, "Item": message}})
-        return ops, (base, count + len(chunk))
 
     def _transact(self, ops: list[dict[str, Any]], request_token: str
                   ) -> botocore.exceptions.ClientError | None:
@@ -526,7 +367,7 @@ class DynamoDBStore(Store):
         with self._lock:
             state = self._seen.get(pk)
         for attempt in range(_MAX_ATTEMPTS):
-            ops, after = self._transaction(pk, session_id, state, chunk, token, ttl)
+            ops, after = self._requests.transaction(pk, session_id, state, chunk, token, ttl)
             # botocore retries a request with the same token: DynamoDB runs it once.
             cancelled = self._transact(ops, f"{token[:28]}{attempt:04d}")
             if cancelled is None:
@@ -588,7 +429,7 @@ class DynamoDBStore(Store):
         if last == 0:
             return []
         self._ensure_ready()
-        query = self._expression(
+        query = self._requests.expression(
             TableName=self.table, KeyConditionExpression="#pk = :pk",
             values={":pk": {"S": pk}}, ScanIndexForward=False,
             ConsistentRead=self.consistent_read)
@@ -613,7 +454,7 @@ class DynamoDBStore(Store):
         return [decode_message(t) for t in reversed(found)]
 
     def _meta(self, pk: str) -> dict[str, Any] | None:
-        found = self._call("get_item", TableName=self.table, Key=self._key(pk, META_SEQ),
+        found = self._call("get_item", TableName=self.table, Key=self._requests.key(pk, META_SEQ),
                            ConsistentRead=self.consistent_read)
         item: dict[str, Any] | None = found.get("Item")
         return item
@@ -629,7 +470,7 @@ class DynamoDBStore(Store):
 
     def _scan(self, filter_expression: str, projection: str,
               values: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        scan = self._expression(TableName=self.table, FilterExpression=filter_expression,
+        scan = self._requests.expression(TableName=self.table, FilterExpression=filter_expression,
                                 ProjectionExpression=projection, values=values,
                                 ConsistentRead=self.consistent_read)
         for page in self._pages("scan", scan):
@@ -657,7 +498,7 @@ class DynamoDBStore(Store):
     def _delete_items(self, pk: str, below: int) -> None:
         """Delete the items of a partition with ``Seq < below``: a keys-only Query, then
         BatchWriteItem 25 at a time (unprocessed items are sent again)."""
-        query = self._expression(
+        query = self._requests.expression(
             TableName=self.table, KeyConditionExpression="#pk = :pk AND #seq < :below",
             ProjectionExpression="#pk, #seq",
             values={":pk": {"S": pk}, ":below": _n(below)}, ConsistentRead=True)
@@ -678,8 +519,8 @@ class DynamoDBStore(Store):
         """Delete the session item if ``condition`` holds, then its messages; the old
         session item, or None."""
         try:
-            old = self._call("delete_item", **self._expression(
-                TableName=self.table, Key=self._key(pk, META_SEQ),
+            old = self._call("delete_item", **self._requests.expression(
+                TableName=self.table, Key=self._requests.key(pk, META_SEQ),
                 ConditionExpression=condition, values=values, ReturnValues="ALL_OLD"))
         except _DynamoError as exc:
             if exc.code != "ConditionalCheckFailedException":
@@ -710,8 +551,8 @@ class DynamoDBStore(Store):
             update = "SET #e = :exp, #ttl = :ttl"
             values[":exp"], values[":ttl"] = _n(now + ttl), _n(math.ceil(now + ttl))
         try:
-            self._call("update_item", **self._expression(
-                TableName=self.table, Key=self._key(pk, META_SEQ), UpdateExpression=update,
+            self._call("update_item", **self._requests.expression(
+                TableName=self.table, Key=self._requests.key(pk, META_SEQ), UpdateExpression=update,
                 ConditionExpression="attribute_exists(#pk) AND (attribute_not_exists(#e) "
                                     "OR #e > :now)",
                 values=values))
@@ -764,136 +605,11 @@ class DynamoDBStore(Store):
         """
         store = cls(StoreURL("dynamodb"), table=table_name, region=region,
                     endpoint_url=endpoint_url, boto3_session=boto3_session, **options)
+        from threadline.stores._dynamodb_langchain import LangChainDynamoDBSource
+
         return LangChainDynamoDBSource(store, primary_key_name, history_messages_key)
 
 
 MIGRATIONS: list[Any] = [
     lambda store: None,  # 1: the layout above (the table itself is made by setup)
 ]
-
-
-class LangChainDynamoDBSource:
-    """Sessions of a langchain-community ``DynamoDBChatMessageHistory`` table, read-only.
-
-    Scans for session ids, reads each session with one GetItem. Only tables keyed by the
-    session id alone are read (not LangChain's custom composite ``key=``).
-    """
-
-    def __init__(self, store: DynamoDBStore, primary_key_name: str = "SessionId",
-                 history_messages_key: str = "History") -> None:
-        self.store = store
-        self.pk_name = _attribute_name(primary_key_name)
-        self.history_key = _attribute_name(history_messages_key)
-
-    def iter_sessions(self, prefix: str = "", *, page_size: int = 500) -> Iterator[str]:
-        del page_size  # one Scan, sorted here
-        check_page_args(prefix, 1, None)
-        kwargs: dict[str, Any] = {"TableName": self.store.table, "ProjectionExpression": "#pk",
-                                  "ExpressionAttributeNames": {"#pk": self.pk_name}}
-        ids: list[str] = []
-        while True:
-            page = self.store._call("scan", **kwargs)
-            ids.extend(item[self.pk_name]["S"] for item in page.get("Items", [])
-                       if "S" in item.get(self.pk_name, {}))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        yield from sorted(sid for sid in ids if sid.startswith(prefix))
-
-    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
-        from boto3.dynamodb.types import TypeDeserializer  # type: ignore[import-untyped]
-
-        found = self.store._call("get_item", TableName=self.store.table,
-                                 Key={self.pk_name: {"S": validate_session_id(session_id)}},
-                                 ConsistentRead=True)
-        raw = found.get("Item", {}).get(self.history_key)
-        if raw is None:
-            return []
-        history = _plain(TypeDeserializer().deserialize(raw))
-        if not isinstance(history, list):
-            raise StoreError(f"session {session_id!r}: {self.history_key!r} is not a list")
-        messages = [message_from_dict(entry) for entry in history]
-        if last is not None:
-            return messages[-last:] if last > 0 else []
-        return messages
-
-    def close(self) -> None:
-        self.store.close()
-
-    def __repr__(self) -> str:
-        return f"LangChainDynamoDBSource(table={self.store.table!r})"
-
-
-class DynamoDBChatMessageHistory(StoreHistory):
-    """A chat history in DynamoDB, constructed like langchain-community's.
-
-    >>> history = DynamoDBChatMessageHistory("SessionTable", "s1", ttl=3600)
-    >>> history.add_user_message("hi")
-
-    The objects are views on ``shared_store(...)``, so the per-turn objects of
-    RunnableWithMessageHistory share one boto3 client. The table has threadline's layout
-    (one item per message: no 400 KB ceiling, no lost concurrent writes); migrate a
-    LangChain table with ``copy_sessions(DynamoDBStore.langchain_source(old), store)``.
-    ``key`` (LangChain's composite key) names the session by its values:
-    ``{"UserId": "u1", "SessionId": "c1"}`` is session ``session_key("u1", "c1")``.
-    ``history_size`` limits what is read to the newest messages (all are kept).
-    """
-
-    def __init__(
-        self,
-        table_name: str,
-        session_id: str,
-        endpoint_url: str | None = None,
-        primary_key_name: str = "SessionId",
-        key: dict[str, str] | None = None,
-        boto3_session: Any = None,
-        kms_key_id: str | None = None,
-        ttl: int | None = None,
-        ttl_key_name: str = "expireAt",
-        history_size: int | None = None,
-        history_messages_key: str | None = "History",
-        *,
-        coerce_float_to_decimal: bool = False,
-        region: str | None = None,
-        store_options: dict[str, Any] | None = None,
-    ) -> None:
-        from threadline.stores import shared_store
-
-        if kms_key_id is not None:
-            raise InputError("kms_key_id (client-side encryption) is not supported; use the "
-                             "table's server-side encryption with a KMS key instead")
-        if history_messages_key not in (None, "History"):
-            raise InputError("history_messages_key only names LangChain's layout; threadline "
-                             "stores one item per message")
-        if history_size is not None and (isinstance(history_size, bool)
-                                         or not isinstance(history_size, int)
-                                         or history_size < 1):
-            raise InputError(f"history_size must be a positive int, got {history_size!r}")
-        del coerce_float_to_decimal  # messages are stored as JSON text: floats stay exact
-        if key:
-            session_id = session_key(*(str(v) for v in key.values()))
-        options = {"table": table_name, "primary_key_name": primary_key_name,
-                   "ttl_attribute": ttl_key_name, **(store_options or {})}
-        for name, value in (("endpoint_url", endpoint_url), ("region", region),
-                            ("boto3_session", boto3_session)):
-            if value is not None:
-                options[name] = value
-        store = shared_store("dynamodb://", **options)
-        self.history_size = history_size
-        super().__init__(store, session_id, ttl=ttl)
-
-    def _last(self, last: int | None) -> int | None:
-        if self.history_size is None:
-            return last
-        return self.history_size if last is None else min(last, self.history_size)
-
-    def get_messages(self, last: int | None = None) -> list[BaseMessage]:
-        return super().get_messages(self._last(last))
-
-    async def aget_messages(self, last: int | None = None) -> list[BaseMessage]:
-        return await super().aget_messages(self._last(last))
-
-    def __repr__(self) -> str:
-        store = self.store
-        table = store.table if isinstance(store, DynamoDBStore) else "?"
-        return f"DynamoDBChatMessageHistory({table!r}, {self.session_id!r})"
