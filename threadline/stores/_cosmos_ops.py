@@ -23,7 +23,7 @@ from threadline._messages import BaseMessage
 from threadline.stores._base import (
     SessionInfo,
     SessionPage,
-    decode_message,
+    decode_messages,
     encode_message,
     validate_session_id,
     validate_ttl,
@@ -236,7 +236,7 @@ def _get_op(session_id: str, last: int | None) -> Operation[list[BaseMessage]]:
         return []
     epoch = state.head["e"]
     texts = [doc["m"] for doc in docs[1:] if doc.get("t") == "m" and doc.get("e") == epoch]
-    return [decode_message(text) for text in reversed(texts)]
+    return decode_messages(texts[::-1])
 
 
 def _utc(value: Any) -> datetime | None:

@@ -75,7 +75,7 @@ from threadline.stores._base import (
     SessionInfo,
     SessionPage,
     Store,
-    decode_message,
+    decode_messages,
     encode_message,
     validate_ttl,
 )
@@ -446,12 +446,12 @@ class DynamoDBStore(Store):
                     low, high = _int(item, "Base"), _int(item, "Base") + _int(item, "Count")
                     self._remember(pk, item)
                 elif seq <= low:  # an older incarnation's leftovers, and all below
-                    return [decode_message(t) for t in reversed(found)]
+                    return decode_messages(found[::-1])
                 elif seq <= high:  # a write committing right now is not shown half-done
                     found.append(item["Message"]["S"])
                     if last is not None and len(found) >= last:
-                        return [decode_message(t) for t in reversed(found)]
-        return [decode_message(t) for t in reversed(found)]
+                        return decode_messages(found[::-1])
+        return decode_messages(found[::-1])
 
     def _meta(self, pk: str) -> dict[str, Any] | None:
         found = self._call("get_item", TableName=self.table, Key=self._requests.key(pk, META_SEQ),

@@ -22,7 +22,7 @@ from threadline._messages import BaseMessage
 from threadline.stores._base import (
     SessionInfo,
     SessionPage,
-    decode_message,
+    decode_messages,
     encode_message,
     validate_identifier,
 )
@@ -163,9 +163,9 @@ def _get_op(n: Names, session_id: str, last: int | None) -> Op[list[BaseMessage]
     params: tuple[Any, ...] = (_hash(session_id), _id_bytes(session_id))
     if last is None:
         return Op(base + " ORDER BY m.id", params,
-                   lambda rows: [decode_message(r[0]) for r in rows])
+                   lambda rows: decode_messages([r[0] for r in rows]))
     return Op(base + " ORDER BY m.id DESC LIMIT %s", (*params, last),
-               lambda rows: [decode_message(r[0]) for r in reversed(rows)])
+               lambda rows: decode_messages([r[0] for r in reversed(rows)]))
 
 
 def _delete_op(n: Names, session_id: str) -> Op[bool]:

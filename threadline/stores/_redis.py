@@ -64,7 +64,7 @@ from threadline.stores._base import (
     SessionPage,
     Store,
     StoreHistory,
-    decode_message,
+    decode_messages,
     encode_message,
     validate_key_prefix,
     validate_session_id,
@@ -210,7 +210,7 @@ def _get_op(keys: _Keys, session_id: str, last: int | None) -> Operation[list[Ba
     if last == 0:
         return []
     (items,) = yield _Batch([("LRANGE", keys.messages(sid), 0, -1 if last is None else last - 1)])
-    return [decode_message(item) for item in reversed(items)]
+    return decode_messages(items[::-1])
 
 
 def _delete_op(keys: _Keys, session_id: str) -> Operation[bool]:

@@ -38,7 +38,7 @@ from threadline.stores._base import (
     SessionInfo,
     SessionPage,
     Store,
-    decode_message,
+    decode_messages,
     encode_message,
     validate_identifier,
     validate_session_id,
@@ -182,20 +182,31 @@ class SQLiteStore(Store):
         after the lazy once-per-process setup; sqlite errors become StoreErrors."""
         if not self._ready:
             self.setup()
+        if self.memory:
+            with self._connection() as conn:
+                return self._work(conn, work, write)
+        # The common case without the context manager: this runs twice per turn.
+        entry = self._conns.get(threading.get_ident())
+        if entry is not None and entry[0] is threading.current_thread() and not self._closed:
+            return self._work(entry[1], work, write)
         with self._connection() as conn:
+            return self._work(conn, work, write)
+
+    def _work(self, conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T],
+              write: bool) -> T:
+        try:
+            if not write:
+                return work(conn)
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                if not write:
-                    return work(conn)
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = work(conn)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-                return result
-            except sqlite3.Error as exc:
-                raise StoreError(f"SQLite error on {self.url.render()!r}: {exc}") from exc
+                result = work(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite error on {self.url.render()!r}: {exc}") from exc
 
     # -- the contract --------------------------------------------------------------------------
 
@@ -242,7 +253,10 @@ class SQLiteStore(Store):
                 # An expired session that is written again starts afresh.
                 conn.execute(f"DELETE FROM {m} WHERE session_id = ?", (sid,))
                 conn.execute(f"DELETE FROM {s} WHERE session_id = ?", (sid,))
-            conn.executemany(f"INSERT INTO {m} (session_id, message) VALUES (?, ?)", rows)
+            # One statement for the batch: cheaper than executemany for a turn's few rows.
+            values = ", ".join(["(?, ?)"] * len(rows))
+            conn.execute(f"INSERT INTO {m} (session_id, message) VALUES {values}",
+                         [v for row in rows for v in row])
             expires = None if ttl is None else now + ttl
             conn.execute(
                 f"INSERT INTO {s} (session_id, created_at, updated_at, expires_at, "
@@ -276,7 +290,7 @@ class SQLiteStore(Store):
         rows = self._run(lambda conn: conn.execute(sql, params).fetchall())
         if last is not None:
             rows.reverse()
-        return [decode_message(row[0]) for row in rows]
+        return decode_messages([row[0] for row in rows])
 
     def delete_session(self, session_id: str) -> bool:
         sid = _check_text(session_id)
