@@ -17,14 +17,13 @@ import pytest
 from conftest import require_server
 
 from threadline import (
-    AIMessage,
     ConfigurationError,
-    HumanMessage,
     InputError,
     StoreConnectionError,
 )
 from threadline.stores import open_store, shared_store
 
+from .scenarios import contents, restart_mid_conversation, server_down_at_start, turn
 from .servers import PrivatePostgres, closed_port
 
 psycopg = pytest.importorskip("psycopg")
@@ -58,33 +57,12 @@ def private_server() -> Iterator[PrivatePostgres]:
         yield server
 
 
-def turn(n: int) -> list[HumanMessage | AIMessage]:
-    return [HumanMessage(f"q{n}"), AIMessage(f"a{n}")]
-
-
-def contents(messages: list[object]) -> list[str]:
-    return [m.content for m in messages]  # type: ignore[attr-defined]
-
-
 # -- failures -------------------------------------------------------------------------------
 
 def test_server_down_at_start_fails_within_connect_timeout() -> None:
-    url = f"postgresql://postgres:pw-secret@127.0.0.1:{closed_port()}/test?connect_timeout=2"
-    store = open_store(url)  # lazy: opening never blocks
-    started = time.monotonic()
-    with pytest.raises(StoreConnectionError) as info:
-        store.append("s", turn(1))
-    assert time.monotonic() - started < 4
-    assert "pw-secret" not in str(info.value) and "refused" in str(info.value).lower()
-
-    async def main() -> None:
-        with pytest.raises(StoreConnectionError):
-            await store.aget_messages("s")
-
-    started = time.monotonic()
-    asyncio.run(main())
-    assert time.monotonic() - started < 4
-    store.close()
+    message = server_down_at_start(
+        f"postgresql://postgres:pw-secret@127.0.0.1:{closed_port()}/test?connect_timeout=2")
+    assert "refused" in message.lower()
 
 
 def test_unknown_role_is_a_clear_error_without_the_password() -> None:
@@ -126,26 +104,7 @@ def test_a_foreign_table_is_refused_not_altered(store: PostgresStore) -> None:
 def test_server_restart_mid_conversation(private_server: PrivatePostgres) -> None:
     store = PostgresStore(private_server.url, table=_table(), connect_timeout=2)
     try:
-        store.append("conv", turn(1))
-        assert contents(store.get_messages("conv")) == ["q1", "a1"]
-        asyncio.run(store.aappend("conv", turn(2)))
-
-        private_server.restart()
-        store.append("conv", turn(3))  # the dead pooled connection is replaced
-        assert contents(store.get_messages("conv")) == ["q1", "a1", "q2", "a2", "q3", "a3"]
-
-        private_server.restart()
-        assert contents(store.get_messages("conv", last=2)) == ["q3", "a3"]  # read first
-
-        async def async_turns() -> list[str]:
-            await store.aappend("conv", turn(4))
-            private_server.restart()  # blocking on purpose: nothing else runs here
-            await store.aappend("conv", turn(5))
-            return contents(await store.aget_messages("conv"))
-
-        assert asyncio.run(async_turns()) == [f"{k}{i}" for i in range(1, 6) for k in "qa"]
-        info = store.session_info("conv")
-        assert info is not None and info.message_count == 10
+        restart_mid_conversation(store, private_server.restart)
     finally:
         store.destroy()
         store.close()
