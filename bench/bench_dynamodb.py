@@ -67,8 +67,7 @@ def main() -> int:
         return 0
 
     from threadline import AIMessage, HumanMessage
-    from threadline.stores import open_store
-    from threadline.stores._dynamodb import DynamoDBStore
+    from threadline.stores import DynamoDBStore, open_store
 
     server = MotoServer().start()
     session = boto3.session.Session(aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET,

@@ -136,9 +136,9 @@ CASES = [
 
 def forget() -> None:
     """Make threadline forget which files this process has checked (outside the timing)."""
-    from threadline import _file_history
+    from threadline.stores.file import _history
 
-    _file_history._CHECKED.clear()
+    _history._CHECKED.clear()
 
 
 def check(directory: Path) -> None:

@@ -162,7 +162,7 @@ def main() -> int:
     parser.add_argument("--strict", action="store_true")
     args = parser.parse_args()
     _skip_if_missing()
-    from threadline._local_model import default_threads
+    from threadline.models._local import default_threads
 
     ours, theirs, overhead = throughput(args.runs, args.tokens)
     ratio = median(ours) / median(theirs)

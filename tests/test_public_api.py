@@ -47,3 +47,27 @@ def test_import_does_not_pull_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_stores_all_is_sorted_and_resolves() -> None:
+    import threadline.stores as stores
+
+    assert stores.__all__ == sorted(stores.__all__)
+    for name in stores.__all__:
+        if name.endswith("Store") and name != "Store":
+            continue  # backend classes need their driver; checked below by scheme
+        assert getattr(stores, name) is not None, name
+
+
+def test_stores_backend_classes_by_name() -> None:
+    import threadline.stores as stores
+
+    for scheme in ("memory", "file", "sqlite"):
+        cls = stores.backend_class(scheme)
+        assert getattr(stores, cls.__name__) is cls
+    try:
+        stores.NoSuchStore  # type: ignore[attr-defined]  # noqa: B018
+    except AttributeError as exc:
+        assert "NoSuchStore" in str(exc)
+    else:
+        raise AssertionError("expected AttributeError")

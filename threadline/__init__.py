@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from threadline._chat_model import BaseChatModel
 from threadline._errors import (
     ConfigurationError,
     HistoryFileError,
@@ -34,24 +33,13 @@ from threadline._errors import (
     StoreError,
     ThreadlineError,
 )
-from threadline._fake_models import EchoChatModel, FakeListChatModel
-from threadline._history import (
+from threadline.core._history import (
     BaseChatMessageHistory,
     ChatMessageHistory,
     InMemoryChatMessageHistory,
 )
-from threadline._messages import (
-    AIMessage,
-    AIMessageChunk,
-    BaseMessage,
-    HumanMessage,
-    SystemMessage,
-    ToolMessage,
-    convert_to_messages,
-    get_buffer_string,
-)
-from threadline._parsers import StrOutputParser
-from threadline._prompts import (
+from threadline.core._parsers import StrOutputParser
+from threadline.core._prompts import (
     AIMessagePromptTemplate,
     ChatPromptTemplate,
     ChatPromptValue,
@@ -61,7 +49,7 @@ from threadline._prompts import (
     StringPromptValue,
     SystemMessagePromptTemplate,
 )
-from threadline._runnables import (
+from threadline.core._runnables import (
     Runnable,
     RunnableConfig,
     RunnableLambda,
@@ -69,26 +57,37 @@ from threadline._runnables import (
     RunnablePassthrough,
     RunnableSequence,
 )
-from threadline._serialization import (
+from threadline.core._with_history import ConfigurableFieldSpec, RunnableWithMessageHistory
+from threadline.messages._serialization import (
     message_to_dict,
     messages_from_dict,
     messages_to_dict,
 )
-from threadline._with_history import ConfigurableFieldSpec, RunnableWithMessageHistory
+from threadline.messages._values import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    convert_to_messages,
+    get_buffer_string,
+)
+from threadline.models._base import BaseChatModel
+from threadline.models._fake import EchoChatModel, FakeListChatModel
 
 if TYPE_CHECKING:
-    from threadline._file_history import FileChatMessageHistory
-    from threadline._legacy import (
+    from threadline.memory._buffer import (
         ConversationBufferMemory,
         ConversationBufferWindowMemory,
-        ConversationChain,
     )
-    from threadline._local_model import LocalChatModel
-    from threadline._model_names import get_chat_model
-    from threadline._openai import ChatOpenAI
-    from threadline._token_memory import ConversationTokenBufferMemory
-    from threadline._tokens import count_tokens
-    from threadline._trim import trim_messages
+    from threadline.memory._chain import ConversationChain
+    from threadline.memory._token import ConversationTokenBufferMemory
+    from threadline.models._local import LocalChatModel
+    from threadline.models._names import get_chat_model
+    from threadline.models._openai import ChatOpenAI
+    from threadline.models._tokens import count_tokens
+    from threadline.models._trim import trim_messages
     from threadline.stores import (
         SessionInfo,
         SessionPage,
@@ -97,11 +96,6 @@ if TYPE_CHECKING:
         StoreURL,
         open_store,
     )
-    from threadline.stores._cosmos_langchain import CosmosDBChatMessageHistory
-    from threadline.stores._dynamodb_langchain import DynamoDBChatMessageHistory
-    from threadline.stores._langchain import SQLChatMessageHistory
-    from threadline.stores._postgres_langchain import PostgresChatMessageHistory
-    from threadline.stores._redis import RedisChatMessageHistory
     from threadline.stores._transfer import (
         CopyReport,
         copy_sessions,
@@ -109,37 +103,43 @@ if TYPE_CHECKING:
         file_source,
         import_sessions,
     )
+    from threadline.stores.compat._cosmos import CosmosDBChatMessageHistory
+    from threadline.stores.compat._dynamodb import DynamoDBChatMessageHistory
+    from threadline.stores.compat._postgres import PostgresChatMessageHistory
+    from threadline.stores.compat._redis import RedisChatMessageHistory
+    from threadline.stores.compat._sql import SQLChatMessageHistory
+    from threadline.stores.file._history import FileChatMessageHistory
 
 __version__ = "0.1.0"
 
 # Public names whose modules are imported on first access: "name": "module".
 _LAZY: dict[str, str] = {
-    "ChatOpenAI": "threadline._openai",
-    "ConversationBufferMemory": "threadline._legacy",
-    "ConversationBufferWindowMemory": "threadline._legacy",
-    "ConversationChain": "threadline._legacy",
-    "ConversationTokenBufferMemory": "threadline._token_memory",
+    "ChatOpenAI": "threadline.models._openai",
+    "ConversationBufferMemory": "threadline.memory._buffer",
+    "ConversationBufferWindowMemory": "threadline.memory._buffer",
+    "ConversationChain": "threadline.memory._chain",
+    "ConversationTokenBufferMemory": "threadline.memory._token",
     "CopyReport": "threadline.stores._transfer",
-    "CosmosDBChatMessageHistory": "threadline.stores._cosmos_langchain",
-    "DynamoDBChatMessageHistory": "threadline.stores._dynamodb_langchain",
-    "FileChatMessageHistory": "threadline._file_history",
-    "LocalChatModel": "threadline._local_model",
-    "PostgresChatMessageHistory": "threadline.stores._postgres_langchain",
-    "RedisChatMessageHistory": "threadline.stores._redis",
-    "SQLChatMessageHistory": "threadline.stores._langchain",
+    "CosmosDBChatMessageHistory": "threadline.stores.compat._cosmos",
+    "DynamoDBChatMessageHistory": "threadline.stores.compat._dynamodb",
+    "FileChatMessageHistory": "threadline.stores.file._history",
+    "LocalChatModel": "threadline.models._local",
+    "PostgresChatMessageHistory": "threadline.stores.compat._postgres",
+    "RedisChatMessageHistory": "threadline.stores.compat._redis",
+    "SQLChatMessageHistory": "threadline.stores.compat._sql",
     "SessionInfo": "threadline.stores",
     "SessionPage": "threadline.stores",
     "Store": "threadline.stores",
     "StoreHistory": "threadline.stores",
     "StoreURL": "threadline.stores",
     "copy_sessions": "threadline.stores._transfer",
-    "count_tokens": "threadline._tokens",
+    "count_tokens": "threadline.models._tokens",
     "export_sessions": "threadline.stores._transfer",
     "file_source": "threadline.stores._transfer",
-    "get_chat_model": "threadline._model_names",
+    "get_chat_model": "threadline.models._names",
     "import_sessions": "threadline.stores._transfer",
     "open_store": "threadline.stores",
-    "trim_messages": "threadline._trim",
+    "trim_messages": "threadline.models._trim",
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from threadline._cli import main
+from threadline.cli._main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -18,14 +18,14 @@ import pytest
 from threadline import AIMessage, HumanMessage, StoreConnectionError
 from threadline._errors import ConfigurationError, InputError
 from threadline.stores import open_store, session_key
-from threadline.stores._cosmos import CosmosStore
-from threadline.stores._cosmos_docs import HEAD_ID, SessionState, partition_key, plan_append
-from threadline.stores._cosmos_langchain import (
+from threadline.stores.compat._cosmos import (
     CosmosDBChatMessageHistory,
     endpoint_url,
     parse_connection_string,
 )
-from threadline.stores._cosmos_ops import _append_op, _Batch, _Context, _Query
+from threadline.stores.cosmos._docs import HEAD_ID, SessionState, partition_key, plan_append
+from threadline.stores.cosmos._ops import _append_op, _Batch, _Context, _Query
+from threadline.stores.cosmos._store import CosmosStore
 
 from .cosmos_server import KEY, CosmosServer, shared_server
 

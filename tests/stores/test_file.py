@@ -9,7 +9,7 @@ import pytest
 
 from threadline import ConfigurationError, FileChatMessageHistory, HumanMessage, InputError
 from threadline.stores import open_store
-from threadline.stores._file import MAX_ENCODED, FileStore, decode_name, encode_name
+from threadline.stores.file._store import MAX_ENCODED, FileStore, decode_name, encode_name
 
 IDS = ["plain", "Case", "case", "../../etc/passwd", "/abs", ".", "..", ".hidden", "CON",
        "nul.txt", "a%2Fb", "a/b", "back\\slash", "ünï 🚀", "sp ace", "~tilde", "x" * 60]

@@ -29,7 +29,7 @@ from .servers import PrivateMariaDB, closed_port
 
 pymysql = pytest.importorskip("pymysql")
 pytest.importorskip("aiomysql")
-from threadline.stores._mysql import MySQLStore  # noqa: E402 - after the importorskip
+from threadline.stores.sql._mysql import MySQLStore  # noqa: E402 - after the importorskip
 
 SHARED = "mysql://root@127.0.0.1:3306/test"
 

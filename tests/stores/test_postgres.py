@@ -28,10 +28,10 @@ from .servers import PrivatePostgres, closed_port
 
 psycopg = pytest.importorskip("psycopg")
 
-from threadline.stores._postgres import PostgresStore  # noqa: E402 - after the importorskip
-from threadline.stores._postgres_langchain import (  # noqa: E402 - after the importorskip
+from threadline.stores.compat._postgres import (  # noqa: E402 - after the importorskip
     PostgresChatMessageHistory,
 )
+from threadline.stores.sql._postgres import PostgresStore  # noqa: E402 - after the importorskip
 
 SHARED = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -27,7 +27,8 @@ from conftest import require_server
 from threadline import AIMessage, HumanMessage, StoreConnectionError, SystemMessage
 from threadline._errors import ConfigurationError
 from threadline.stores import open_store, shared_store
-from threadline.stores._redis import RedisChatMessageHistory, RedisStore
+from threadline.stores.compat._redis import RedisChatMessageHistory
+from threadline.stores.redis._store import RedisStore
 
 SHARED = "redis://127.0.0.1:6379/0"
 

@@ -20,7 +20,7 @@ from threadline import (
     StoreError,
 )
 from threadline.stores import open_store, shared_store
-from threadline.stores._sqlite import MIGRATIONS, SQLiteStore
+from threadline.stores.sql._sqlite import MIGRATIONS, SQLiteStore
 
 
 def test_url_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,6 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
-from threadline._config import Config, data_dir
 from threadline._errors import InputError, ThreadlineError
 from threadline.cli._common import (
     add_model_argument,
@@ -28,6 +27,7 @@ from threadline.cli._common import (
     new_session_id,
     open_configured_store,
 )
+from threadline.cli._config import Config, data_dir
 from threadline.cli._conversation import Conversation
 
 if TYPE_CHECKING:

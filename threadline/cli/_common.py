@@ -2,7 +2,7 @@
 picking a session, and printing messages.
 
 Failures become :class:`ThreadlineError` subclasses whose message ends with the fix
-(``threadline._cli.main`` prints them as one line); nothing here prints a traceback.
+(``threadline.cli._main.main`` prints them as one line); nothing here prints a traceback.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
-from threadline._config import Config, data_dir, default_store_url, resolve
 from threadline._errors import StoreConnectionError
+from threadline.cli._config import Config, data_dir, default_store_url, resolve
 
 if TYPE_CHECKING:
-    from threadline._chat_model import BaseChatModel
-    from threadline._messages import BaseMessage
+    from threadline.messages._values import BaseMessage
+    from threadline.models._base import BaseChatModel
     from threadline.stores import Store
 
 __all__ = [
@@ -82,7 +82,7 @@ def open_configured_store(config: Config, *, check: bool = True) -> Store:
 
 def load_model(name: str) -> BaseChatModel:
     """The chat model a name stands for; ``fake``/``echo`` honour ``THREADLINE_FAKE_SLEEP``."""
-    from threadline._model_names import get_chat_model
+    from threadline.models._names import get_chat_model
 
     kind = name.strip().partition(":")[0].lower()
     sleep = os.environ.get(FAKE_SLEEP_ENV)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from threadline._errors import InputError
-from threadline._messages import (
+from threadline.messages._values import (
     AIMessage,
     AIMessageChunk,
     BaseMessage,
@@ -31,8 +31,8 @@ from threadline._messages import (
 )
 
 if TYPE_CHECKING:
-    from threadline._chat_model import BaseChatModel
-    from threadline._tokens import TokenCounter
+    from threadline.models._base import BaseChatModel
+    from threadline.models._counter import TokenCounter
     from threadline.stores import Store
 
 __all__ = ["DEFAULT_CONTEXT", "ANSWER_RESERVE", "Conversation", "Turn", "context_window"]
@@ -105,8 +105,8 @@ class Conversation:
 
     def prompt(self, question: str) -> tuple[list[BaseMessage], int]:
         """The messages to send for ``question``, and how many stored ones were left out."""
-        from threadline._tokens import get_token_counter
-        from threadline._trim import trim_messages
+        from threadline.models._tokens import get_token_counter
+        from threadline.models._trim import trim_messages
 
         stored = self.history()
         system = [SystemMessage(self.system)] if self.system else []

@@ -12,7 +12,6 @@ import platform
 import sys
 from typing import TextIO
 
-from threadline._config import config_path, data_dir
 from threadline._errors import ThreadlineError
 from threadline.cli._common import (
     add_model_argument,
@@ -21,6 +20,7 @@ from threadline.cli._common import (
     load_model,
     open_configured_store,
 )
+from threadline.cli._config import config_path, data_dir
 
 __all__ = ["EXTRAS", "add_doctor_arguments", "run_doctor"]
 

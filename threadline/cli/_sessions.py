@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from threadline._config import resolve
 from threadline._errors import InputError
 from threadline.cli._common import (
     add_store_argument,
@@ -25,6 +24,7 @@ from threadline.cli._common import (
     open_configured_store,
     print_messages,
 )
+from threadline.cli._config import resolve
 
 if TYPE_CHECKING:
     from threadline.stores import Store
@@ -103,7 +103,7 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _show(args: argparse.Namespace, out: TextIO) -> int:
-    from threadline._serialization import message_to_dict
+    from threadline.messages._serialization import message_to_dict
 
     with _store(args) as store:
         _require(store, args.session)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from threadline._errors import ConfigurationError
 from threadline.stores._base import (
@@ -30,9 +30,27 @@ from threadline.stores._base import (
 )
 from threadline.stores._url import StoreURL
 
+if TYPE_CHECKING:
+    from threadline.stores._memory import MemoryStore
+    from threadline.stores.cosmos._store import CosmosStore
+    from threadline.stores.dynamodb._store import DynamoDBStore
+    from threadline.stores.file._store import FileStore
+    from threadline.stores.redis._store import RedisStore
+    from threadline.stores.sql._mysql import MySQLStore
+    from threadline.stores.sql._postgres import PostgresStore
+    from threadline.stores.sql._sqlite import SQLiteStore
+
 __all__ = [
     "BACKENDS",
+    "CosmosStore",
+    "DynamoDBStore",
     "ENTRY_POINT_GROUP",
+    "FileStore",
+    "MemoryStore",
+    "MySQLStore",
+    "PostgresStore",
+    "RedisStore",
+    "SQLiteStore",
     "SessionInfo",
     "SessionPage",
     "Store",
@@ -48,18 +66,33 @@ ENTRY_POINT_GROUP = "threadline.stores"
 
 BACKENDS: dict[str, str] = {
     "memory": "threadline.stores._memory:MemoryStore",
-    "file": "threadline.stores._file:FileStore",
-    "sqlite": "threadline.stores._sqlite:SQLiteStore",
-    "postgresql": "threadline.stores._postgres:PostgresStore",
-    "postgres": "threadline.stores._postgres:PostgresStore",
-    "mysql": "threadline.stores._mysql:MySQLStore",
-    "mariadb": "threadline.stores._mysql:MySQLStore",
-    "redis": "threadline.stores._redis:RedisStore",
-    "rediss": "threadline.stores._redis:RedisStore",
-    "unix": "threadline.stores._redis:RedisStore",
-    "cosmos": "threadline.stores._cosmos:CosmosStore",
-    "dynamodb": "threadline.stores._dynamodb:DynamoDBStore",
+    "file": "threadline.stores.file._store:FileStore",
+    "sqlite": "threadline.stores.sql._sqlite:SQLiteStore",
+    "postgresql": "threadline.stores.sql._postgres:PostgresStore",
+    "postgres": "threadline.stores.sql._postgres:PostgresStore",
+    "mysql": "threadline.stores.sql._mysql:MySQLStore",
+    "mariadb": "threadline.stores.sql._mysql:MySQLStore",
+    "redis": "threadline.stores.redis._store:RedisStore",
+    "rediss": "threadline.stores.redis._store:RedisStore",
+    "unix": "threadline.stores.redis._store:RedisStore",
+    "cosmos": "threadline.stores.cosmos._store:CosmosStore",
+    "dynamodb": "threadline.stores.dynamodb._store:DynamoDBStore",
 }
+
+
+# The backend classes, by name, for ``from threadline.stores import RedisStore``; each is
+# imported on first use (with its driver), like the schemes above.
+_CLASSES = {target.partition(":")[2]: target for target in BACKENDS.values()}
+
+
+def __getattr__(name: str) -> Any:
+    target = _CLASSES.get(name)
+    if target is None:
+        raise AttributeError(f"module 'threadline.stores' has no attribute {name!r}")
+    module_name, _, class_name = target.partition(":")
+    value = getattr(importlib.import_module(module_name), class_name)
+    globals()[name] = value
+    return value
 
 
 def _entry_points() -> dict[str, Any]:

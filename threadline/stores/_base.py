@@ -27,9 +27,9 @@ from urllib.parse import quote
 
 from threadline._concurrency import run_sync
 from threadline._errors import InputError, MessageFormatError
-from threadline._history import BaseChatMessageHistory
-from threadline._messages import BaseMessage
-from threadline._serialization import message_from_dict, message_to_dict
+from threadline.core._history import BaseChatMessageHistory
+from threadline.messages._serialization import message_from_dict, message_to_dict
+from threadline.messages._values import BaseMessage, check_messages, not_a_message
 from threadline.stores._url import StoreURL, parse_options
 
 __all__ = [
@@ -38,6 +38,8 @@ __all__ = [
     "SessionPage",
     "Store",
     "StoreHistory",
+    "check_messages",
+    "check_page_args",
     "decode_message",
     "decode_messages",
     "encode_message",
@@ -114,6 +116,16 @@ def validate_ttl(ttl: object) -> float | None:
     return float(ttl)
 
 
+def check_page_args(prefix: object, limit: object, cursor: object) -> None:
+    """Validate ``list_sessions`` arguments the same way in every local backend."""
+    if not isinstance(prefix, str) or "\x00" in prefix:
+        raise InputError(f"prefix must be a str without NUL characters, got {prefix!r:.80}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InputError(f"limit must be a positive int, got {limit!r}")
+    if cursor is not None and not isinstance(cursor, str):
+        raise InputError(f"cursor must be a str from a previous page or None, got {cursor!r}")
+
+
 # One encoder for all: json.dumps() with keyword arguments builds a new one per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -121,10 +133,7 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 def encode_message(message: BaseMessage) -> str:
     """Compact JSON text of the message's LangChain dict."""
     if not isinstance(message, BaseMessage):
-        raise InputError(
-            f"a store holds messages, got {type(message).__name__}; "
-            "wrap text in HumanMessage(...) or AIMessage(...)"
-        )
+        raise not_a_message(message)
     return _ENCODER.encode(message_to_dict(message))
 
 

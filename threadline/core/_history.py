@@ -1,0 +1,156 @@
+"""The chat message history contract, and the in-memory history.
+
+A history is a list of messages for one conversation. Subclasses implement reading
+(``get_messages`` — or, as in LangChain, a ``messages`` property), writing
+(``add_messages`` — or ``add_message``) and ``clear``. The async methods default to
+running the sync ones in a worker thread; stores with native async drivers override them.
+
+>>> history = InMemoryChatMessageHistory()
+>>> history.add_user_message("hi")
+>>> history.add_ai_message("hello")
+>>> print(history)
+Human: hi
+AI: hello
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from threadline._concurrency import run_sync
+from threadline._errors import InputError
+from threadline.messages._values import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    check_messages,
+    get_buffer_string,
+)
+
+__all__ = ["BaseChatMessageHistory", "ChatMessageHistory", "InMemoryChatMessageHistory"]
+
+
+class BaseChatMessageHistory:
+    """Base class of every chat message history.
+
+    Implement ``get_messages`` (or the ``messages`` property), ``add_messages`` (or
+    ``add_message``) and ``clear``. ``add_messages`` should store a batch in one round
+    trip: :class:`~threadline.RunnableWithMessageHistory` calls it once per turn.
+    """
+
+    @property
+    def messages(self) -> list[BaseMessage]:
+        """All messages, oldest first (LangChain's name; may do I/O in stores)."""
+        return self.get_messages()
+
+    def get_messages(self, last: int | None = None) -> list[BaseMessage]:
+        """The messages, oldest first; only the newest ``last`` ones if given."""
+        if type(self).messages is BaseChatMessageHistory.messages:
+            raise NotImplementedError(
+                f"{type(self).__name__} must implement get_messages() or a messages property"
+            )
+        messages = self.messages
+        if last is None:
+            return list(messages)
+        return list(messages[-last:]) if last > 0 else []
+
+    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Store several messages at once, in order."""
+        if type(self).add_message is BaseChatMessageHistory.add_message:
+            raise NotImplementedError(
+                f"{type(self).__name__} must implement add_messages() or add_message()"
+            )
+        for message in messages:
+            self.add_message(message)
+
+    def add_message(self, message: BaseMessage) -> None:
+        """Store one message."""
+        if type(self).add_messages is BaseChatMessageHistory.add_messages:
+            raise NotImplementedError(
+                f"{type(self).__name__} must implement add_messages() or add_message()"
+            )
+        self.add_messages([message])
+
+    def add_user_message(self, message: HumanMessage | str) -> None:
+        """Store a human message; a str becomes a :class:`HumanMessage`."""
+        self.add_message(message if isinstance(message, HumanMessage) else _text(message,
+                                                                              HumanMessage))
+
+    def add_ai_message(self, message: AIMessage | str) -> None:
+        """Store an AI message; a str becomes an :class:`AIMessage`."""
+        self.add_message(message if isinstance(message, AIMessage) else _text(message, AIMessage))
+
+    def clear(self) -> None:
+        """Delete every message of this history."""
+        raise NotImplementedError(f"{type(self).__name__} must implement clear()")
+
+    async def aget_messages(self, last: int | None = None) -> list[BaseMessage]:
+        return await run_sync(self.get_messages, last)
+
+    async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
+        await run_sync(self.add_messages, list(messages))
+
+    async def aclear(self) -> None:
+        await run_sync(self.clear)
+
+    def __str__(self) -> str:
+        return get_buffer_string(self.get_messages())
+
+
+def _text(value: object, cls: type[HumanMessage] | type[AIMessage]) -> BaseMessage:
+    if not isinstance(value, str):
+        raise InputError(
+            f"expected a str or a {cls.__name__}, got {type(value).__name__}"
+        )
+    return cls(value)
+
+
+class InMemoryChatMessageHistory(BaseChatMessageHistory):
+    """A history kept in a Python list; ``ChatMessageHistory`` is the same class."""
+
+    def __init__(self, messages: Sequence[BaseMessage] | None = None) -> None:
+        self._messages: list[BaseMessage] = []
+        if messages:
+            self.add_messages(messages)
+
+    @property
+    def messages(self) -> list[BaseMessage]:
+        return self._messages
+
+    @messages.setter
+    def messages(self, value: list[BaseMessage]) -> None:
+        self._messages = list(value)
+
+    def get_messages(self, last: int | None = None) -> list[BaseMessage]:
+        if last is None:
+            return self._messages.copy()
+        return self._messages[-last:] if last > 0 else []
+
+    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        self._messages.extend(check_messages(messages))
+
+    def clear(self) -> None:
+        self._messages = []
+
+    # The list lives in memory: no thread hop needed.
+    async def aget_messages(self, last: int | None = None) -> list[BaseMessage]:
+        return self.get_messages(last)
+
+    async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
+        self.add_messages(messages)
+
+    async def aclear(self) -> None:
+        self.clear()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, InMemoryChatMessageHistory):
+            return NotImplemented
+        return self._messages == other._messages
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"InMemoryChatMessageHistory(messages={self._messages!r})"
+
+
+ChatMessageHistory = InMemoryChatMessageHistory

@@ -1,0 +1,104 @@
+"""LangChain's message dict format, read and written faithfully.
+
+A message is stored as ``{"type": "human", "data": {...fields...}}``. We write the
+langchain-core 1.x layout (which ``langchain_core.messages.messages_from_dict`` reads
+back into equal messages) and read both 1.x and 0.x dicts (0.x carried ``example``).
+
+Only the message classes in :data:`MESSAGE_TYPES` can come out of a dict: stored data
+never names a class to import, so loading a history cannot run code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from threadline._errors import MessageFormatError
+from threadline.messages._values import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+
+__all__ = [
+    "MESSAGE_TYPES",
+    "message_from_dict",
+    "message_to_dict",
+    "messages_from_dict",
+    "messages_to_dict",
+]
+
+MESSAGE_TYPES: dict[str, type[BaseMessage]] = {
+    "human": HumanMessage,
+    "ai": AIMessage,
+    "system": SystemMessage,
+    "tool": ToolMessage,
+    "AIMessageChunk": AIMessageChunk,
+}
+
+def message_to_dict(message: BaseMessage) -> dict[str, Any]:
+    """``{"type": ..., "data": {...}}`` for one message, in langchain-core 1.x layout."""
+    data: dict[str, Any] = {
+        "content": message.content,
+        "additional_kwargs": message._additional_kwargs or {},
+        "response_metadata": message._response_metadata or {},
+        "type": message.type,
+        "name": message.name,
+        "id": message.id,
+    }
+    if isinstance(message, AIMessage):
+        data["tool_calls"] = message._tool_calls or []
+        data["invalid_tool_calls"] = message._invalid_tool_calls or []
+        data["usage_metadata"] = message.usage_metadata
+        if isinstance(message, AIMessageChunk):
+            data["tool_call_chunks"] = message._tool_call_chunks or []
+            data["chunk_position"] = None
+    elif isinstance(message, ToolMessage):
+        data["tool_call_id"] = message.tool_call_id
+        data["artifact"] = message.artifact
+        data["status"] = message.status
+    return {"type": message.type, "data": data}
+
+
+def messages_to_dict(messages: Iterable[BaseMessage]) -> list[dict[str, Any]]:
+    """Dicts for many messages; see :func:`message_to_dict`."""
+    return [message_to_dict(m) for m in messages]
+
+
+def message_from_dict(item: object) -> BaseMessage:
+    """The message a LangChain message dict describes.
+
+    Raises :class:`MessageFormatError` naming the problem for anything else.
+    """
+    if not isinstance(item, dict):
+        raise MessageFormatError(
+            f"a stored message must be a dict like {{'type': 'human', 'data': {{...}}}}, "
+            f"got {type(item).__name__}"
+        )
+    kind = item.get("type")
+    data = item.get("data")
+    cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise MessageFormatError(
+            f"unknown message type {kind!r}; expected one of {sorted(MESSAGE_TYPES)}"
+        )
+    if not isinstance(data, dict):
+        raise MessageFormatError(f"message of type {kind!r} has no 'data' dict")
+    content = data.get("content", "")
+    if not isinstance(content, str | list):
+        raise MessageFormatError(
+            f"message of type {kind!r} has content of type {type(content).__name__}; "
+            "expected a str or a list"
+        )
+    try:
+        return cls._from_data(content, data)
+    except (TypeError, ValueError) as exc:
+        raise MessageFormatError(f"malformed message of type {kind!r}: {exc}") from exc
+
+
+def messages_from_dict(items: Sequence[object]) -> list[BaseMessage]:
+    """Messages from a list of LangChain message dicts."""
+    return [message_from_dict(item) for item in items]

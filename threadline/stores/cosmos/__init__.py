@@ -1,0 +1,5 @@
+"""The Azure Cosmos DB store (``cosmos://``).
+
+``_docs`` (documents and partition keys) and ``_ops`` (operations as generators of
+requests) are pure; ``_store`` drives them with azure-cosmos, sync and async.
+"""

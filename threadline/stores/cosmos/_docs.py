@@ -1,0 +1,143 @@
+"""Cosmos DB documents (pure): partition keys, the session head, and the append plan.
+
+A session is one logical partition (``/pk`` = SHA-256 of the session id): a *head*
+document ``"~session"`` and one document per message, ids ``"<epoch:13>.<seq:010>"``
+sorting in write order below the head (see :mod:`threadline.stores.cosmos._store`).
+:func:`plan_append` turns what a store knows of a partition into the documents of one
+append transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from threadline._errors import ConfigurationError
+from threadline.stores._base import validate_session_id
+
+__all__ = ["HEAD_ID", "MAX_BATCH", "AppendPlan", "SessionState", "message_id",
+           "partition_key", "plan_append"]
+
+SCHEMA_VERSION = 1
+HEAD_ID = "~session"
+META_PK = "~meta"  # never a SHA-256 hex digest
+MAX_BATCH = 100  # Cosmos DB's limit of operations per transactional batch
+_CHUNK = MAX_BATCH - 1  # room for the head
+_ATTEMPTS = 200
+_NAME_CHARS = frozenset("/\\?#")
+_CACHE_SIZE = 4096
+
+
+def _name(value: str, what: str) -> str:
+    if (not isinstance(value, str) or not 0 < len(value) <= 255 or value != value.strip()
+            or _NAME_CHARS & set(value)):
+        raise ConfigurationError(
+            f"invalid Cosmos DB {what} {value!r}: 1-255 characters, none of '/\\?#', "
+            "no leading or trailing spaces"
+        )
+    return value
+
+
+def partition_key(session_id: str) -> str:
+    return hashlib.sha256(validate_session_id(session_id).encode("utf-8", "surrogatepass")
+                          ).hexdigest()
+
+
+def message_id(epoch: int, seq: int) -> str:
+    return f"{epoch:013d}.{seq:010d}"
+
+
+def _expired(head: dict[str, Any], now: float) -> bool:
+    return head.get("x") is not None and float(head["x"]) <= now
+
+
+def _clean(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+@dataclass(slots=True)
+class SessionState:
+    """What a store knows of a session's partition: its head and newest sequence."""
+
+    head: dict[str, Any] | None = None
+    newest: int = 0  # the newest message's seq of the head's epoch
+    written: float = 0.0  # and its write time
+
+    @classmethod
+    def from_docs(cls, docs: Sequence[dict[str, Any]]) -> SessionState:
+        """From the answer of the head-first query (``ORDER BY c.id DESC``)."""
+        head = docs[0] if docs and docs[0].get("id") == HEAD_ID else None
+        if head is not None:
+            for doc in docs[1:]:
+                if doc.get("e") == head.get("e"):
+                    return cls(head, int(doc["s"]), float(doc.get("w") or 0))
+        return cls(head)
+
+    def live(self, now: float) -> bool:
+        return self.head is not None and not _expired(self.head, now)
+
+    def count(self) -> int:
+        assert self.head is not None
+        return max(int(self.head.get("n") or 0), self.newest)
+
+    def updated(self) -> float:
+        assert self.head is not None
+        return max(float(self.head["u"]), self.written)
+
+
+@dataclass(slots=True)
+class AppendPlan:
+    """The operations of one append transaction."""
+
+    head_op: tuple[Any, ...]
+    message_ops: list[tuple[Any, ...]]
+    head: dict[str, Any]
+    epoch: int
+    last_seq: int
+
+    def batch(self) -> list[tuple[Any, ...]]:
+        """Head first: its If-Match (or create) is the lock of the transaction."""
+        return [self.head_op, *self.message_ops]
+
+
+def _head_body(pk: str, session_id: str, epoch: int, count: int, created: float,
+               updated: float, expires: float | None, now: float) -> dict[str, Any]:
+    head: dict[str, Any] = {"id": HEAD_ID, "pk": pk, "t": "h", "sid": session_id, "e": epoch,
+                            "n": count, "c": created, "u": updated, "x": expires}
+    if expires is not None:
+        # Cosmos DB's ttl counts whole seconds from this write.
+        head["ttl"] = max(1, math.ceil(expires - now))
+    return head
+
+
+def plan_append(state: SessionState, session_id: str, texts: Sequence[str], now: float,
+                ttl: float | None, *, count: int | None = None) -> AppendPlan:
+    """The head and message documents of appending ``texts`` to a session (pure).
+
+    A live head is replaced with If-Match on its etag; a missing head is created; an
+    expired one is replaced by a new incarnation (new epoch, count from 0). ``count``
+    overrides the head's message count (the emulator bumps the head separately).
+    """
+    pk = partition_key(session_id)
+    head = state.head
+    if head is not None and state.live(now):
+        epoch, start = int(head["e"]), state.count()
+        created, expires = float(head["c"]), head.get("x")
+    else:
+        epoch = max(int(now * 1000), int(head["e"]) + 1 if head is not None else 0)
+        start, created, expires = 0, now, None
+    if ttl is not None:
+        expires = now + ttl
+    last = start + len(texts)
+    body = _head_body(pk, session_id, epoch, last if count is None else count, created,
+                      now, expires, now)
+    head_op: tuple[Any, ...] = (
+        ("create", (body,)) if head is None
+        else ("replace", (HEAD_ID, body), {"if_match_etag": head["_etag"]}))
+    messages = [("create", ({"id": message_id(epoch, start + i), "pk": pk, "t": "m",
+                             "e": epoch, "s": start + i, "w": now, "m": text},))
+                for i, text in enumerate(texts, 1)]
+    return AppendPlan(head_op, messages, body, epoch, last)

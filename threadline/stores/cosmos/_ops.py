@@ -1,0 +1,347 @@
+"""Cosmos DB operations (pure): generators that yield requests to a driver.
+
+Each Store operation is a generator (:data:`Operation`) that yields request values
+(:class:`_Query`, :class:`_Batch`, :class:`_Write`, :class:`_Sleep`, ...) and receives
+the driver's replies; :class:`~threadline.stores.cosmos._store.CosmosStore` runs the same
+generator on the sync or the async client, so the logic — optimistic concurrency on the
+head's etag, retries with backoff, the emulator's workarounds — is written once.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from threadline._errors import ConfigurationError, InputError, StoreError
+from threadline.messages._values import BaseMessage
+from threadline.stores._base import (
+    SessionInfo,
+    SessionPage,
+    check_messages,
+    check_page_args,
+    decode_messages,
+    encode_message,
+    validate_session_id,
+    validate_ttl,
+)
+from threadline.stores.cosmos._docs import (
+    _ATTEMPTS,
+    _CACHE_SIZE,
+    _CHUNK,
+    HEAD_ID,
+    MAX_BATCH,
+    META_PK,
+    SCHEMA_VERSION,
+    SessionState,
+    _head_body,
+    partition_key,
+    plan_append,
+)
+
+T = TypeVar("T")
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    sql: str
+    params: dict[str, Any]
+    pk: str | None  # None: across partitions
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    pk: str
+    ops: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    kind: str  # create, replace, delete
+    pk: str
+    id: str
+    body: dict[str, Any] | None = None
+    etag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Ensure:
+    """Create the database and container if missing; answers the container's properties."""
+
+
+@dataclass(frozen=True, slots=True)
+class _EnableTtl:
+    """Turn expiry on (default_ttl = -1) on an existing container."""
+
+
+# Replies: _Query -> list of docs; _Batch / _Write -> (status, body or results).
+Operation = Generator[Any, Any, T]
+_OK = range(200, 300)
+
+_TOP_SQL = "SELECT TOP @k * FROM c WHERE c.pk = @pk ORDER BY c.id DESC"
+_ALL_SQL = "SELECT * FROM c WHERE c.pk = @pk ORDER BY c.id DESC"
+
+
+def _backoff(attempt: int) -> _Sleep:
+    return _Sleep(random.uniform(0, min(0.25, 0.01 * 2 ** min(attempt, 5))))
+
+
+@dataclass
+class _Context:
+    emulator: bool
+    ttl: float | None
+    cache: OrderedDict[str, SessionState] = field(default_factory=OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cached(self, pk: str) -> SessionState | None:
+        with self.lock:
+            return self.cache.get(pk)
+
+    def remember(self, pk: str, state: SessionState | None) -> None:
+        with self.lock:
+            if state is None:
+                self.cache.pop(pk, None)
+                return
+            self.cache[pk] = state
+            self.cache.move_to_end(pk)
+            while len(self.cache) > _CACHE_SIZE:
+                self.cache.popitem(last=False)
+
+
+def _read_state(pk: str, k: int = 2) -> Operation[SessionState]:
+    docs = yield _Query(_TOP_SQL, {"@k": k, "@pk": pk}, pk)
+    return SessionState.from_docs(docs)
+
+
+def _setup_op() -> Operation[None]:
+    props = yield _Ensure()
+    paths = (props.get("partitionKey") or {}).get("paths")
+    if paths != ["/pk"]:
+        hint = (" — LangChain's CosmosDBChatMessageHistory layout; use another container"
+                if paths == ["/user_id"] else "")
+        raise ConfigurationError(
+            f"the container is partitioned on {paths}, threadline needs ['/pk']{hint}")
+    if props.get("defaultTtl") is None:
+        yield _EnableTtl()
+    doc = {"id": "schema", "pk": META_PK, "t": "schema", "v": SCHEMA_VERSION}
+    status, _ = yield _Write("create", META_PK, "schema", doc)
+    if status == 409:
+        (found,) = yield _Query("SELECT * FROM c WHERE c.pk = @pk AND c.id = 'schema'",
+                                {"@pk": META_PK}, META_PK)
+        if int(found.get("v", 0)) > SCHEMA_VERSION:
+            raise StoreError(
+                f"the container uses layout version {found['v']}, newer than this threadline "
+                f"understands ({SCHEMA_VERSION}); upgrade threadline")
+    elif status not in _OK:
+        raise StoreError(f"could not write the schema document (HTTP {status})")
+
+
+def _append_op(ctx: _Context, session_id: str, messages: Sequence[BaseMessage],
+               ttl: float | None) -> Operation[None]:
+    sid = validate_session_id(session_id)
+    texts = [encode_message(m) for m in check_messages(messages)]
+    for start in range(0, len(texts), _CHUNK):
+        yield from _append_chunk(ctx, sid, texts[start:start + _CHUNK], ttl)
+
+
+def _append_chunk(ctx: _Context, sid: str, texts: list[str],
+                  ttl: float | None) -> Operation[None]:
+    pk = partition_key(sid)
+    # The emulator path writes the messages without touching the head, so nothing would
+    # notice a cached head deleted meanwhile: it always reads the head first.
+    state = None if ctx.emulator else ctx.cached(pk)
+    for attempt in range(_ATTEMPTS):
+        if state is None:
+            state = yield from _read_state(pk)
+        now = time.time()
+        if not ctx.emulator:
+            plan = plan_append(state, sid, texts, now, ttl)
+            status, results = yield _Batch(pk, plan.batch())
+            if status in _OK:
+                ctx.remember(pk, SessionState(results[0]["resourceBody"], plan.last_seq))
+                return
+        else:
+            done = yield from _emulator_append(ctx, state, sid, texts, ttl, now)
+            if done:
+                return
+            status = 409
+        if status not in (404, 409, 412):
+            raise StoreError(f"appending to a session failed (HTTP {status})")
+        state = None
+        ctx.remember(pk, None)
+        yield _backoff(attempt)
+    raise StoreError(f"appending to a session failed: {_ATTEMPTS} conflicting writers in a row")
+
+
+def _emulator_append(ctx: _Context, state: SessionState, sid: str, texts: list[str],
+                     ttl: float | None, now: float) -> Operation[bool]:
+    """Messages first (their ids are the lock), then the head; False: start again."""
+    pk = partition_key(sid)
+    if not state.live(now):  # a new incarnation: the head first, as the lock on it
+        plan = plan_append(state, sid, texts, now, ttl, count=0)
+        kind = "create" if state.head is None else "replace"
+        status, body = yield _Write(kind, pk, HEAD_ID, plan.head,
+                                    None if state.head is None else state.head["_etag"])
+        if status not in _OK:
+            return False
+        state = SessionState(body, 0)
+    plan = plan_append(state, sid, texts, now, None)
+    status, _ = yield _Batch(pk, plan.message_ops)
+    if status not in _OK:
+        return False
+    if ttl is None:
+        # Count and update time are read from the newest message as well.
+        ctx.remember(pk, SessionState(state.head, plan.last_seq, now))
+        return True
+    while True:  # bump the head: count and expiry only grow, whoever writes last
+        assert state.head is not None
+        if state.head.get("e") != plan.epoch:
+            return False  # deleted or re-created meanwhile: our messages are orphans
+        now = time.time()
+        head = state.head
+        expires = now + ttl if ttl is not None else head.get("x")
+        if expires is not None and head.get("x") is not None:
+            expires = max(float(expires), float(head["x"]))
+        body = _head_body(pk, sid, plan.epoch, max(state.count(), plan.last_seq),
+                          float(head["c"]), max(now, float(head["u"])), expires, now)
+        status, new = yield _Write("replace", pk, HEAD_ID, body, head["_etag"])
+        if status in _OK:
+            ctx.remember(pk, SessionState(new, plan.last_seq, now))
+            return True
+        state = yield from _read_state(pk)
+        if state.head is None:
+            return False
+
+
+def _get_op(session_id: str, last: int | None) -> Operation[list[BaseMessage]]:
+    pk = partition_key(session_id)
+    if last is not None and (isinstance(last, bool) or not isinstance(last, int) or last < 0):
+        raise InputError(f"last must be a non-negative int or None, got {last!r}")
+    if last == 0:
+        return []
+    if last is None:
+        docs = yield _Query(_ALL_SQL, {"@pk": pk}, pk)
+    else:
+        docs = yield _Query(_TOP_SQL, {"@k": last + 1, "@pk": pk}, pk)
+    state = SessionState.from_docs(docs)
+    if state.head is None or not state.live(time.time()):
+        return []
+    epoch = state.head["e"]
+    texts = [doc["m"] for doc in docs[1:] if doc.get("t") == "m" and doc.get("e") == epoch]
+    return decode_messages(texts[::-1])
+
+
+def _utc(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(float(value), UTC)
+
+
+def _info_op(session_id: str) -> Operation[SessionInfo | None]:
+    state = yield from _read_state(partition_key(session_id))
+    if state.head is None or not state.live(time.time()):
+        return None
+    head = state.head
+    return SessionInfo(session_id, state.count(), _utc(head["c"]), _utc(state.updated()),
+                       _utc(head.get("x")))
+
+
+def _delete_messages(ctx: _Context, pk: str, max_epoch: int,
+                     epoch: int | None = None) -> Operation[int]:
+    """Delete the messages of epochs up to ``max_epoch`` (or of exactly ``epoch``)."""
+    if epoch is None:
+        sql = "SELECT c.id FROM c WHERE c.pk = @pk AND c.t = 'm' AND c.e <= @e"
+        params = {"@pk": pk, "@e": max_epoch}
+    else:
+        sql = "SELECT c.id FROM c WHERE c.pk = @pk AND c.t = 'm' AND c.e = @e"
+        params = {"@pk": pk, "@e": epoch}
+    docs = yield _Query(sql, params, pk)
+    ids = [doc["id"] for doc in docs]
+    if ctx.emulator:  # its batches do not take deletes
+        for doc_id in ids:
+            yield _Write("delete", pk, doc_id)
+    else:
+        for start in range(0, len(ids), MAX_BATCH):
+            yield _Batch(pk, [("delete", (doc_id,)) for doc_id in ids[start:start + MAX_BATCH]])
+    return len(ids)
+
+
+def _delete_op(ctx: _Context, session_id: str) -> Operation[bool]:
+    pk = partition_key(session_id)
+    ctx.remember(pk, None)
+    state = yield from _read_state(pk, 1)
+    if state.head is None:
+        return False
+    live = state.live(time.time())
+    # The head first: the session is gone at once; left-over messages are orphans that
+    # purge_expired() removes if we fail half-way.
+    yield _Write("delete", pk, HEAD_ID)
+    yield from _delete_messages(ctx, pk, int(state.head["e"]))
+    ctx.remember(pk, None)
+    return live
+
+
+def _list_op(prefix: str, limit: int, cursor: str | None) -> Operation[SessionPage]:
+    check_page_args(prefix, limit, cursor)
+    params: dict[str, Any] = {"@k": limit + 1, "@p": prefix, "@now": time.time(),
+                              "@cur": cursor if cursor is not None and cursor >= prefix else ""}
+    docs = yield _Query(
+        "SELECT TOP @k c.sid FROM c WHERE c.t = 'h' AND STARTSWITH(c.sid, @p) "
+        "AND c.sid > @cur AND (IS_NULL(c.x) OR c.x > @now) ORDER BY c.sid", params, None)
+    ids = [doc["sid"] for doc in docs]
+    return SessionPage(ids[:limit], ids[limit - 1] if len(ids) > limit else None)
+
+
+def _expire_op(ctx: _Context, session_id: str, ttl: float | None) -> Operation[None]:
+    pk = partition_key(session_id)
+    ttl = validate_ttl(ttl)
+    for attempt in range(_ATTEMPTS):
+        state = yield from _read_state(pk)
+        now = time.time()
+        if state.head is None or not state.live(now):
+            return
+        head = state.head
+        body = _head_body(pk, session_id, int(head["e"]), state.count(), float(head["c"]),
+                          state.updated(), None if ttl is None else now + ttl, now)
+        status, new = yield _Write("replace", pk, HEAD_ID, body, head["_etag"])
+        if status in _OK:
+            ctx.remember(pk, SessionState(new, state.newest))
+            return
+        ctx.remember(pk, None)
+        yield _backoff(attempt)
+    raise StoreError("setting a session's expiry failed: too many conflicting writers")
+
+
+def _purge_op(ctx: _Context) -> Operation[int]:
+    now = time.time()
+    purged = 0
+    # Heads that are expired but still there (servers that do not enforce TTL, or
+    # Cosmos DB's background deletion not done yet).
+    heads = yield _Query("SELECT * FROM c WHERE c.t = 'h' AND NOT IS_NULL(c.x) AND c.x <= @now",
+                         {"@now": now}, None)
+    for head in heads:
+        status, _ = yield _Write("delete", head["pk"], HEAD_ID, None, head["_etag"])
+        if status in _OK:  # 412: appended meanwhile, alive again
+            ctx.remember(head["pk"], None)
+            yield from _delete_messages(ctx, head["pk"], int(head["e"]))
+            purged += 1
+    # Orphans: messages of an incarnation whose head is gone (Cosmos DB expired it) or is
+    # another one. The first messages are read BEFORE the heads, and a head is always
+    # written before its first message, so a live incarnation is never taken for one.
+    firsts = yield _Query("SELECT c.pk, c.e FROM c WHERE c.t = 'm' AND c.s = 1", {}, None)
+    if firsts:
+        live = yield _Query("SELECT c.pk, c.e FROM c WHERE c.t = 'h'", {}, None)
+        epochs = {doc["pk"]: doc["e"] for doc in live}
+        for doc in firsts:
+            if epochs.get(doc["pk"]) != doc["e"]:
+                ctx.remember(doc["pk"], None)
+                yield from _delete_messages(ctx, doc["pk"], 0, epoch=int(doc["e"]))
+                purged += doc["pk"] not in epochs
+    return purged

@@ -1,0 +1,482 @@
+"""``cosmos://`` — sessions in Azure Cosmos DB (NoSQL API), one document per message.
+
+URL: ``cosmos://ACCOUNT:KEY@HOST[:PORT]/DATABASE/CONTAINER?ttl=…`` — the password is the
+account key (URL-quote it: keys contain ``/``, ``+`` and ``=``; without one, the
+``COSMOS_KEY`` environment variable is used), the user part is ignored (write the
+account name). Defaults: port 443, database ``threadline``, container
+``threadline_messages``. Options: ``verify`` (check the TLS certificate, default true),
+``tls`` (false: plain HTTP), ``connect_timeout``, ``emulator`` (see below), ``ttl``,
+and ``credential`` (keyword only: an ``azure.identity`` token credential instead of a key).
+
+Layout — every document of a session shares one logical partition (``/pk`` = the
+SHA-256 of the session id, because a partition key value is at most 2 KB and session ids
+may be 16 KB), so a session is never capped by the 2 MB item limit:
+
+* the *head* ``{"id": "~session", "t": "h", "sid", "e", "n", "c", "u", "x", "ttl"}`` —
+  session id, incarnation epoch, message count, created / updated / expires-at (epoch
+  seconds) and Cosmos' per-item ``ttl``;
+* one document per message ``{"id": "<epoch:13>.<seq:010>", "t": "m", "e", "s", "m"}``
+  with the LangChain message dict as compact JSON text in ``m``.
+
+Ids of one partition sort in write order and ``"~session"`` sorts after them all, so one
+query — ``SELECT TOP N+1 * … WHERE c.pk = @pk ORDER BY c.id DESC`` — returns the head and
+the newest N messages: a read is one round trip.
+
+Writes: an append is ONE transactional batch (``execute_item_batch``): the head replaced
+with ``If-Match: <etag>`` (or created, for a new session) followed by the message
+creates. A concurrent writer makes the etag stale, the whole batch fails with 412 (or 409)
+and is retried on a fresh head with jittered backoff, so no writer's message is lost and
+each batch stays whole. The head's etag is cached per store, so a turn (read, then
+append) costs two round trips. A batch holds at most 100 operations: a larger append is
+written as several transactions of 99 messages.
+
+TTL: setup creates the container with ``default_ttl = -1`` (expiry on, items live forever
+unless they say otherwise) and the head carries ``ttl``, refreshed by each append, so
+Cosmos DB deletes an idle session's head by itself. A session is visible only through its
+head, so it vanishes at once; its message documents do not carry a ttl (an item's ttl
+counts from its own last write, and refreshing it on every message at every turn would
+rewrite the whole session) and are removed by :meth:`CosmosStore.purge_expired` — run it
+periodically. Reads also compare ``x`` with the clock, for servers that do not enforce
+TTL. A session re-created after expiry gets a new epoch, so old messages never resurface.
+
+``emulator=true`` works around the gaps of ``@vercel/cosmosdb-server`` (the test
+suite's server): its batches accept only creates and run them one by one (a failed create
+stops the rest, and node runs one request at a time, so a batch of creates is still all
+or nothing), so the message creates are the lock — ids that collide fail with 409 — and
+the head is bumped afterwards with its own etag-checked replace. Counts are read as
+max(head, newest message). The production path (head replace inside the batch) is
+tested as a pure function (:func:`plan_append`).
+
+Modules: the documents and the append plan are in :mod:`threadline.stores.cosmos._docs`,
+the operations (generators of requests, shared by the sync and the async driver) in
+:mod:`threadline.stores.cosmos._ops`, LangChain's class in
+:mod:`threadline.stores.compat._cosmos`; this one is the driver.
+
+>>> store = open_store("cosmos://acct:KEY@acct.documents.azure.com/chat/messages")
+>>> store.append("s1", [HumanMessage("hi")])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, ClassVar, TypeVar
+
+from threadline._errors import (
+    ConfigurationError,
+    MissingDependencyError,
+    StoreConnectionError,
+    StoreError,
+)
+from threadline.messages._values import BaseMessage
+from threadline.stores._base import SessionInfo, SessionPage, Store, validate_ttl
+from threadline.stores._url import StoreURL
+from threadline.stores.cosmos._docs import _name
+from threadline.stores.cosmos._ops import (
+    Operation,
+    _append_op,
+    _Batch,
+    _Context,
+    _delete_op,
+    _EnableTtl,
+    _Ensure,
+    _expire_op,
+    _get_op,
+    _info_op,
+    _list_op,
+    _purge_op,
+    _Query,
+    _setup_op,
+    _Sleep,
+    _Write,
+)
+
+try:
+    from azure.core import MatchConditions
+    from azure.core.exceptions import AzureError, ServiceRequestError, ServiceResponseError
+    from azure.cosmos import CosmosClient, PartitionKey, exceptions
+    from azure.cosmos.aio import CosmosClient as AsyncCosmosClient
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise MissingDependencyError("azure-cosmos", "cosmos") from exc
+
+__all__ = ["CosmosStore"]
+
+T = TypeVar("T")
+
+
+def _connect_timeout(value: Any) -> float:
+    seconds = float(value)
+    if not seconds > 0:
+        raise ValueError(f"connect_timeout must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+
+class CosmosStore(Store):
+    """Sessions in an Azure Cosmos DB container.
+
+    >>> store = open_store("cosmos://acct:KEY@acct.documents.azure.com/chat/messages",
+    ...                    ttl=86400)
+    >>> store.history("user-1").add_user_message("hi")
+
+    Options: ``verify`` (TLS certificate check, default true), ``tls`` (default true),
+    ``connect_timeout`` (seconds, default 5), ``emulator`` (work around
+    ``@vercel/cosmosdb-server``), ``credential`` (a token credential object), ``ttl``.
+    """
+
+    OPTIONS: ClassVar[dict[str, Any]] = {
+        **Store.OPTIONS,
+        "verify": bool,
+        "tls": bool,
+        "connect_timeout": _connect_timeout,
+        "emulator": bool,
+        "credential": lambda value: value,
+    }
+
+    def __init__(self, url: StoreURL | str, **options: Any) -> None:
+        super().__init__(url, **options)
+        if not self.url.host:
+            raise ConfigurationError(
+                "a Cosmos DB URL names its host: cosmos://ACCOUNT:KEY@HOST:PORT/DATABASE/"
+                f"CONTAINER, got {self.url.render()!r}")
+        parts = [p for p in self.url.path.split("/") if p]
+        if len(parts) > 2:
+            raise ConfigurationError(
+                f"a Cosmos DB URL path is /DATABASE/CONTAINER, got {self.url.path!r}")
+        self.database = _name(parts[0] if parts else "threadline", "database")
+        self.container_name = _name(parts[1] if len(parts) > 1 else "threadline_messages",
+                                    "container")
+        scheme = "https" if self.options.get("tls", True) else "http"
+        host = f"[{self.url.host}]" if ":" in self.url.host else self.url.host
+        self.endpoint = f"{scheme}://{host}:{self.url.port or 443}/"
+        credential = self.options.get("credential")
+        if credential is None:
+            credential = self.url.password or os.environ.get("COSMOS_KEY")
+        if not credential:
+            raise ConfigurationError(
+                "no Cosmos DB key: put it in the URL's password "
+                "(cosmos://ACCOUNT:KEY@HOST/DB/CONTAINER, URL-quoted) or in COSMOS_KEY")
+        self._credential = credential
+        self._ctx = _Context(emulator=bool(self.options.get("emulator")), ttl=self.ttl)
+        self._lock = threading.Lock()
+        self._stripes = [threading.Lock() for _ in range(64)]
+        self._client: CosmosClient | None = None
+        self._container: Any = None
+        self._ready = False
+        self._closed = False
+        self._loop_clients: dict[asyncio.AbstractEventLoop, tuple[Any, Any, asyncio.Task[None]]]
+        self._loop_clients = {}
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        timeout = self.options.get("connect_timeout") or 5.0
+        return {"connection_verify": self.options.get("verify", True),
+                "connection_timeout": timeout, "read_timeout": max(30.0, timeout),
+                "retry_total": 2, "retry_connect": 2, "retry_backoff_factor": 0.1,
+                "retry_backoff_max": 1}
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise StoreConnectionError(
+                f"cannot reach Cosmos DB at {self.endpoint}: {type(exc).__name__}") from exc
+        except exceptions.CosmosHttpResponseError as exc:
+            if exc.status_code in (401, 403):
+                raise StoreConnectionError(
+                    f"Cosmos DB at {self.endpoint} refused the key (HTTP {exc.status_code})"
+                ) from exc
+            raise StoreError(f"Cosmos DB request failed (HTTP {exc.status_code}): "
+                             f"{str(exc.message).splitlines()[0][:200]}") from exc
+        except AzureError as exc:
+            raise StoreError(f"Cosmos DB request failed: {type(exc).__name__}") from exc
+
+    # -- the sync driver ----------------------------------------------------------------------
+
+    def _sync_container(self) -> Any:
+        if self._closed:
+            raise StoreError("this store is closed")
+        with self._lock:
+            if self._container is None:
+                _quiet_insecure_warning(self.options)
+                client = CosmosClient(self.endpoint, credential=self._credential,
+                                      **self._client_kwargs())
+                self._client = client
+                self._container = client.get_database_client(self.database) \
+                    .get_container_client(self.container_name)
+            return self._container
+
+    def _execute(self, request: Any) -> Any:
+        for attempt in range(3):
+            try:
+                return self._execute_once(request)
+            except RuntimeError as exc:
+                # azure-cosmos refreshes its region routing table while other threads
+                # iterate it ("OrderedDict mutated during iteration"); that happens while
+                # choosing the endpoint, before anything is sent, so trying again is safe.
+                if "during iteration" not in str(exc) or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _execute_once(self, request: Any) -> Any:
+        container = self._sync_container()
+        match request:
+            case _Query(sql, params, pk):
+                args = [{"name": k, "value": v} for k, v in params.items()]
+                if pk is None:
+                    return list(container.query_items(sql, parameters=args,
+                                                      enable_cross_partition_query=True))
+                return list(container.query_items(sql, parameters=args, partition_key=pk))
+            case _Batch(pk, ops):
+                try:
+                    return 200, container.execute_item_batch(ops, partition_key=pk)
+                except exceptions.CosmosBatchOperationError as exc:
+                    return _batch_status(exc), None
+            case _Write():
+                try:
+                    return 200, self._write(container, request)
+                except exceptions.CosmosHttpResponseError as exc:
+                    if exc.status_code in (404, 409, 412):
+                        return exc.status_code, None
+                    raise
+            case _Sleep(seconds):
+                time.sleep(seconds)
+                return None
+            case _Ensure():
+                assert self._client is not None
+                database = self._client.create_database_if_not_exists(self.database)
+                return database.create_container_if_not_exists(
+                    self.container_name, partition_key=PartitionKey("/pk"),
+                    default_ttl=-1).read()
+            case _EnableTtl():
+                assert self._client is not None
+                self._client.get_database_client(self.database).replace_container(
+                    self.container_name, partition_key=PartitionKey("/pk"), default_ttl=-1)
+                return None
+        raise AssertionError(request)
+
+    @staticmethod
+    def _write(container: Any, request: _Write) -> Any:
+        condition = {} if request.etag is None else {
+            "etag": request.etag, "match_condition": MatchConditions.IfNotModified}
+        if request.kind == "create":
+            return container.create_item(request.body)
+        if request.kind == "replace":
+            return container.replace_item(request.id, request.body, **condition)
+        container.delete_item(request.id, partition_key=request.pk, **condition)
+        return None
+
+    def _drive(self, operation: Operation[T]) -> T:
+        with self._errors():
+            reply: Any = None
+            try:
+                while True:
+                    request = operation.send(reply)
+                    reply = self._execute(request)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+
+    def _run(self, operation: Operation[T]) -> T:
+        if not self._ready:
+            self.setup()
+        return self._drive(operation)
+
+    # -- the async driver ---------------------------------------------------------------------
+
+    async def _async_container(self) -> Any:
+        if self._closed:
+            raise StoreError("this store is closed")
+        loop = asyncio.get_running_loop()
+        entry = self._loop_clients.get(loop)
+        if entry is None:
+            client = AsyncCosmosClient(self.endpoint, credential=self._credential,
+                                       **self._client_kwargs())
+            container = client.get_database_client(self.database) \
+                .get_container_client(self.container_name)
+            # An aiohttp session belongs to its loop: a task holds the client open and
+            # closes it when the loop's tasks are cancelled (asyncio.run does that on exit).
+            task = loop.create_task(self._hold(loop, client))
+            entry = self._loop_clients[loop] = (client, container, task)
+        return entry[1]
+
+    async def _hold(self, loop: asyncio.AbstractEventLoop, client: Any) -> None:
+        try:
+            await loop.create_future()
+        finally:
+            self._loop_clients.pop(loop, None)
+            await client.close()
+
+    async def _aexecute(self, request: Any) -> Any:
+        container = await self._async_container()
+        match request:
+            case _Query(sql, params, pk):
+                args = [{"name": k, "value": v} for k, v in params.items()]
+                if pk is None:
+                    items = container.query_items(sql, parameters=args)
+                else:
+                    items = container.query_items(sql, parameters=args, partition_key=pk)
+                return [item async for item in items]
+            case _Batch(pk, ops):
+                try:
+                    return 200, await container.execute_item_batch(ops, partition_key=pk)
+                except exceptions.CosmosBatchOperationError as exc:
+                    return _batch_status(exc), None
+            case _Write():
+                try:
+                    return 200, await self._awrite(container, request)
+                except exceptions.CosmosHttpResponseError as exc:
+                    if exc.status_code in (404, 409, 412):
+                        return exc.status_code, None
+                    raise
+            case _Sleep(seconds):
+                await asyncio.sleep(seconds)
+                return None
+        raise AssertionError(request)
+
+    @staticmethod
+    async def _awrite(container: Any, request: _Write) -> Any:
+        condition = {} if request.etag is None else {
+            "etag": request.etag, "match_condition": MatchConditions.IfNotModified}
+        if request.kind == "create":
+            return await container.create_item(request.body)
+        if request.kind == "replace":
+            return await container.replace_item(request.id, request.body, **condition)
+        await container.delete_item(request.id, partition_key=request.pk, **condition)
+        return None
+
+    async def _arun(self, operation: Operation[T]) -> T:
+        if not self._ready:
+            await self.asetup()
+        with self._errors():
+            reply: Any = None
+            try:
+                while True:
+                    request = operation.send(reply)
+                    reply = await self._aexecute(request)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+
+    # -- the contract -------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        with self._errors():
+            self._sync_container()
+        self._drive(_setup_op())
+        self._ready = True
+
+    async def asetup(self) -> None:
+        # Database and container management stays on the sync client (once per store).
+        from threadline._concurrency import run_sync
+
+        await run_sync(self.setup)
+
+    def append(self, session_id: str, messages: Sequence[BaseMessage], *,
+               ttl: float | None = None) -> None:
+        operation = _append_op(self._ctx, session_id, messages, validate_ttl(ttl) or self.ttl)
+        # Threads of one process take turns per session: optimistic concurrency still
+        # guards against other processes, but threads no longer waste round trips on
+        # conflicts with each other.
+        with self._stripes[hash(session_id) % len(self._stripes)]:
+            self._run(operation)
+
+    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
+        return self._run(_get_op(session_id, last))
+
+    def delete_session(self, session_id: str) -> bool:
+        return self._run(_delete_op(self._ctx, session_id))
+
+    def list_sessions(self, *, prefix: str = "", limit: int = 100,
+                      cursor: str | None = None) -> SessionPage:
+        return self._run(_list_op(prefix, limit, cursor))
+
+    def session_info(self, session_id: str) -> SessionInfo | None:
+        return self._run(_info_op(session_id))
+
+    def expire(self, session_id: str, ttl: float | None) -> None:
+        self._run(_expire_op(self._ctx, session_id, ttl))
+
+    def purge_expired(self) -> int:
+        """Delete expired sessions still present and orphaned messages; sessions removed."""
+        return self._run(_purge_op(self._ctx))
+
+    def close(self) -> None:
+        self._closed = True
+        for loop, (_, _, task) in list(self._loop_clients.items()):
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(task.cancel)
+        self._loop_clients.clear()
+        client, self._client, self._container = self._client, None, None
+        if client is not None:
+            client.close()
+
+    async def aappend(self, session_id: str, messages: Sequence[BaseMessage], *,
+                      ttl: float | None = None) -> None:
+        await self._arun(_append_op(self._ctx, session_id, list(messages),
+                                    validate_ttl(ttl) or self.ttl))
+
+    async def aget_messages(self, session_id: str, *,
+                            last: int | None = None) -> list[BaseMessage]:
+        return await self._arun(_get_op(session_id, last))
+
+    async def adelete_session(self, session_id: str) -> bool:
+        return await self._arun(_delete_op(self._ctx, session_id))
+
+    async def alist_sessions(self, *, prefix: str = "", limit: int = 100,
+                             cursor: str | None = None) -> SessionPage:
+        return await self._arun(_list_op(prefix, limit, cursor))
+
+    async def asession_info(self, session_id: str) -> SessionInfo | None:
+        return await self._arun(_info_op(session_id))
+
+    async def aexpire(self, session_id: str, ttl: float | None) -> None:
+        await self._arun(_expire_op(self._ctx, session_id, ttl))
+
+    async def apurge_expired(self) -> int:
+        return await self._arun(_purge_op(self._ctx))
+
+    async def aclose(self) -> None:
+        entry = self._loop_clients.get(asyncio.get_running_loop())
+        if entry is not None:
+            entry[2].cancel()
+            with suppress(asyncio.CancelledError):
+                await entry[2]
+        self.close()
+
+    def ping(self) -> None:
+        with self._errors():
+            self._sync_container()
+
+    def destroy(self) -> None:
+        """Delete this store's container (every session in it)."""
+        with self._errors():
+            self._sync_container()
+            assert self._client is not None
+            with suppress(exceptions.CosmosResourceNotFoundError):
+                self._client.get_database_client(self.database).delete_container(
+                    self.container_name)
+        self._ready = False
+        self._ctx.cache.clear()
+
+
+def _quiet_insecure_warning(options: dict[str, Any]) -> None:
+    # verify=false is an explicit choice (a local emulator's self-signed certificate);
+    # urllib3 would otherwise warn on every request.
+    if options.get("verify", True) is False:
+        import warnings
+
+        with suppress(ImportError):
+            from urllib3.exceptions import InsecureRequestWarning
+
+            warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+
+
+def _batch_status(exc: Any) -> int:
+    responses = exc.operation_responses or []
+    index = exc.error_index if exc.error_index is not None else 0
+    if 0 <= index < len(responses):
+        return int(responses[index].get("statusCode") or exc.status_code or 500)
+    return int(exc.status_code or 500)

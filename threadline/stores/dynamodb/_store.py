@@ -1,0 +1,616 @@
+"""``dynamodb://TABLE?region=...`` — sessions in an Amazon DynamoDB table, one item per message.
+
+Layout (``SessionId`` is the ``primary_key_name`` option, ``Seq`` the sort key)::
+
+    SessionId  Seq          attributes
+    s1         B+1          Message (LangChain dict as JSON), Tok (first item of a write)
+    s1         B+2          Message
+    s1         10**37       Session, Base=B, Count, CreatedAt, UpdatedAt, ExpiresAt, expireAt
+    #schema    0            Version
+
+A session is a partition: its messages are items ``B+1 .. B+Count`` and its *session
+item* sorts above all of them (``Seq = 10**37``), so a session is never bounded by the
+400 KB item limit. ``B`` (the base) is chosen from the clock when a session is created
+(microseconds * 10**6): a session deleted or expired and written again gets a larger
+base, and items left over from an earlier incarnation (``Seq <= B``) are ignored by
+reads and removed by :meth:`DynamoDBStore.purge_expired`.
+
+The partition key is the session id itself when it is at most 1024 UTF-8 bytes and does
+not start with ``#``; otherwise ``#h:`` + its SHA-256 (partition keys are limited to
+2048 bytes). The session item keeps the full id in ``Session``.
+
+Writes: an append is ONE ``TransactWriteItems`` request: an Update of the session item
+conditioned on the (Base, Count) this store last saw — so two writers cannot take the
+same sequence numbers — plus a Put per message. TransactWriteItems rather than
+BatchWriteItem because the batch is all-or-nothing (BatchWriteItem may write half a turn
+and report the rest as unprocessed) and because the count check and the messages must
+commit together. When the check fails, DynamoDB returns the current session item
+(``ReturnValuesOnConditionCheckFailure``), so the retry needs no extra read; a session
+this store has not seen yet is first tried as new (a conditional Put of the session
+item). Appends of more than 99 messages, or above ~3.5 MB, are written as several
+transactions in order. Each write carries a token on its first item: when a request
+whose answer was lost is retried and finds that item in place, the write is known to
+have landed and is not repeated.
+
+Reads: the last N are one ``Query`` (``ScanIndexForward=False``, ``Limit=N+1``): the
+session item comes first, then the newest messages; longer reads page with
+``LastEvaluatedKey``. Reads are strongly consistent (``consistent_read=false`` halves
+their cost). Listing sessions and purging are a ``Scan`` of the whole table (filtered to
+session items, but DynamoDB bills every item read): fine for maintenance, too costly to
+call per request on big tables.
+
+Expiry: ``ExpiresAt`` (float seconds) is what reads check; ``expireAt`` (whole seconds)
+is the table's TTL attribute, enabled by :meth:`~DynamoDBStore.setup` with
+UpdateTimeToLive, so DynamoDB deletes expired session items by itself (within a day or
+two). Message items carry no TTL (an append would have to refresh every one of them):
+they become invisible with their session item and are removed by ``purge_expired()``.
+
+boto3 has no async API; the ``a*`` methods run the calls in worker threads (the Store
+defaults), so the event loop never blocks.
+
+>>> store = open_store("dynamodb://chat?region=eu-west-1", ttl=86400)
+>>> store.append("s1", [HumanMessage("hi")])
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from threadline._errors import (
+    ConfigurationError,
+    InputError,
+    MissingDependencyError,
+    StoreConnectionError,
+    StoreError,
+)
+from threadline.messages._values import BaseMessage
+from threadline.stores._base import (
+    SessionInfo,
+    SessionPage,
+    Store,
+    check_messages,
+    check_page_args,
+    decode_messages,
+    encode_message,
+    validate_ttl,
+)
+from threadline.stores._url import StoreURL
+from threadline.stores.dynamodb._items import (
+    META_SEQ,
+    SCHEMA_PK,
+    SCHEMA_VERSION,
+    Requests,
+    _alive,
+    _attribute_name,
+    _chunks,
+    _int,
+    _n,
+    _num,
+    _positive,
+    _table_name,
+    _utc,
+    partition_key,
+)
+
+try:
+    import boto3  # type: ignore[import-untyped]
+    import botocore.config  # type: ignore[import-untyped]
+    import botocore.exceptions  # type: ignore[import-untyped]
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise MissingDependencyError("boto3", "dynamodb") from exc
+
+if TYPE_CHECKING:
+    from threadline.stores.dynamodb._source import LangChainDynamoDBSource
+
+__all__ = ["DynamoDBStore"]
+
+_CACHE_SIZE = 10_000
+_MAX_ATTEMPTS = 200
+
+_CONNECTION_ERRORS = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectionClosedError,
+)
+_AUTH_CODES = {"UnrecognizedClientException", "InvalidSignatureException",
+               "AccessDeniedException", "ExpiredTokenException"}
+
+
+class _DynamoError(StoreError):
+    """A DynamoDB error answer; ``code`` is its error code (for the cases we handle)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class DynamoDBStore(Store):
+    """Chat sessions in a DynamoDB table, created on first use (on-demand billing).
+
+    ``dynamodb://TABLE?region=eu-west-1`` — or ``dynamodb:///TABLE`` / ``table=`` for
+    mixed-case names (URL hosts are case-insensitive). ``dynamodb://KEY_ID:SECRET@TABLE``
+    passes credentials (never printed); otherwise boto3's usual chain applies.
+
+    >>> store = open_store("dynamodb://chat?region=us-east-1&endpoint_url=http://localhost:5000")
+    >>> store.history("s1").add_user_message("hi")
+    """
+
+    OPTIONS: ClassVar[dict[str, Any]] = {
+        **Store.OPTIONS,
+        "table": _table_name,
+        "region": str,
+        "endpoint_url": str,
+        "connect_timeout": _positive,
+        "read_timeout": _positive,
+        "max_attempts": int,
+        "pool_size": int,
+        "consistent_read": bool,
+        "primary_key_name": _attribute_name,
+        "ttl_attribute": _attribute_name,
+        "manage_ttl": bool,
+        "boto3_session": lambda value: value,
+    }
+
+    def __init__(self, url: StoreURL | str, **options: Any) -> None:
+        super().__init__(url, **options)
+        opts = self.options
+        table = opts["table"] if opts.get("table") is not None else (
+            self.url.host or self.url.database)
+        if not table:
+            raise ConfigurationError("a DynamoDB URL names its table: dynamodb://TABLE?"
+                                     "region=... (or table=...)")
+        self.table = _table_name(table)
+        self.pk_name: str = opts.get("primary_key_name") or "SessionId"
+        self.ttl_attribute: str = opts.get("ttl_attribute") or "expireAt"
+        self.consistent_read: bool = opts.get("consistent_read", True)
+        self._requests = Requests(self.table, self.pk_name, self.ttl_attribute)
+        self._lock = threading.Lock()  # the client and the cache: held briefly
+        self._setup_lock = threading.Lock()  # held while setup talks to DynamoDB
+        self._client: Any = None
+        self._ready = False
+        self._closed = False
+        # pk -> (base, count) last seen, so an append needs no read before its write.
+        self._seen: OrderedDict[str, tuple[int, int]] = OrderedDict()
+
+    # -- connection ----------------------------------------------------------------------
+
+    def _where(self) -> str:
+        return self.options.get("endpoint_url") or f"region {self.options.get('region')}"
+
+    def _make_client(self) -> Any:
+        opts = self.options
+        config = botocore.config.Config(
+            connect_timeout=opts.get("connect_timeout", 5.0),
+            read_timeout=opts.get("read_timeout", 10.0),
+            retries={"max_attempts": opts.get("max_attempts", 3), "mode": "standard"},
+            max_pool_connections=opts.get("pool_size", 16),
+        )
+        session = opts.get("boto3_session") or boto3.session.Session(
+            aws_access_key_id=self.url.username, aws_secret_access_key=self.url.password)
+        try:
+            return session.client("dynamodb", region_name=opts.get("region"),
+                                  endpoint_url=opts.get("endpoint_url"), config=config)
+        except botocore.exceptions.NoRegionError as exc:
+            raise ConfigurationError("no AWS region: add ?region=... to the DynamoDB URL "
+                                     "or set AWS_DEFAULT_REGION") from exc
+        except ValueError as exc:
+            raise ConfigurationError(f"invalid DynamoDB endpoint_url: {exc}") from exc
+
+    def client(self) -> Any:
+        """The boto3 DynamoDB client (created on first use, shared by all threads)."""
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    def _wrap(self, exc: Exception, operation: str) -> StoreError:
+        if isinstance(exc, _CONNECTION_ERRORS):
+            return StoreConnectionError(
+                f"cannot reach DynamoDB at {self._where()}: {type(exc).__name__}")
+        if isinstance(exc, botocore.exceptions.NoCredentialsError):
+            return StoreConnectionError("no AWS credentials: pass dynamodb://KEY_ID:SECRET@"
+                                        "TABLE, a boto3_session, or configure boto3")
+        if isinstance(exc, botocore.exceptions.ClientError):
+            error = exc.response.get("Error", {})
+            code, message = error.get("Code", "?"), error.get("Message", "")
+            if code in _AUTH_CODES:
+                return StoreConnectionError(
+                    f"DynamoDB at {self._where()} rejected the credentials ({code})")
+            if code == "ResourceNotFoundException":
+                return _DynamoError(code, f"DynamoDB table {self.table!r} does not exist "
+                                          f"({operation}): {message}")
+            return _DynamoError(code, f"DynamoDB {operation} failed: {code}: {message}")
+        return StoreError(f"DynamoDB {operation} failed: {exc}")
+
+    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response: dict[str, Any] = getattr(self.client(), operation)(**kwargs)
+            return response
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._wrap(exc, operation) from exc
+
+    def _ensure_ready(self) -> None:
+        if not self._ready:
+            with self._setup_lock:
+                if not self._ready:
+                    self._setup()
+                    self._ready = True
+
+    # -- schema --------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Create the table (on-demand billing) if missing, enable TTL on ``expireAt``
+        and record the layout version; idempotent."""
+        with self._setup_lock:
+            self._setup()
+            self._ready = True
+
+    def _setup(self) -> None:
+        try:
+            table = self._call("describe_table", TableName=self.table)["Table"]
+        except _DynamoError as exc:
+            if exc.code != "ResourceNotFoundException":
+                raise
+            table = self._create_table()
+        keys = {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]}
+        if keys != {"HASH": self.pk_name, "RANGE": "Seq"}:
+            raise ConfigurationError(
+                f"DynamoDB table {self.table!r} has keys {keys}, not threadline's "
+                f"{{'HASH': {self.pk_name!r}, 'RANGE': 'Seq'}}; a LangChain table (one item "
+                "per session) is read with DynamoDBStore.langchain_source(...) and copied "
+                "with copy_sessions(...) into a new table")
+        if self.options.get("manage_ttl", True):
+            self._enable_ttl()
+        self._migrate()
+
+    def _create_table(self) -> dict[str, Any]:
+        try:
+            self._call(
+                "create_table", TableName=self.table, BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": self.pk_name, "KeyType": "HASH"},
+                           {"AttributeName": "Seq", "KeyType": "RANGE"}],
+                AttributeDefinitions=[{"AttributeName": self.pk_name, "AttributeType": "S"},
+                                      {"AttributeName": "Seq", "AttributeType": "N"}])
+        except _DynamoError as exc:  # another process created it meanwhile
+            if exc.code != "ResourceInUseException":
+                raise
+        waiter = self.client().get_waiter("table_exists")
+        try:
+            waiter.wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        except botocore.exceptions.WaiterError as exc:
+            raise StoreError(f"DynamoDB table {self.table!r} did not become active") from exc
+        table: dict[str, Any] = self._call("describe_table", TableName=self.table)["Table"]
+        return table
+
+    def _enable_ttl(self) -> None:
+        found = self._call("describe_time_to_live", TableName=self.table)
+        description = found.get("TimeToLiveDescription", {})
+        if description.get("TimeToLiveStatus", "DISABLED") in ("ENABLED", "ENABLING"):
+            if description.get("AttributeName") != self.ttl_attribute:
+                raise ConfigurationError(
+                    f"table {self.table!r} expires items by {description.get('AttributeName')!r}"
+                    f", not {self.ttl_attribute!r}: pass ttl_attribute=... or manage_ttl=false")
+            return
+        self._call("update_time_to_live", TableName=self.table,
+                   TimeToLiveSpecification={"Enabled": True,
+                                            "AttributeName": self.ttl_attribute})
+
+    def _migrate(self) -> None:
+        key = self._requests.key(SCHEMA_PK, 0)
+        found = self._call("get_item", TableName=self.table, Key=key, ConsistentRead=True)
+        version = int(found["Item"]["Version"]["N"]) if "Item" in found else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"table {self.table!r} uses layout version {version}, newer than "
+                             f"this threadline understands ({SCHEMA_VERSION}); upgrade it")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[target - 1](self)
+            self._call("put_item", TableName=self.table, Item={**key, "Version": _n(target)})
+
+    def destroy(self) -> None:
+        """Delete the whole table (every session in it)."""
+        try:
+            self._call("delete_table", TableName=self.table)
+        except _DynamoError as exc:
+            if exc.code != "ResourceNotFoundException":
+                raise
+        self._ready = False
+        with self._lock:
+            self._seen.clear()
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        self._closed = True
+        if client is not None:
+            client.close()
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _remember(self, pk: str, meta: dict[str, Any] | None) -> tuple[int, int] | None:
+        state = None if meta is None else (_int(meta, "Base"), _int(meta, "Count"))
+        with self._lock:
+            if state is None:
+                self._seen.pop(pk, None)
+            else:
+                self._seen[pk] = state
+                self._seen.move_to_end(pk)
+                while len(self._seen) > _CACHE_SIZE:
+                    self._seen.popitem(last=False)
+        return state
+
+    def _transact(self, ops: list[dict[str, Any]], request_token: str
+                  ) -> botocore.exceptions.ClientError | None:
+        """Send one transaction; the cancellation (to inspect) or None if it committed."""
+        try:
+            self.client().transact_write_items(TransactItems=ops,
+                                               ClientRequestToken=request_token)
+            return None
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                return exc
+            raise self._wrap(exc, "TransactWriteItems") from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._wrap(exc, "TransactWriteItems") from exc
+
+    def _write_chunk(self, pk: str, session_id: str, chunk: list[str],
+                     ttl: float | None) -> None:
+        token = uuid.uuid4().hex
+        with self._lock:
+            state = self._seen.get(pk)
+        for attempt in range(_MAX_ATTEMPTS):
+            ops, after = self._requests.transaction(pk, session_id, state, chunk, token, ttl)
+            # botocore retries a request with the same token: DynamoDB runs it once.
+            cancelled = self._transact(ops, f"{token[:28]}{attempt:04d}")
+            if cancelled is None:
+                with self._lock:
+                    self._seen[pk] = after
+                    self._seen.move_to_end(pk)
+                return
+            reasons = cancelled.response.get("CancellationReasons") or [{}]
+            meta_reason, first = reasons[0], (reasons[1:] or [{}])[0]
+            if first.get("Item", {}).get("Tok", {}).get("S") == token:
+                # A retried request whose first answer was lost: it had landed.
+                self._remember(pk, meta_reason.get("Item"))
+                return
+            if meta_reason.get("Code") == "ConditionalCheckFailed":
+                meta = meta_reason.get("Item")
+                state = self._remember(pk, meta if _alive(meta, time.time()) else None)
+                if attempt:  # several writers at once: spread the retries out
+                    time.sleep(random.uniform(0, min(0.002 * 2 ** min(attempt, 6), 0.1)))
+                continue
+            if any(r.get("Code") == "TransactionConflict" for r in reasons):
+                time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 10)))
+                continue
+            if first.get("Code") == "ConditionalCheckFailed":
+                raise StoreError(
+                    "an item left by an earlier incarnation of this session blocks the "
+                    "append; run purge_expired() to remove leftovers") from cancelled
+            raise StoreError(f"DynamoDB cancelled the append: {reasons}") from cancelled
+        raise StoreError(f"append gave up after {_MAX_ATTEMPTS} attempts: too many "
+                         "concurrent writers on this session")
+
+    def append(self, session_id: str, messages: Sequence[BaseMessage], *,
+               ttl: float | None = None) -> None:
+        pk = partition_key(session_id)
+        batch = check_messages(messages)
+        ttl = validate_ttl(ttl) if ttl is not None else self.ttl
+        if not batch:
+            return
+        chunks = list(_chunks([encode_message(m) for m in batch], pk))
+        self._ensure_ready()
+        for chunk in chunks:
+            self._write_chunk(pk, session_id, chunk, ttl)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def _pages(self, operation: str, kwargs: dict[str, Any]
+               ) -> Iterator[list[dict[str, Any]]]:
+        while True:
+            page = self._call(operation, **kwargs)
+            yield page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs = {**kwargs, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
+        pk = partition_key(session_id)
+        if last is not None and (isinstance(last, bool) or not isinstance(last, int)
+                                 or last < 0):
+            raise InputError(f"last must be a non-negative int or None, got {last!r}")
+        if last == 0:
+            return []
+        self._ensure_ready()
+        query = self._requests.expression(
+            TableName=self.table, KeyConditionExpression="#pk = :pk",
+            values={":pk": {"S": pk}}, ScanIndexForward=False,
+            ConsistentRead=self.consistent_read)
+        if last is not None:
+            query["Limit"] = last + 1  # the session item, then the newest messages
+        found: list[str] = []
+        low = high = -1
+        for page in self._pages("query", query):
+            for item in page:
+                seq = _int(item, "Seq")
+                if low < 0:
+                    if seq != META_SEQ or not _alive(item, time.time()):
+                        return []  # no live session item: no session (maybe leftovers)
+                    low, high = _int(item, "Base"), _int(item, "Base") + _int(item, "Count")
+                    self._remember(pk, item)
+                elif seq <= low:  # an older incarnation's leftovers, and all below
+                    return decode_messages(found[::-1])
+                elif seq <= high:  # a write committing right now is not shown half-done
+                    found.append(item["Message"]["S"])
+                    if last is not None and len(found) >= last:
+                        return decode_messages(found[::-1])
+        return decode_messages(found[::-1])
+
+    def _meta(self, pk: str) -> dict[str, Any] | None:
+        found = self._call("get_item", TableName=self.table, Key=self._requests.key(pk, META_SEQ),
+                           ConsistentRead=self.consistent_read)
+        item: dict[str, Any] | None = found.get("Item")
+        return item
+
+    def session_info(self, session_id: str) -> SessionInfo | None:
+        pk = partition_key(session_id)
+        self._ensure_ready()
+        meta = self._meta(pk)
+        if meta is None or not _alive(meta, time.time()) or meta["Session"]["S"] != session_id:
+            return None
+        return SessionInfo(session_id, _int(meta, "Count"), _utc(_num(meta, "CreatedAt")),
+                           _utc(_num(meta, "UpdatedAt")), _utc(_num(meta, "ExpiresAt")))
+
+    def _scan(self, filter_expression: str, projection: str,
+              values: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        scan = self._requests.expression(TableName=self.table, FilterExpression=filter_expression,
+                                ProjectionExpression=projection, values=values,
+                                ConsistentRead=self.consistent_read)
+        for page in self._pages("scan", scan):
+            yield from page
+
+    def list_sessions(self, *, prefix: str = "", limit: int = 100,
+                      cursor: str | None = None) -> SessionPage:
+        """Session ids by prefix, sorted. A filtered Scan of the whole table: its cost
+        grows with the table, not the page (see the module docstring)."""
+        check_page_args(prefix, limit, cursor)
+        self._ensure_ready()
+        condition = "#seq = :meta AND (attribute_not_exists(#e) OR #e > :now)"
+        values: dict[str, Any] = {":meta": _n(META_SEQ), ":now": _n(time.time())}
+        if prefix:
+            condition += " AND begins_with(#s, :prefix)"
+            values[":prefix"] = {"S": prefix}
+        ids = sorted(item["Session"]["S"] for item in self._scan(condition, "#s", values))
+        if cursor is not None:
+            ids = [sid for sid in ids if sid > cursor]
+        page = ids[:limit]
+        return SessionPage(page, page[-1] if len(ids) > limit else None)
+
+    # -- deletion and expiry ---------------------------------------------------------------
+
+    def _delete_items(self, pk: str, below: int) -> None:
+        """Delete the items of a partition with ``Seq < below``: a keys-only Query, then
+        BatchWriteItem 25 at a time (unprocessed items are sent again)."""
+        query = self._requests.expression(
+            TableName=self.table, KeyConditionExpression="#pk = :pk AND #seq < :below",
+            ProjectionExpression="#pk, #seq",
+            values={":pk": {"S": pk}, ":below": _n(below)}, ConsistentRead=True)
+        requests = [{"DeleteRequest": {"Key": key}}
+                    for page in self._pages("query", query) for key in page]
+        for start in range(0, len(requests), 25):
+            pending = {self.table: requests[start:start + 25]}
+            for attempt in range(10):
+                pending = self._call("batch_write_item",
+                                     RequestItems=pending).get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(0.05 * 2 ** attempt)
+            else:
+                raise StoreError("DynamoDB kept throttling the deletion; try again")
+
+    def _drop(self, pk: str, condition: str, values: dict[str, Any]) -> dict[str, Any] | None:
+        """Delete the session item if ``condition`` holds, then its messages; the old
+        session item, or None."""
+        try:
+            old = self._call("delete_item", **self._requests.expression(
+                TableName=self.table, Key=self._requests.key(pk, META_SEQ),
+                ConditionExpression=condition, values=values, ReturnValues="ALL_OLD"))
+        except _DynamoError as exc:
+            if exc.code != "ConditionalCheckFailedException":
+                raise
+            return None
+        self._remember(pk, None)
+        meta: dict[str, Any] = old["Attributes"]
+        self._delete_items(pk, _int(meta, "Base") + _int(meta, "Count") + 1)
+        return meta
+
+    def delete_session(self, session_id: str) -> bool:
+        pk = partition_key(session_id)
+        self._ensure_ready()
+        meta = self._drop(pk, "attribute_exists(#pk)", {})
+        if meta is None:
+            self._delete_items(pk, META_SEQ)  # leftovers of an expired session, if any
+            return False
+        return _alive(meta, time.time())
+
+    def expire(self, session_id: str, ttl: float | None) -> None:
+        pk = partition_key(session_id)
+        ttl = validate_ttl(ttl)
+        self._ensure_ready()
+        now = time.time()
+        values: dict[str, Any] = {":now": _n(now)}
+        update = "REMOVE #e, #ttl"
+        if ttl is not None:
+            update = "SET #e = :exp, #ttl = :ttl"
+            values[":exp"], values[":ttl"] = _n(now + ttl), _n(math.ceil(now + ttl))
+        try:
+            self._call("update_item", **self._requests.expression(
+                TableName=self.table, Key=self._requests.key(pk, META_SEQ), UpdateExpression=update,
+                ConditionExpression="attribute_exists(#pk) AND (attribute_not_exists(#e) "
+                                    "OR #e > :now)",
+                values=values))
+        except _DynamoError as exc:
+            if exc.code != "ConditionalCheckFailedException":
+                raise
+
+    def purge_expired(self) -> int:
+        """Delete expired sessions, and messages left without a live session item
+        (DynamoDB's TTL deletes only session items). A Scan of the whole table."""
+        self._ensure_ready()
+        now = time.time()
+        metas: dict[str, dict[str, Any]] = {}
+        lowest: dict[str, int] = {}  # pk -> its lowest message seq
+        for item in self._scan("#pk <> :schema", "#pk, #seq, #b, #c, #e",
+                               {":schema": {"S": SCHEMA_PK}}):
+            pk, seq = item[self.pk_name]["S"], _int(item, "Seq")
+            if seq == META_SEQ:
+                metas[pk] = item
+            else:
+                lowest[pk] = min(seq, lowest.get(pk, seq))
+        purged = 0
+        for pk, meta in metas.items():
+            if not _alive(meta, now):
+                purged += self._drop(pk, "#e <= :now", {":now": _n(now)}) is not None
+        for pk, seq in lowest.items():
+            found = metas.get(pk)
+            if found is not None and _alive(found, now) and seq > _int(found, "Base"):
+                continue
+            # Leftovers, probably: look again, a session may have been written since.
+            current = self._meta(pk)
+            if current is None:
+                self._delete_items(pk, META_SEQ)
+            elif seq <= _int(current, "Base"):
+                self._delete_items(pk, _int(current, "Base") + 1)
+        return purged
+
+    # -- LangChain's layout ----------------------------------------------------------------
+
+    @classmethod
+    def langchain_source(cls, table_name: str, *, region: str | None = None,
+                         endpoint_url: str | None = None, primary_key_name: str = "SessionId",
+                         history_messages_key: str = "History",
+                         boto3_session: Any = None, **options: Any) -> LangChainDynamoDBSource:
+        """A read-only source over a langchain-community DynamoDB table (one item per
+        session, the messages in its ``History`` list), for :func:`copy_sessions`.
+
+        >>> old = DynamoDBStore.langchain_source("SessionTable", region="eu-west-1")
+        >>> copy_sessions(old, open_store("dynamodb://chat?region=eu-west-1"))
+        """
+        store = cls(StoreURL("dynamodb"), table=table_name, region=region,
+                    endpoint_url=endpoint_url, boto3_session=boto3_session, **options)
+        from threadline.stores.dynamodb._source import LangChainDynamoDBSource
+
+        return LangChainDynamoDBSource(store, primary_key_name, history_messages_key)
+
+
+MIGRATIONS: list[Any] = [
+    lambda store: None,  # 1: the layout above (the table itself is made by setup)
+]

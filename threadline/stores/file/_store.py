@@ -1,0 +1,322 @@
+"""``file://`` — one JSON Lines file per session in a directory; no server, no driver.
+
+URLs: ``file:///var/lib/app/sessions`` (absolute) or ``file://./sessions`` (relative to the
+working directory). The directory is created on first use. Options: ``ttl``.
+
+Files. Session ``sid`` lives in ``<name>.jsonl``, a
+:class:`~threadline.FileChatMessageHistory` file (LangChain message dicts, one per line,
+O(1) appends, torn-write safe), next to ``<name>.meta.json`` (the full session id,
+created/updated/expiry times, message count) and lock files. ``<name>`` is ``s_`` plus the
+id percent-encoded (everything but ``a-z 0-9 _ -`` — capitals too, so ids differing only
+in case never collide on case-insensitive file systems; the ``s_`` prefix keeps ``CON`` or
+``.`` from naming a reserved or hidden file), or, when that would be longer than
+:data:`MAX_ENCODED` characters, ``h_`` plus the SHA-256 of the id, whose full text the
+metadata file keeps. No id can reach outside the directory: ``/``, ``.``, ``\\`` and NUL
+are always encoded.
+
+Concurrency. A write (append, expire, delete) holds an exclusive ``flock`` on
+``<name>.session.lock`` while it checks the expiry, appends through the history file
+(which takes its own lock) and rewrites the metadata atomically (temporary file +
+``os.replace``), so threads and processes can share a directory. Reads take no store lock:
+the history file's own shared lock gives them whole lines. Lock files are never deleted
+(unlinking a lock file others wait on would let two writers in at once).
+
+Listing scans the directory (``os.scandir``), decodes names and sorts: O(sessions) per
+page, which suits the thousands of sessions a local directory holds; use SQLite for more.
+If a process dies between an append and its metadata update, ``message_count`` can lag
+by that batch; the messages themselves are never lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import unquote
+
+from threadline._errors import ConfigurationError, InputError, StoreError
+from threadline.messages._values import BaseMessage
+from threadline.stores._base import (
+    SessionInfo,
+    SessionPage,
+    Store,
+    check_messages,
+    check_page_args,
+    validate_session_id,
+    validate_ttl,
+)
+from threadline.stores._url import StoreURL
+from threadline.stores.file._format import flocked, open_lock, replace_file
+from threadline.stores.file._history import FileChatMessageHistory
+
+__all__ = ["MAX_ENCODED", "FileStore", "decode_name", "encode_name"]
+
+#: Longest percent-encoded name kept readable; longer ids are hashed (255-byte limits).
+MAX_ENCODED = 150
+_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_-")
+_DATA, _META, _LOCK = ".jsonl", ".meta.json", ".session.lock"
+
+
+def encode_name(session_id: str) -> str:
+    """The file name stem of a session: reversible and safe on every file system.
+
+    >>> encode_name("Alice/../x")
+    's_%41lice%2F%2E%2E%2Fx'
+    """
+    try:
+        raw = session_id.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError("a session id must be valid Unicode text (no lone surrogates)"
+                         ) from exc
+    encoded = "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in raw)
+    if len(encoded) > MAX_ENCODED:
+        return "h_" + hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+    return "s_" + encoded
+
+
+def decode_name(stem: str) -> str | None:
+    """The session id of an ``s_`` stem; ``None`` for hashed (``h_``) stems."""
+    return unquote(stem[2:], errors="strict") if stem.startswith("s_") else None
+
+
+def _utc(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+
+
+class FileStore(Store):
+    """Sessions as files in a directory: ``open_store("file:///srv/chat/sessions")``."""
+
+    OPTIONS: ClassVar[dict[str, Any]] = {**Store.OPTIONS}
+
+    def __init__(self, url: StoreURL | str, **options: Any) -> None:
+        super().__init__(url, **options)
+        if self.url.host not in (None, ".", "localhost") or self.url.port or self.url.username:
+            raise ConfigurationError(
+                f"a file URL names a directory: file:///absolute/dir or file://./relative/dir, "
+                f"got {self.url.render()!r}"
+            )
+        path = self.url.path
+        if self.url.host == ".":
+            path = "." + path
+        if not path or path == "/":
+            raise ConfigurationError(
+                f"a file URL must name a directory, got {self.url.render()!r}")
+        self.directory = Path(path)
+        self._ready = False
+        self._closed = False
+
+    # -- paths and files ---------------------------------------------------------------------
+
+    def _paths(self, session_id: str) -> tuple[Path, Path, Path]:
+        stem = encode_name(validate_session_id(session_id))
+        base = self.directory / stem
+        return (base.with_name(stem + _DATA), base.with_name(stem + _META),
+                base.with_name(stem + _LOCK))
+
+    def _history(self, data: Path) -> FileChatMessageHistory:
+        return FileChatMessageHistory(data)
+
+    def _check(self) -> None:
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        if not self._ready:
+            self.setup()
+
+    def _locked(self, lock_path: Path) -> contextlib.AbstractContextManager[None]:
+        try:
+            fd = open_lock(lock_path)
+        except OSError as exc:
+            raise StoreError(f"cannot lock session file {str(lock_path)!r}: {exc}") from exc
+        return flocked(fd)
+
+    @staticmethod
+    def _read_meta(meta: Path) -> dict[str, Any] | None:
+        try:
+            data = json.loads(meta.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return None  # torn by a crash: treated as missing, rebuilt by the next write
+        return data if isinstance(data, dict) else None
+
+    @staticmethod
+    def _write_meta(meta: Path, data: dict[str, Any]) -> None:
+        # Not fsynced: the metadata is rebuilt from the history file if a crash loses it.
+        replace_file(meta, json.dumps(data, ensure_ascii=False).encode("utf-8"), durable=False)
+
+    @staticmethod
+    def _expired(meta: dict[str, Any] | None, now: float) -> bool:
+        expires = meta.get("expires_at") if meta else None
+        return isinstance(expires, int | float) and expires <= now
+
+    def _remove(self, data: Path, meta: Path) -> None:
+        for path in (data, meta):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    # -- the contract --------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Create the directory (idempotent)."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create store directory {str(self.directory)!r}: {exc}"
+                             ) from exc
+        self._ready = True
+
+    def append(self, session_id: str, messages: Sequence[BaseMessage], *,
+               ttl: float | None = None) -> None:
+        data, meta_path, lock = self._paths(session_id)
+        batch = check_messages(messages)
+        ttl = validate_ttl(ttl) or self.ttl
+        if not batch:
+            return
+        self._check()
+        with self._locked(lock):
+            now = time.time()
+            meta = self._read_meta(meta_path)
+            if meta is not None and self._expired(meta, now):
+                # An expired session that is written again starts afresh.
+                self._remove(data, meta_path)
+                meta = None
+            if meta is None:
+                count, created = 0, now
+                if data.exists():  # metadata lost in a crash: rebuilt from the file
+                    count = len(self._history(data).get_messages())
+                    created = data.stat().st_mtime
+                meta = {"session_id": session_id, "created_at": created, "updated_at": now,
+                        "expires_at": None, "message_count": count}
+                # Written first, so a session is listed even if the append is interrupted.
+                self._write_meta(meta_path, meta)
+            self._history(data).add_messages(batch)
+            meta["updated_at"] = now
+            meta["message_count"] = int(meta.get("message_count", 0)) + len(batch)
+            if ttl is not None:
+                meta["expires_at"] = now + ttl
+            self._write_meta(meta_path, meta)
+
+    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
+        data, meta_path, _ = self._paths(session_id)
+        if last is not None and (isinstance(last, bool) or not isinstance(last, int)
+                                 or last < 0):
+            raise InputError(f"last must be a non-negative int or None, got {last!r}")
+        self._check()
+        if self._expired(self._read_meta(meta_path), time.time()):
+            return []
+        messages: list[BaseMessage] = self._history(data).get_messages(last=last)
+        return messages
+
+    def delete_session(self, session_id: str) -> bool:
+        data, meta_path, lock = self._paths(session_id)
+        self._check()
+        with self._locked(lock):
+            meta = self._read_meta(meta_path)
+            existed = (meta is not None or data.exists()) and not self._expired(
+                meta, time.time())
+            self._remove(data, meta_path)
+        return existed
+
+    def _scan(self) -> dict[str, str]:
+        """Session id -> file stem, for every session with a metadata file."""
+        found: dict[str, str] = {}
+        try:
+            entries = list(os.scandir(self.directory))
+        except FileNotFoundError:
+            return found
+        for entry in entries:
+            name = entry.name
+            if not name.endswith(_META) or name.startswith("."):
+                continue
+            stem = name[: -len(_META)]
+            try:
+                sid = decode_name(stem)
+            except UnicodeDecodeError:
+                continue
+            if sid is None:
+                meta = self._read_meta(self.directory / name)
+                sid = meta.get("session_id") if meta else None
+                if not isinstance(sid, str):
+                    continue
+            found[sid] = stem
+        return found
+
+    def list_sessions(self, *, prefix: str = "", limit: int = 100,
+                      cursor: str | None = None) -> SessionPage:
+        check_page_args(prefix, limit, cursor)
+        self._check()
+        now = time.time()
+        stems = self._scan()
+        ids = sorted(sid for sid in stems
+                     if sid.startswith(prefix) and (cursor is None or sid > cursor))
+        page: list[str] = []
+        for sid in ids:
+            if not self._expired(self._read_meta(self.directory / (stems[sid] + _META)), now):
+                page.append(sid)
+                if len(page) > limit:
+                    return SessionPage(page[:limit], page[limit - 1])
+        return SessionPage(page, None)
+
+    def session_info(self, session_id: str) -> SessionInfo | None:
+        data, meta_path, _ = self._paths(session_id)
+        self._check()
+        meta = self._read_meta(meta_path)
+        if meta is None:
+            if not data.exists():
+                return None
+            # Metadata lost (a crash): describe the session from its file.
+            stat = data.stat()
+            count = len(self._history(data).get_messages())
+            return SessionInfo(session_id, count, _utc(stat.st_mtime), _utc(stat.st_mtime))
+        if self._expired(meta, time.time()):
+            return None
+        return SessionInfo(session_id, int(meta.get("message_count", 0)),
+                           _utc(meta.get("created_at")), _utc(meta.get("updated_at")),
+                           _utc(meta.get("expires_at")))
+
+    def expire(self, session_id: str, ttl: float | None) -> None:
+        _, meta_path, lock = self._paths(session_id)
+        ttl = validate_ttl(ttl)
+        self._check()
+        with self._locked(lock):
+            now = time.time()
+            meta = self._read_meta(meta_path)
+            if meta is None or self._expired(meta, now):
+                return
+            meta["expires_at"] = None if ttl is None else now + ttl
+            self._write_meta(meta_path, meta)
+
+    def purge_expired(self) -> int:
+        self._check()
+        purged = 0
+        for stem in self._scan().values():
+            meta_path = self.directory / (stem + _META)
+            if not self._expired(self._read_meta(meta_path), time.time()):
+                continue
+            with self._locked(self.directory / (stem + _LOCK)):
+                # Checked again under the lock: a writer may have just renewed it.
+                if self._expired(self._read_meta(meta_path), time.time()):
+                    self._remove(self.directory / (stem + _DATA), meta_path)
+                    purged += 1
+        return purged
+
+    def close(self) -> None:
+        self._closed = True
+
+    def destroy(self) -> None:
+        """Delete this store's files, and the directory if nothing else is in it."""
+        if not self.directory.is_dir():
+            return
+        for entry in os.scandir(self.directory):
+            name = entry.name.lstrip(".")
+            if name.startswith(("s_", "h_")) and entry.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+        with contextlib.suppress(OSError):
+            self.directory.rmdir()

@@ -1,0 +1,465 @@
+"""``redis://``, ``rediss://`` and ``unix://`` — sessions in Redis, readable by LangChain.
+
+Layout (``P`` is the ``key_prefix`` option, default LangChain's ``"message_store:"``):
+
+* ``P{session_id}`` — a list of messages, **newest first**: LPUSH of the LangChain dict
+  as JSON. This is exactly what langchain-community's ``RedisChatMessageHistory``
+  writes and reads, so either library reads the other's sessions.
+* ``P\\0meta\\0{session_id}`` — a hash: ``created_at`` / ``updated_at`` (epoch seconds).
+* ``P\\0sessions`` — a sorted set of session ids, all scored 0, so ``ZRANGEBYLEX`` lists
+  ids by prefix in byte order (= code-point order) with the last id as the cursor.
+* ``P\\0schema`` — the layout version.
+
+Our own keys put a NUL right after the prefix; :func:`validate_session_id` rejects NUL,
+so no session id can ever name one of them. The message count is the list's LLEN (not a
+counter that LangChain's writes would leave stale).
+
+Appending is one round trip: a MULTI/EXEC pipeline with the LPUSH of the whole batch,
+the metadata, PEXPIRE of the list and hash when a ttl applies, and the index ZADD.
+Reading the last N is one LRANGE. Redis expires keys by itself; the index entry of an
+expired (or LangChain-cleared) session outlives its list, so listing skips entries whose
+list is gone and drops them with a small atomic script, and :meth:`purge_expired` sweeps
+the whole index. Sessions LangChain wrote are not in the index until
+:meth:`RedisStore.reindex` (a SCAN) adds them; they can be read, appended and deleted
+by id at any time.
+
+Each operation is a pure generator of command batches (:mod:`threadline.stores.redis._ops`),
+driven here by the sync client (a ``redis.ConnectionPool``) or by a ``redis.asyncio``
+client. An asyncio client is bound
+to the loop that created it, so there is one per running loop, created on first use and
+closed when that loop's tasks are cancelled (as ``asyncio.run`` does on exit).
+
+Connection errors are retried with exponential backoff (redis-py ``Retry``), so a
+restarted server is reconnected on the next call; a dead pooled connection is detected
+before a command is sent. Timeouts are not retried: a transaction that timed out may
+still run, and running it twice would duplicate messages.
+
+>>> store = open_store("redis://localhost:6379/0?key_prefix=chat:", ttl=86400)
+>>> store.append("s1", [HumanMessage("hi")])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, ClassVar, TypeVar
+
+from threadline._concurrency import run_sync
+from threadline._errors import (
+    ConfigurationError,
+    MissingDependencyError,
+    StoreConnectionError,
+    StoreError,
+)
+from threadline.messages._values import BaseMessage
+from threadline.stores._base import (
+    SessionInfo,
+    SessionPage,
+    Store,
+    validate_key_prefix,
+    validate_ttl,
+)
+from threadline.stores._url import StoreURL
+from threadline.stores.redis._ops import (
+    SCAN_BATCH,
+    Batch,
+    Keys,
+    Operation,
+    append_op,
+    delete_op,
+    expire_op,
+    get_op,
+    glob_escape,
+    info_op,
+    list_op,
+    purge_op,
+    setup_op,
+)
+
+try:
+    import redis
+    import redis.asyncio as aioredis
+    from redis.backoff import ExponentialWithJitterBackoff
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise MissingDependencyError("redis", "redis") from exc
+
+__all__ = ["RedisStore"]
+
+T = TypeVar("T")
+
+_RETRIES = 3
+
+# Pools whose keys under a prefix have had their layout checked: prefix set per pool.
+_ready_pools: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
+_ready_lock = threading.Lock()
+
+
+def _connect_timeout(value: Any) -> float:
+    seconds = float(value)
+    if not seconds > 0:
+        raise ValueError(f"connect_timeout must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+# -- connections ----------------------------------------------------------------------------
+
+
+def _pool_kwargs(url: StoreURL, options: dict[str, Any]) -> dict[str, Any]:
+    """Connection keywords shared by the sync and asyncio pools (classes excluded)."""
+    timeout = options.get("connect_timeout") or 5.0
+    kwargs: dict[str, Any] = {
+        "username": url.username,
+        "password": url.password,
+        "socket_connect_timeout": timeout,
+        "socket_timeout": timeout,
+        "max_connections": options.get("pool_size") or 50,
+    }
+    db = options.get("db")
+    if url.scheme == "unix":
+        if not url.path:
+            raise ConfigurationError("a unix:// Redis URL needs a socket path: "
+                                     "unix:///run/redis/redis.sock?db=0")
+        kwargs["path"] = url.path
+    else:
+        if db is None and url.database:
+            try:
+                db = int(url.database)
+            except ValueError:
+                raise ConfigurationError(
+                    f"the path of a Redis URL is a database number, got {url.database!r} "
+                    f"in {url.render()}"
+                ) from None
+        kwargs["host"] = url.host or "localhost"
+        kwargs["port"] = url.port or 6379
+    kwargs["db"] = db or 0
+    if url.scheme == "rediss":
+        kwargs["ssl_cert_reqs"] = options.get("ssl_cert_reqs") or "required"
+        if options.get("ssl_ca_certs"):
+            kwargs["ssl_ca_certs"] = options["ssl_ca_certs"]
+    elif options.get("ssl_cert_reqs") or options.get("ssl_ca_certs"):
+        raise ConfigurationError("ssl_cert_reqs / ssl_ca_certs need a rediss:// URL")
+    return kwargs
+
+
+def _pool(url: StoreURL, kwargs: dict[str, Any], lib: Any, retry_class: Any) -> Any:
+    """A connection pool of ``lib`` (``redis`` or ``redis.asyncio``) that retries
+    connection errors with backoff."""
+    retry = retry_class(ExponentialWithJitterBackoff(cap=1.0, base=0.05), _RETRIES,
+                        supported_errors=(redis.ConnectionError,))
+    cls = {"unix": lib.UnixDomainSocketConnection,
+           "rediss": lib.SSLConnection}.get(url.scheme, lib.Connection)
+    return lib.ConnectionPool(connection_class=cls, retry=retry, **kwargs)
+
+
+def _sync_pool(url: StoreURL, kwargs: dict[str, Any]) -> redis.ConnectionPool:
+    from redis.retry import Retry
+
+    pool: redis.ConnectionPool = _pool(url, kwargs, redis, Retry)
+    return pool
+
+
+def _async_client(url: StoreURL, kwargs: dict[str, Any]) -> aioredis.Redis:
+    from redis.asyncio.retry import Retry
+
+    # The client closes the pool with it.
+    return aioredis.Redis.from_pool(_pool(url, kwargs, aioredis, Retry))
+
+
+class RedisStore(Store):
+    """Sessions in Redis, in LangChain's layout: ``open_store("redis://localhost/0")``.
+
+    Options: ``key_prefix`` (default ``"message_store:"``), ``connect_timeout`` (seconds,
+    default 5; also the socket timeout), ``pool_size`` (default 50), ``db`` (for
+    ``unix://`` URLs), ``ssl_cert_reqs`` / ``ssl_ca_certs`` (``rediss://``), ``ttl``.
+
+    >>> store = open_store("redis://localhost:6379/0", ttl=3600)
+    >>> store.history("user-1").add_user_message("hi")
+    """
+
+    OPTIONS: ClassVar[dict[str, Any]] = {
+        **Store.OPTIONS,
+        "key_prefix": validate_key_prefix,
+        "connect_timeout": _connect_timeout,
+        "pool_size": int,
+        "db": int,
+        "ssl_cert_reqs": str,
+        "ssl_ca_certs": str,
+    }
+
+    def __init__(self, url: StoreURL | str = "redis://localhost:6379/0", *,
+                 client: redis.Redis | None = None, **options: Any) -> None:
+        super().__init__(url, **options)
+        prefix = self.options.get("key_prefix")
+        self.key_prefix: str = "message_store:" if prefix is None else prefix
+        self._keys = Keys(self.key_prefix.encode())
+        self._kwargs = _pool_kwargs(self.url, self.options)
+        # Creating a pool opens no connection: the first command does.
+        self._owns_client = client is None
+        self.client: redis.Redis = (
+            redis.Redis(connection_pool=_sync_pool(self.url, self._kwargs))
+            if client is None else client
+        )
+        self._loop_clients: dict[asyncio.AbstractEventLoop,
+                                 tuple[aioredis.Redis, asyncio.Task[None]]] = {}
+        self._lock = threading.Lock()
+        self._ready = self._keys.prefix in _ready_pools.get(self.client.connection_pool, ())
+        self._closed = False
+
+    @classmethod
+    def from_client(cls, client: redis.Redis, **options: Any) -> RedisStore:
+        """A store on an existing ``redis.Redis`` client (not closed by the store; its
+        async methods run in a worker thread)."""
+        kw = client.connection_pool.connection_kwargs
+        url = (f"unix://{kw['path']}" if "path" in kw else
+               f"redis://{kw.get('host', 'localhost')}:{kw.get('port', 6379)}/{kw.get('db', 0)}")
+        return cls(url, client=client, **options)
+
+    # -- driving operations ----------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        if self._closed:
+            raise StoreError(f"this store is closed: {self!r}")
+        try:
+            yield
+        except redis.AuthenticationError as exc:
+            raise StoreConnectionError(
+                f"Redis at {self.url.render()} refused the credentials (wrong or missing "
+                f"username/password): {exc}"
+            ) from exc
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreConnectionError(
+                f"cannot reach Redis at {self.url.render()}: {exc}"
+            ) from exc
+        except redis.ResponseError as exc:
+            raise StoreError(f"Redis at {self.url.render()} refused a command: {exc}") from exc
+        except redis.RedisError as exc:
+            raise StoreError(f"Redis error at {self.url.render()}: {exc}") from exc
+
+    def _run(self, op: Operation[T]) -> T:
+        with self._errors():
+            if not self._ready:
+                self.setup()
+            return self._drive(op)
+
+    def _drive(self, op: Operation[T]) -> T:
+        try:
+            batch = next(op)
+            while True:
+                batch = op.send(self._execute(batch))
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    def _execute(self, batch: Batch) -> list[Any]:
+        # redis-py leaves execute_command untyped: Any keeps mypy strict elsewhere.
+        client: Any = self.client
+        if len(batch.commands) == 1 and not batch.transaction:
+            return [client.execute_command(*batch.commands[0])]
+        pipe: Any = client.pipeline(transaction=batch.transaction)
+        for command in batch.commands:
+            pipe.execute_command(*command)
+        replies: list[Any] = pipe.execute()
+        return replies
+
+    async def _arun(self, op: Operation[T], sync: Callable[[], T]) -> T:
+        if not self._owns_client:
+            # A client we did not create has no asyncio twin: use the thread adapter.
+            return await run_sync(sync)
+        with self._errors():
+            client = self._aclient()
+            if not self._ready:
+                await self._adrive(client, setup_op(self._keys))
+                self._mark_ready()
+            return await self._adrive(client, op)
+
+    async def _adrive(self, client: Any, op: Operation[T]) -> T:
+        try:
+            batch = next(op)
+            while True:
+                if len(batch.commands) == 1 and not batch.transaction:
+                    replies = [await client.execute_command(*batch.commands[0])]
+                else:
+                    pipe = client.pipeline(transaction=batch.transaction)
+                    for command in batch.commands:
+                        pipe.execute_command(*command)
+                    replies = await pipe.execute()
+                batch = op.send(replies)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    def _aclient(self) -> aioredis.Redis:
+        loop = asyncio.get_running_loop()
+        entry = self._loop_clients.get(loop)
+        if entry is not None:
+            return entry[0]
+        with self._lock:
+            for stale in [lp for lp in self._loop_clients if lp.is_closed()]:
+                del self._loop_clients[stale]
+        client = _async_client(self.url, self._kwargs)
+        # The task's cancellation (asyncio.run cancels every task before closing its
+        # loop) is our chance to close this loop's connections while the loop still runs.
+        task = loop.create_task(self._hold(loop, client), name="threadline-redis-client")
+        self._loop_clients[loop] = (client, task)
+        return client
+
+    async def _hold(self, loop: asyncio.AbstractEventLoop, client: aioredis.Redis) -> None:
+        try:
+            await loop.create_future()
+        finally:
+            self._loop_clients.pop(loop, None)
+            await client.aclose()
+
+    # -- the contract ------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        with self._errors():
+            self._drive(setup_op(self._keys))
+        self._mark_ready()
+
+    def _mark_ready(self) -> None:
+        # Remembered per pool, so stores made per turn on one client (from_client) do
+        # not check the layout version on every turn.
+        self._ready = True
+        with _ready_lock:
+            _ready_pools.setdefault(self.client.connection_pool, set()).add(self._keys.prefix)
+
+    def append(self, session_id: str, messages: Sequence[BaseMessage], *,
+               ttl: float | None = None) -> None:
+        self._run(append_op(self._keys, session_id, messages, validate_ttl(ttl) or self.ttl))
+
+    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
+        return self._run(get_op(self._keys, session_id, last))
+
+    def delete_session(self, session_id: str) -> bool:
+        return self._run(delete_op(self._keys, session_id))
+
+    def list_sessions(self, *, prefix: str = "", limit: int = 100,
+                      cursor: str | None = None) -> SessionPage:
+        return self._run(list_op(self._keys, prefix, limit, cursor))
+
+    def session_info(self, session_id: str) -> SessionInfo | None:
+        return self._run(info_op(self._keys, session_id))
+
+    def expire(self, session_id: str, ttl: float | None) -> None:
+        self._run(expire_op(self._keys, session_id, ttl))
+
+    def purge_expired(self) -> int:
+        """Drop the index entries of sessions Redis has expired; how many."""
+        return self._run(purge_op(self._keys))
+
+    def ping(self) -> None:
+        with self._errors():
+            self.client.ping()
+
+    def close(self) -> None:
+        self._closed = True
+        for loop, (_, task) in list(self._loop_clients.items()):
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(task.cancel)
+        self._loop_clients.clear()
+        if self._owns_client:
+            self.client.close()
+            self.client.connection_pool.disconnect()
+
+    # -- native async twins ---------------------------------------------------------------
+
+    async def asetup(self) -> None:
+        await self._arun(setup_op(self._keys), self.setup)
+
+    async def aappend(self, session_id: str, messages: Sequence[BaseMessage], *,
+                      ttl: float | None = None) -> None:
+        batch = list(messages)
+        await self._arun(
+            append_op(self._keys, session_id, batch, validate_ttl(ttl) or self.ttl),
+            lambda: self.append(session_id, batch, ttl=ttl))
+
+    async def aget_messages(self, session_id: str, *,
+                            last: int | None = None) -> list[BaseMessage]:
+        return await self._arun(get_op(self._keys, session_id, last),
+                                lambda: self.get_messages(session_id, last=last))
+
+    async def adelete_session(self, session_id: str) -> bool:
+        return await self._arun(delete_op(self._keys, session_id),
+                                lambda: self.delete_session(session_id))
+
+    async def alist_sessions(self, *, prefix: str = "", limit: int = 100,
+                             cursor: str | None = None) -> SessionPage:
+        return await self._arun(
+            list_op(self._keys, prefix, limit, cursor),
+            lambda: self.list_sessions(prefix=prefix, limit=limit, cursor=cursor))
+
+    async def asession_info(self, session_id: str) -> SessionInfo | None:
+        return await self._arun(info_op(self._keys, session_id),
+                                lambda: self.session_info(session_id))
+
+    async def aexpire(self, session_id: str, ttl: float | None) -> None:
+        await self._arun(expire_op(self._keys, session_id, ttl),
+                         lambda: self.expire(session_id, ttl))
+
+    async def apurge_expired(self) -> int:
+        return await self._arun(purge_op(self._keys), self.purge_expired)
+
+    async def aclose(self) -> None:
+        entry = self._loop_clients.get(asyncio.get_running_loop()) if self._owns_client else None
+        if entry is not None:
+            entry[1].cancel()
+            with suppress(asyncio.CancelledError):
+                await entry[1]
+        self.close()
+
+    # -- beyond the contract ---------------------------------------------------------------
+
+    def reindex(self) -> int:
+        """Add sessions that are in Redis but not in the index (written by LangChain's
+        ``RedisChatMessageHistory``) with a SCAN over the prefix; how many were added.
+
+        Without it such sessions are readable and writable by id but not listed.
+        """
+        pattern = glob_escape(self._keys.prefix) + b"*"
+        cut = len(self._keys.prefix)
+        added = 0
+        with self._errors():
+            for chunk in self._scan(pattern, type_="list"):
+                sids = [key[cut:] for key in chunk if b"\x00" not in key[cut:]]
+                if sids:
+                    added += int(self.client.zadd(  # type: ignore[arg-type]
+                        self._keys.index, dict.fromkeys(sids, 0), nx=True))
+        return added
+
+    def destroy(self) -> None:
+        """Delete every key of this store: its sessions, their metadata and the index.
+
+        With a non-empty prefix, every key under the prefix goes (LangChain's sessions
+        too); with an empty prefix, only the sessions in the index and our own keys.
+        """
+        with self._errors():
+            if self._keys.prefix:
+                for chunk in self._scan(glob_escape(self._keys.prefix) + b"*"):
+                    self.client.unlink(*chunk)
+                return
+            start = b"-"
+            while True:
+                sids: list[bytes] = list(self.client.zrangebylex(  # type: ignore[arg-type]
+                    self._keys.index, start, b"+", 0, SCAN_BATCH))
+                if sids:
+                    self.client.unlink(*[k for s in sids for k in
+                                         (self._keys.messages(s), self._keys.meta(s))])
+                if len(sids) < SCAN_BATCH:
+                    break
+                start = b"(" + sids[-1]
+            for chunk in self._scan(b"\x00*"):
+                self.client.unlink(*chunk)
+
+    def _scan(self, pattern: bytes, type_: str | None = None) -> Iterator[list[bytes]]:
+        cursor = 0
+        while True:
+            cursor, keys = self.client.scan(cursor, match=pattern, count=1000, _type=type_)
+            if keys:
+                yield list(keys)  # type: ignore[arg-type]
+            if cursor == 0:
+                return

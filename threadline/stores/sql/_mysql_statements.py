@@ -1,0 +1,233 @@
+"""MySQL / MariaDB statements (pure): schema migrations and one :class:`Op` per operation.
+
+Nothing here touches a connection; :mod:`threadline.stores.sql._mysql` runs the ops.
+``append`` is ONE round trip: a multi-statement transaction (``START TRANSACTION;``
+upsert of the sessions row, multi-row INSERT, ``COMMIT``), parameters escaped by the
+driver. The upsert takes the session row's lock first, which serialises writers of one
+session so each batch stays contiguous. Session ids are stored as utf8 bytes in a BLOB
+(byte order = code point order, no PAD SPACE collation surprises) and looked up by a
+``BINARY(32)`` sha256 of them, so 10 KB ids work with a btree; queries compare the id as
+well. Messages are utf8mb4 LONGTEXT, times are UTC ``DATETIME(6)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Generator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from threadline._errors import ConfigurationError, StoreError
+from threadline.messages._values import BaseMessage
+from threadline.stores._base import (
+    SessionInfo,
+    SessionPage,
+    decode_messages,
+    encode_message,
+    validate_identifier,
+)
+from threadline.stores.sql._server import Op, Rows, Statements, no_result
+
+__all__ = ["MIGRATIONS", "STATEMENTS", "Names", "setup_steps"]
+
+_NOW = "UTC_TIMESTAMP(6)"
+_TTL = "DATE_ADD(UTC_TIMESTAMP(6), INTERVAL %s MICROSECOND)"  # NULL ttl -> NULL
+
+
+def _id_bytes(session_id: str) -> bytes:
+    return session_id.encode("utf-8", "surrogatepass")
+
+
+def _hash(session_id: str) -> bytes:
+    return hashlib.sha256(_id_bytes(session_id)).digest()
+
+
+def _micros(ttl: float | None) -> int | None:
+    return None if ttl is None else max(1, round(ttl * 1_000_000))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "surrogatepass") if isinstance(value, bytes) else value
+
+
+class Names:
+    def __init__(self, table: str) -> None:
+        validate_identifier(table)
+        if len(table) > 55:  # MySQL identifiers are at most 64 characters
+            raise ConfigurationError(
+                f"table name {table!r} is too long: at most 55 characters "
+                "(the store adds '_sessions' to it)")
+        self.table = table
+        # Backticks are safe: validate_identifier allows only [A-Za-z0-9_].
+        self.m = f"`{table}`"
+        self.s = f"`{table}_sessions`"
+        self.schema = f"`{table}_schema`"
+
+
+_LIVE = f"(s.expires_at IS NULL OR s.expires_at > {_NOW})"
+_TABLE_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
+
+def _migration_1(n: Names) -> list[str]:
+    return [
+        f"CREATE TABLE {n.s} ("
+        " sid BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " session_hash BINARY(32) NOT NULL UNIQUE,"
+        " session_id MEDIUMBLOB NOT NULL,"
+        " created_at DATETIME(6) NOT NULL,"
+        " updated_at DATETIME(6) NOT NULL,"
+        " expires_at DATETIME(6) NULL,"
+        " message_count BIGINT NOT NULL DEFAULT 0,"
+        " floor_id BIGINT NOT NULL DEFAULT 0,"
+        f" KEY expires (expires_at)) {_TABLE_OPTIONS}",
+        f"CREATE TABLE {n.m} ("
+        " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " sid BIGINT NOT NULL,"
+        " message LONGTEXT NOT NULL,"
+        f" KEY sid_id (sid, id)) {_TABLE_OPTIONS}",
+    ]
+
+
+#: Schema migrations, in order; the schema table holds how many have run.
+MIGRATIONS: list[Callable[[Names], list[str]]] = [_migration_1]
+
+
+def setup_steps(n: Names) -> Generator[Op[Any], Rows, None]:
+    # DDL commits implicitly in MySQL: a named lock serialises concurrent setups.
+    # The lock is released at the end, or with the connection the shells close on error.
+    yield Op("SELECT GET_LOCK(%s, 30)", (f"threadline:{n.table}",), no_result)
+    rows = yield Op(
+        "SELECT table_name FROM information_schema.tables"
+        " WHERE table_schema = DATABASE() AND table_name IN (%s, %s)",
+        (n.table, f"{n.table}_schema"), list)
+    existing = {_text(r[0]) for r in rows}
+    if f"{n.table}_schema" not in existing:
+        if n.table in existing:
+            raise ConfigurationError(
+                f"table {n.table!r} exists but was not created by threadline; "
+                "choose another table name with table=...")
+        yield Op(f"CREATE TABLE {n.schema} (version INT NOT NULL) {_TABLE_OPTIONS}",
+                  (), no_result)
+        yield Op(f"INSERT INTO {n.schema} VALUES (0)", (), no_result)
+    rows = yield Op(f"SELECT version FROM {n.schema}", (), list)
+    version = int(rows[0][0])
+    if version > len(MIGRATIONS):
+        raise StoreError(
+            f"the schema of table {n.table!r} is version {version}, newer than this "
+            f"threadline knows ({len(MIGRATIONS)}); upgrade threadline")
+    for migration in MIGRATIONS[version:]:
+        for statement in migration(n):
+            yield Op(statement, (), no_result)
+    if version < len(MIGRATIONS):
+        yield Op(f"UPDATE {n.schema} SET version = %s", (len(MIGRATIONS),), no_result)
+    yield Op("SELECT RELEASE_LOCK(%s)", (f"threadline:{n.table}",), no_result)
+
+
+def _append_op(n: Names, session_id: str, messages: Sequence[BaseMessage],
+               ttl: float | None) -> Op[None]:
+    texts = [encode_message(m) for m in messages]
+    expired = f"expires_at <= {_NOW}"
+    # ON DUPLICATE KEY UPDATE assigns left to right and later expressions see earlier
+    # results, so everything that looks at the old expires_at comes before it. An
+    # expired (unpurged) session restarts: its older messages are deleted below.
+    query = (
+        "START TRANSACTION;"
+        f" INSERT INTO {n.s} (session_hash, session_id, created_at, updated_at, expires_at,"
+        " message_count)"
+        f" VALUES (%s, %s, {_NOW}, {_NOW}, {_TTL}, %s)"
+        " ON DUPLICATE KEY UPDATE sid = LAST_INSERT_ID(sid),"
+        f" created_at = IF({expired}, VALUES(created_at), created_at),"
+        f" message_count = IF({expired}, VALUES(message_count),"
+        "  message_count + VALUES(message_count)),"
+        f" floor_id = IF({expired}, (SELECT COALESCE(MAX(id), 0) FROM {n.m}), floor_id),"
+        " updated_at = VALUES(updated_at),"
+        f" expires_at = COALESCE(VALUES(expires_at), IF({expired}, NULL, expires_at));"
+        " SET @threadline_sid = LAST_INSERT_ID();"
+        f" DELETE m FROM {n.m} AS m JOIN {n.s} AS s ON s.sid = m.sid"
+        " WHERE m.sid = @threadline_sid AND m.id <= s.floor_id;"
+        f" INSERT INTO {n.m} (sid, message) VALUES "
+        + ", ".join(["(@threadline_sid, %s)"] * len(texts))
+        + "; COMMIT"
+    )
+    params = (_hash(session_id), _id_bytes(session_id), _micros(ttl), len(texts), *texts)
+    return Op(query, params, no_result, retry=False)
+
+
+def _get_op(n: Names, session_id: str, last: int | None) -> Op[list[BaseMessage]]:
+    base = (f"SELECT m.message FROM {n.s} AS s JOIN {n.m} AS m ON m.sid = s.sid"
+            f" WHERE s.session_hash = %s AND s.session_id = %s AND {_LIVE}")
+    params: tuple[Any, ...] = (_hash(session_id), _id_bytes(session_id))
+    if last is None:
+        return Op(base + " ORDER BY m.id", params,
+                   lambda rows: decode_messages([r[0] for r in rows]))
+    return Op(base + " ORDER BY m.id DESC LIMIT %s", (*params, last),
+               lambda rows: decode_messages([r[0] for r in reversed(rows)]))
+
+
+def _delete_op(n: Names, session_id: str) -> Op[bool]:
+    query = (
+        "START TRANSACTION;"
+        f" SELECT COUNT(*) FROM {n.s} AS s WHERE s.session_hash = %s AND s.session_id = %s"
+        f" AND {_LIVE} FOR UPDATE;"
+        f" DELETE s, m FROM {n.s} AS s LEFT JOIN {n.m} AS m ON m.sid = s.sid"
+        " WHERE s.session_hash = %s AND s.session_id = %s; COMMIT")
+    key = (_hash(session_id), _id_bytes(session_id))
+    return Op(query, (*key, *key), lambda rows: int(rows[0][0]) > 0)
+
+
+def _list_op(n: Names, prefix: str, limit: int, cursor: str | None) -> Op[SessionPage]:
+    raw = _id_bytes(prefix)
+    query = (f"SELECT s.session_id FROM {n.s} AS s WHERE {_LIVE}"
+             " AND LEFT(s.session_id, %s) = %s AND (%s IS NULL OR s.session_id > %s)"
+             " ORDER BY s.session_id LIMIT %s")
+    after = None if cursor is None else _id_bytes(cursor)
+
+    def page(rows: Rows) -> SessionPage:
+        ids = [_text(r[0]) for r in rows[:limit]]
+        return SessionPage(ids, ids[-1] if len(rows) > limit else None)
+
+    return Op(query, (len(raw), raw, after, after, limit + 1), page)
+
+
+def _info_op(n: Names, session_id: str) -> Op[SessionInfo | None]:
+    query = (f"SELECT s.message_count, s.created_at, s.updated_at, s.expires_at FROM {n.s} AS s"
+             f" WHERE s.session_hash = %s AND s.session_id = %s AND {_LIVE}")
+
+    def info(rows: Rows) -> SessionInfo | None:
+        if not rows:
+            return None
+        count, created, updated, expires = rows[0]
+        return SessionInfo(session_id, int(count), _utc(created), _utc(updated), _utc(expires))
+
+    return Op(query, (_hash(session_id), _id_bytes(session_id)), info)
+
+
+def _expire_op(n: Names, session_id: str, ttl: float | None) -> Op[None]:
+    query = (f"UPDATE {n.s} AS s SET s.expires_at = {_TTL}"
+             f" WHERE s.session_hash = %s AND s.session_id = %s AND {_LIVE}")
+    return Op(query, (_micros(ttl), _hash(session_id), _id_bytes(session_id)), no_result)
+
+
+def _purge_op(n: Names) -> Op[int]:
+    # The first statement's count is what is deleted: rows are locked FOR UPDATE.
+    query = (
+        "START TRANSACTION;"
+        f" SELECT COUNT(*) FROM {n.s} WHERE expires_at <= {_NOW} FOR UPDATE;"
+        f" DELETE s, m FROM {n.s} AS s LEFT JOIN {n.m} AS m ON m.sid = s.sid"
+        f" WHERE s.expires_at <= {_NOW}; COMMIT")
+    return Op(query, (), lambda rows: int(rows[0][0]))
+
+
+def _destroy_op(n: Names) -> Op[None]:
+    return Op(f"DROP TABLE IF EXISTS {n.m}, {n.s}, {n.schema}", (), no_result)
+
+
+_PING = Op("SELECT 1", (), no_result)
+
+STATEMENTS = Statements(append=_append_op, get=_get_op, delete=_delete_op, page=_list_op,
+                        info=_info_op, expire=_expire_op, purge=_purge_op,
+                        destroy=_destroy_op, ping=_PING)

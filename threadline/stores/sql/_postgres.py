@@ -1,0 +1,364 @@
+"""PostgreSQL store: psycopg 3 with psycopg_pool, one round trip per call.
+
+Design:
+
+* Every operation is a pure :class:`~threadline.stores.sql._server.Op` built in
+  :mod:`threadline.stores.sql._postgres_statements`; the Store methods are
+  :class:`~threadline.stores.sql._server.SQLServerStore`'s. This module is the driver:
+  the sync shell runs an op on a ``ConnectionPool``, the async shell on a small pool of
+  ``AsyncConnection`` (:class:`_AsyncPool`, loop-agnostic, see there why). Schema setup
+  is a generator of ops that both shells drive, so there is no sync/async copy of the SQL.
+* Connections are autocommit: each op is ONE statement, hence one round trip and its own
+  transaction, never idle in transaction (``append`` included: see the statements).
+* Pools open lazily. A first direct connection with ``connect_timeout`` turns "server
+  down" or "bad password" into a prompt :class:`StoreConnectionError` carrying the
+  server's reason. The pool's ``check`` costs no round trip: a pooled connection whose
+  socket is readable while idle was closed by the server (restart), so it is verified
+  and dropped. Reads are retried once on a broken connection; writes are not retried
+  (the statement may have run), which the pre-use check makes rare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import select
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, TypeVar
+
+from threadline._concurrency import run_sync
+from threadline._errors import (
+    ConfigurationError,
+    InputError,
+    MissingDependencyError,
+    StoreConnectionError,
+    StoreError,
+)
+from threadline.stores._url import StoreURL
+from threadline.stores.sql._postgres_statements import STATEMENTS, Names, setup_steps
+from threadline.stores.sql._server import Op, SQLServerStore, adrive, drive
+
+try:
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise MissingDependencyError("psycopg and psycopg-pool", "postgres") from exc
+
+__all__ = ["PostgresStore"]
+
+T = TypeVar("T")
+
+
+# -- connection handling -------------------------------------------------------------------
+
+def _closed_by_server(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
+    """An idle connection with something to read was (almost surely) closed by the
+    server: a restart sends a FATAL message and EOF. Costs a syscall, no round trip."""
+    if conn.closed:
+        return True
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
+
+
+def _check(conn: psycopg.Connection[Any]) -> None:
+    if _closed_by_server(conn):
+        conn.execute("")  # raises on a dead connection: the pool drops it
+
+
+def _conninfo(url: StoreURL, options: dict[str, Any]) -> str:
+    params: dict[str, Any] = {
+        "host": url.host,
+        "port": url.port,
+        "dbname": url.database or None,
+        "user": url.username,
+        "password": url.password,
+        "sslmode": options.get("sslmode"),
+        "application_name": options.get("application_name"),
+    }
+    return make_conninfo("", **{k: v for k, v in params.items() if v is not None})
+
+
+
+class _AsyncPool:
+    """A small pool of psycopg AsyncConnections with no background tasks.
+
+    psycopg_pool's AsyncConnectionPool runs worker tasks in the loop that opened it;
+    when that loop ends (every ``asyncio.run``) while one of them is connecting, the
+    shutdown can hang. psycopg's async connections themselves are not bound to a loop,
+    so this pool keeps them across loops and only its semaphore is per loop.
+    """
+
+    def __init__(self, connect: Callable[[], Awaitable[psycopg.AsyncConnection[Any]]],
+                 size: int, timeout: float) -> None:
+        self._connect = connect
+        self._size = size
+        self._timeout = timeout
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._loop is not loop:
+            self._slots, self._loop = asyncio.Semaphore(self._size), loop
+        return self._slots
+
+    async def acquire(self) -> psycopg.AsyncConnection[Any]:
+        slots = self._semaphore()
+        try:
+            await asyncio.wait_for(slots.acquire(), self._timeout)
+        except TimeoutError as exc:
+            raise PoolTimeout(f"no free connection within {self._timeout:g} s") from exc
+        try:
+            while self._idle:
+                conn = self._idle.pop()
+                if not _closed_by_server(conn):
+                    return conn
+                conn.pgconn.finish()  # closed by the server while idle (restart)
+            return await self._connect()
+        except BaseException:
+            slots.release()
+            raise
+
+    def keep(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Add a connection opened outside :meth:`acquire` to the idle ones."""
+        self._idle.append(conn)
+
+    def release(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if conn.closed or conn.broken or (
+                conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE):
+            conn.pgconn.finish()
+        else:
+            self._idle.append(conn)
+        if self._slots is not None and self._loop is asyncio.get_running_loop():
+            self._slots.release()
+
+    def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.pgconn.finish()  # libpq-level close: needs no event loop
+
+
+class PostgresStore(SQLServerStore):
+    """Chat histories in PostgreSQL.
+
+    >>> store = PostgresStore("postgresql://app@localhost/chat", ttl=86400)  # doctest: +SKIP
+    >>> store.history("user-1/conv-7").add_user_message("hi")  # doctest: +SKIP
+
+    Options (URL query or keywords): ``table`` (messages table; the sessions table is
+    ``<table>_sessions``), ``connect_timeout`` (seconds, default 5), ``pool_size``
+    (default 5), ``pool_timeout`` (seconds to wait for a free connection, default 10),
+    ``sslmode``, ``application_name``, ``ttl``. ``sync_connection`` /
+    ``async_connection`` (keywords only) make the store use your psycopg connection
+    instead of a pool.
+    """
+
+    OPTIONS: ClassVar[dict[str, Any]] = {
+        **SQLServerStore.OPTIONS, "sslmode": str, "application_name": str}
+    STATEMENTS = STATEMENTS
+
+    def __init__(self, url: StoreURL | str, *,
+                 sync_connection: psycopg.Connection[Any] | None = None,
+                 async_connection: psycopg.AsyncConnection[Any] | None = None,
+                 **options: Any) -> None:
+        super().__init__(url, **options)
+        if self.url.scheme not in ("postgresql", "postgres") or self.url.driver not in (
+                None, "psycopg", "psycopg3"):
+            raise ConfigurationError(
+                f"PostgresStore takes postgresql:// or postgresql+psycopg:// URLs, "
+                f"got {self.url.render()!r}")
+        self._configure(Names)
+        self._conninfo = _conninfo(self.url, self.options)
+        self._user_conn = sync_connection
+        self._user_aconn = async_connection
+        self._lock = threading.Lock()  # guards pool creation and the user's connection
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._apool: _AsyncPool | None = None
+
+    # -- errors --------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        password = self.url.password
+        return text.replace(password, "***") if password else text
+
+    def _wrap(self, exc: BaseException, what: str) -> StoreError:
+        if isinstance(exc, StoreError):
+            return exc
+        where = self.url.render(with_query=False)
+        reason = self._scrub(str(exc).strip()) or type(exc).__name__
+        if isinstance(exc, PoolTimeout | psycopg.OperationalError | OSError):
+            return StoreConnectionError(f"cannot {what} PostgreSQL at {where}: {reason}")
+        return StoreError(f"PostgreSQL {what} failed at {where}: {reason}")
+
+    def _timeout(self) -> int:
+        return max(2, math.ceil(self.connect_timeout))  # libpq's minimum is 2 seconds
+
+    # -- sync shell ----------------------------------------------------------------------
+
+    def _get_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        if self._closed:
+            raise StoreError("the store is closed")
+        pool = self._pool
+        if pool is not None:
+            return pool
+        with self._lock:
+            if self._pool is None:
+                try:  # a direct first connection reports why the server refuses us
+                    psycopg.connect(self._conninfo, connect_timeout=self._timeout()).close()
+                except psycopg.Error as exc:
+                    raise self._wrap(exc, "connect to") from exc
+                self._pool = ConnectionPool(
+                    self._conninfo, min_size=1, max_size=self.pool_size, open=True,
+                    kwargs={"autocommit": True, "connect_timeout": self._timeout()},
+                    check=_check, timeout=self.pool_timeout,
+                    name=f"threadline:{self.table}")
+            return self._pool
+
+    def _execute(self, conn: psycopg.Connection[Any], op: Op[T]) -> T:
+        cur = conn.execute(op.query, op.params)
+        rows = cur.fetchall() if cur.description is not None else []
+        return op.result(rows)
+
+    def _run(self, op: Op[T], *, setup: bool = True) -> T:
+        if self._user_conn is None and self._user_aconn is not None:
+            raise InputError("this store was given only an async_connection: use the "
+                             "async methods, or pass sync_connection= as well")
+        if setup and not self._ready:
+            self.setup()
+        if self._user_conn is not None:
+            with self._lock:
+                try:
+                    with self._user_conn.transaction():
+                        return self._execute(self._user_conn, op)
+                except psycopg.Error as exc:
+                    raise self._wrap(exc, "query") from exc
+        for attempt in (1, 2):
+            pool = self._get_pool()
+            conn: psycopg.Connection[Any] | None = None
+            try:
+                with pool.connection() as conn:
+                    return self._execute(conn, op)
+            except psycopg.OperationalError as exc:
+                if attempt == 1 and op.retry and conn is not None and conn.broken:
+                    continue  # the pool dropped the broken connection; the next is fresh
+                raise self._wrap(exc, "query") from exc
+            except (psycopg.Error, PoolTimeout) as exc:
+                raise self._wrap(exc, "query") from exc
+        raise AssertionError("unreachable")
+
+    def setup(self) -> None:
+        """Create or migrate the tables (idempotent; runs once per process by itself)."""
+        if self._user_conn is None and self._user_aconn is not None:
+            raise InputError("this store was given only an async_connection: use asetup()")
+        try:
+            if self._user_conn is not None:
+                with self._lock, self._user_conn.transaction():
+                    self._drive_setup(self._user_conn)
+            else:
+                with self._get_pool().connection() as conn, conn.transaction():
+                    self._drive_setup(conn)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._wrap(exc, "set up the schema in") from exc
+        self._ready = True
+
+    def _drive_setup(self, conn: psycopg.Connection[Any]) -> None:
+        drive(setup_steps(self._names), lambda op: self._execute(conn, op))
+
+    def close(self) -> None:
+        self._closed = True
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+        apool, self._apool = self._apool, None
+        if apool is not None:
+            apool.close()
+
+    # -- async shell ---------------------------------------------------------------------
+
+    async def _get_apool(self) -> _AsyncPool:
+        if self._closed:
+            raise StoreError("the store is closed")
+        if self._apool is None:
+            try:  # a first direct connection reports why the server refuses us
+                conn = await self._aconnect()
+            except psycopg.Error as exc:
+                raise self._wrap(exc, "connect to") from exc
+            pool = _AsyncPool(self._aconnect, self.pool_size, self.pool_timeout)
+            pool.keep(conn)
+            self._apool = pool
+        return self._apool
+
+    async def _aconnect(self) -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(
+            self._conninfo, autocommit=True, connect_timeout=self._timeout())
+
+    async def _aexecute(self, conn: psycopg.AsyncConnection[Any], op: Op[T]) -> T:
+        cur = await conn.execute(op.query, op.params)
+        rows = await cur.fetchall() if cur.description is not None else []
+        return op.result(rows)
+
+    async def _arun(self, op: Op[T], *, setup: bool = True) -> T:
+        if self._user_aconn is None and self._user_conn is not None:
+            return await run_sync(self._run, op, setup=setup)  # the user's sync connection
+        if setup and not self._ready:
+            await self.asetup()
+        if self._user_aconn is not None:
+            try:
+                async with self._user_aconn.transaction():
+                    return await self._aexecute(self._user_aconn, op)
+            except psycopg.Error as exc:
+                raise self._wrap(exc, "query") from exc
+        for attempt in (1, 2):
+            pool = await self._get_apool()
+            try:
+                aconn = await pool.acquire()
+            except (psycopg.Error, PoolTimeout) as exc:
+                raise self._wrap(exc, "connect to") from exc
+            try:
+                return await self._aexecute(aconn, op)
+            except psycopg.OperationalError as exc:
+                if attempt == 1 and op.retry and aconn.broken:
+                    continue
+                raise self._wrap(exc, "query") from exc
+            except psycopg.Error as exc:
+                raise self._wrap(exc, "query") from exc
+            finally:
+                pool.release(aconn)
+        raise AssertionError("unreachable")
+
+    async def asetup(self) -> None:
+        if self._user_aconn is None and self._user_conn is not None:
+            return await run_sync(self.setup)
+        try:
+            if self._user_aconn is not None:
+                async with self._user_aconn.transaction():
+                    await self._adrive_setup(self._user_aconn)
+            else:
+                pool = await self._get_apool()
+                aconn = await pool.acquire()
+                try:
+                    async with aconn.transaction():
+                        await self._adrive_setup(aconn)
+                finally:
+                    pool.release(aconn)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._wrap(exc, "set up the schema in") from exc
+        self._ready = True
+
+    async def _adrive_setup(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        await adrive(setup_steps(self._names), lambda op: self._aexecute(conn, op))
+
+    async def adestroy(self) -> None:
+        await self._arun(self.STATEMENTS.destroy(self._names), setup=False)
+        self._ready = False
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await run_sync(self.close)
+        else:
+            self.close()

@@ -1,0 +1,384 @@
+"""``sqlite://`` — sessions in a SQLite database file (stdlib ``sqlite3``), or in memory.
+
+URLs: ``sqlite:///chat.db`` (relative path), ``sqlite:////var/lib/app/chat.db``
+(absolute), ``sqlite://`` or ``sqlite:///:memory:`` (private in-memory database).
+Options: ``table`` (messages table, default ``threadline_messages``), ``timeout``
+(seconds a writer waits for the lock, default 30), ``ttl``.
+
+Schema: the messages table has LangChain's ``SQLChatMessageHistory`` columns (``id``
+autoincrement, ``session_id``, ``message`` JSON text), so a LangChain database is read as
+it is; ``<table>_sessions`` holds one row per session (times, expiry, message count) and
+``<table>_schema`` the schema version. Migrations are a list of functions
+(:mod:`threadline.stores.sql._common`), applied in a ``BEGIN IMMEDIATE`` transaction once per
+process per store.
+
+Concurrency: the database runs in WAL mode (readers never block the writer). File
+databases get one connection per thread (closed with the store; those of finished threads
+are closed as new ones open); each write is one ``BEGIN IMMEDIATE`` transaction, which
+takes the write lock up front so concurrent writers — threads or processes — queue on
+``busy_timeout`` instead of failing on a lock upgrade. An in-memory database is one
+connection shared by every thread behind a lock. Reads are one SELECT each: a statement
+sees one consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from threadline._errors import ConfigurationError, InputError, StoreConnectionError, StoreError
+from threadline.messages._values import BaseMessage
+from threadline.stores._base import (
+    SessionInfo,
+    SessionPage,
+    Store,
+    check_messages,
+    check_page_args,
+    decode_messages,
+    encode_message,
+    validate_identifier,
+    validate_session_id,
+    validate_ttl,
+)
+from threadline.stores._url import StoreURL
+from threadline.stores.sql._common import (
+    DEFAULT_TABLE,
+    Migration,
+    TableNames,
+    pending_migrations,
+    prefix_upper_bound,
+    quote_ansi,
+    table_names,
+)
+
+__all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+
+
+def _create_tables(conn: sqlite3.Connection, names: TableNames) -> None:
+    m, s = quote_ansi(names.messages), quote_ansi(names.sessions)
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {m} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                 "session_id TEXT NOT NULL, message TEXT NOT NULL)")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {quote_ansi(names.messages_index)} "
+                 f"ON {m} (session_id, id)")
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {s} (session_id TEXT PRIMARY KEY, "
+                 "created_at REAL NOT NULL, updated_at REAL NOT NULL, expires_at REAL, "
+                 "message_count INTEGER NOT NULL DEFAULT 0)")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {quote_ansi(names.expires_index)} "
+                 f"ON {s} (expires_at) WHERE expires_at IS NOT NULL")
+    # A table LangChain wrote has messages but no session rows: describe its sessions.
+    now = time.time()
+    conn.execute(f"INSERT OR IGNORE INTO {s} (session_id, created_at, updated_at, "
+                 f"message_count) SELECT session_id, ?, ?, count(*) FROM {m} "
+                 "GROUP BY session_id", (now, now))
+
+
+MIGRATIONS: list[Migration[sqlite3.Connection]] = [
+    Migration("create messages and sessions tables", _create_tables),
+]
+
+
+def _utc(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+
+
+def _check_text(session_id: object) -> str:
+    sid = validate_session_id(session_id)
+    try:
+        sid.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError("a session id must be valid Unicode text (no lone surrogates)"
+                         ) from exc
+    return sid
+
+
+class SQLiteStore(Store):
+    """Sessions in SQLite: ``open_store("sqlite:///chat.db", table="chat", ttl=86400)``."""
+
+    OPTIONS: ClassVar[dict[str, Any]] = {**Store.OPTIONS, "table": str, "timeout": float}
+
+    def __init__(self, url: StoreURL | str, **options: Any) -> None:
+        super().__init__(url, **options)
+        if self.url.host or self.url.port or self.url.username:
+            raise ConfigurationError(
+                f"a sqlite URL names a file, not a server: got {self.url.render()!r}; "
+                "use sqlite:///relative.db, sqlite:////absolute/path.db or sqlite://"
+            )
+        table = self.options.get("table")
+        self.table = validate_identifier(DEFAULT_TABLE if table is None else table)
+        self.names = table_names(self.table)
+        timeout = self.options.get("timeout")
+        self.timeout = 30.0 if timeout is None else float(timeout)
+        if self.timeout < 0:
+            raise ConfigurationError(f"timeout must be >= 0 seconds, got {self.timeout}")
+        database = self.url.database
+        self.memory = database in ("", ":memory:")
+        self.path: Path | None = None if self.memory else Path(database)
+        m, s = quote_ansi(self.names.messages), quote_ansi(self.names.sessions)
+        self._m, self._s = m, s
+        self._lock = threading.RLock()  # guards the connection table and the memory DB
+        self._conns: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
+        self._shared: sqlite3.Connection | None = None
+        self._ready = False
+        self._closed = False
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        target = ":memory:" if self.memory else str(self.path)
+        if self.path is not None and not self.path.parent.is_dir():
+            raise StoreConnectionError(
+                f"cannot open SQLite database {target!r}: directory "
+                f"{str(self.path.parent)!r} does not exist"
+            )
+        try:
+            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves.
+            conn = sqlite3.connect(target, timeout=self.timeout, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            if not self.memory:
+                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                # WAL + NORMAL: a crash never corrupts; a power loss may lose the last commits.
+                conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            raise StoreConnectionError(f"cannot open SQLite database {target!r}: {exc}"
+                                       ) from exc
+        return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
+        if self.memory:
+            with self._lock:
+                if self._shared is None:
+                    self._shared = self._connect()
+                yield self._shared
+            return
+        me = threading.current_thread()
+        entry = self._conns.get(me.ident or 0)
+        if entry is None or entry[0] is not me:
+            conn = self._connect()
+            with self._lock:
+                for ident, (thread, old) in list(self._conns.items()):
+                    if not thread.is_alive():
+                        old.close()
+                        del self._conns[ident]
+                self._conns[me.ident or 0] = (me, conn)
+        else:
+            conn = entry[1]
+        yield conn
+
+    def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
+        """Run ``work`` on this thread's connection (in one write transaction if asked),
+        after the lazy once-per-process setup; sqlite errors become StoreErrors."""
+        if not self._ready:
+            self.setup()
+        if self.memory:
+            with self._connection() as conn:
+                return self._work(conn, work, write)
+        # The common case without the context manager: this runs twice per turn.
+        entry = self._conns.get(threading.get_ident())
+        if entry is not None and entry[0] is threading.current_thread() and not self._closed:
+            return self._work(entry[1], work, write)
+        with self._connection() as conn:
+            return self._work(conn, work, write)
+
+    def _work(self, conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T],
+              write: bool) -> T:
+        try:
+            if not write:
+                return work(conn)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite error on {self.url.render()!r}: {exc}") from exc
+
+    # -- the contract --------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Create or migrate the tables (idempotent; safe with concurrent processes)."""
+        with self._connection() as conn:
+            schema = quote_ansi(self.names.schema)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute(f"CREATE TABLE IF NOT EXISTS {schema} "
+                                 "(id INTEGER PRIMARY KEY CHECK (id = 1), "
+                                 "version INTEGER NOT NULL)")
+                    row = conn.execute(f"SELECT version FROM {schema}").fetchone()
+                    version = row[0] if row else 0
+                    for number, migration in pending_migrations(MIGRATIONS, version):
+                        migration.apply(conn, self.names)
+                        conn.execute(f"INSERT INTO {schema} (id, version) VALUES (1, ?) "
+                                     "ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+                                     (number,))
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot set up SQLite tables on {self.url.render()!r}: "
+                                 f"{exc}") from exc
+        self._ready = True
+
+    def append(self, session_id: str, messages: Sequence[BaseMessage], *,
+               ttl: float | None = None) -> None:
+        sid = _check_text(session_id)
+        rows = [(sid, encode_message(m)) for m in check_messages(messages)]
+        ttl = validate_ttl(ttl) or self.ttl
+        if not rows:
+            return
+        m, s = self._m, self._s
+
+        def work(conn: sqlite3.Connection) -> None:
+            now = time.time()
+            row = conn.execute(f"SELECT expires_at FROM {s} WHERE session_id = ?",
+                               (sid,)).fetchone()
+            if row is not None and row[0] is not None and row[0] <= now:
+                # An expired session that is written again starts afresh.
+                conn.execute(f"DELETE FROM {m} WHERE session_id = ?", (sid,))
+                conn.execute(f"DELETE FROM {s} WHERE session_id = ?", (sid,))
+            # One statement for the batch: cheaper than executemany for a turn's few rows.
+            values = ", ".join(["(?, ?)"] * len(rows))
+            conn.execute(f"INSERT INTO {m} (session_id, message) VALUES {values}",
+                         [v for row in rows for v in row])
+            expires = None if ttl is None else now + ttl
+            conn.execute(
+                f"INSERT INTO {s} (session_id, created_at, updated_at, expires_at, "
+                "message_count) VALUES (?, ?, ?, ?, ?) ON CONFLICT (session_id) DO UPDATE "
+                "SET updated_at = excluded.updated_at, "
+                "message_count = message_count + excluded.message_count, "
+                "expires_at = coalesce(excluded.expires_at, expires_at)",
+                (sid, now, now, expires, len(rows)),
+            )
+
+        self._run(work, write=True)
+
+    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
+        sid = _check_text(session_id)
+        if last is not None and (isinstance(last, bool) or not isinstance(last, int)
+                                 or last < 0):
+            raise InputError(f"last must be a non-negative int or None, got {last!r}")
+        if last == 0:
+            return []
+        # Rows of sessions without a sessions row (written by LangChain) stay visible.
+        alive = (f"NOT EXISTS (SELECT 1 FROM {self._s} WHERE session_id = ? "
+                 "AND expires_at <= ?)")
+        if last is None:
+            sql = (f"SELECT message FROM {self._m} WHERE session_id = ? AND {alive} "
+                   "ORDER BY id")
+            params: tuple[Any, ...] = (sid, sid, time.time())
+        else:
+            sql = (f"SELECT message FROM {self._m} WHERE session_id = ? AND {alive} "
+                   "ORDER BY id DESC LIMIT ?")
+            params = (sid, sid, time.time(), last)
+        rows = self._run(lambda conn: conn.execute(sql, params).fetchall())
+        if last is not None:
+            rows.reverse()
+        return decode_messages([row[0] for row in rows])
+
+    def delete_session(self, session_id: str) -> bool:
+        sid = _check_text(session_id)
+        m, s = self._m, self._s
+
+        def work(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(f"SELECT expires_at FROM {s} WHERE session_id = ?",
+                               (sid,)).fetchone()
+            deleted = conn.execute(f"DELETE FROM {m} WHERE session_id = ?", (sid,)).rowcount
+            conn.execute(f"DELETE FROM {s} WHERE session_id = ?", (sid,))
+            if row is None:
+                return deleted > 0
+            return row[0] is None or row[0] > time.time()
+
+        return self._run(work, write=True)
+
+    def list_sessions(self, *, prefix: str = "", limit: int = 100,
+                      cursor: str | None = None) -> SessionPage:
+        check_page_args(prefix, limit, cursor)
+        if prefix:
+            _check_text(prefix)
+        where = ["(expires_at IS NULL OR expires_at > ?)", "session_id >= ?"]
+        params: list[Any] = [time.time(), prefix]
+        upper = prefix_upper_bound(prefix)
+        if upper is not None:
+            where.append("session_id < ?")
+            params.append(upper)
+        if cursor is not None:
+            where.append("session_id > ?")
+            params.append(cursor)
+        params.append(limit + 1)
+        sql = (f"SELECT session_id FROM {self._s} WHERE {' AND '.join(where)} "
+               "ORDER BY session_id LIMIT ?")
+        ids = [row[0] for row in self._run(lambda conn: conn.execute(sql, params).fetchall())]
+        if len(ids) > limit:
+            return SessionPage(ids[:limit], ids[limit - 1])
+        return SessionPage(ids, None)
+
+    def session_info(self, session_id: str) -> SessionInfo | None:
+        sid = _check_text(session_id)
+        sql = (f"SELECT created_at, updated_at, expires_at, message_count FROM {self._s} "
+               "WHERE session_id = ? AND (expires_at IS NULL OR expires_at > ?)")
+        row = self._run(lambda conn: conn.execute(sql, (sid, time.time())).fetchone())
+        if row is None:
+            return None
+        return SessionInfo(sid, row[3], _utc(row[0]), _utc(row[1]), _utc(row[2]))
+
+    def expire(self, session_id: str, ttl: float | None) -> None:
+        sid = _check_text(session_id)
+        ttl = validate_ttl(ttl)
+
+        def work(conn: sqlite3.Connection) -> None:
+            now = time.time()
+            conn.execute(f"UPDATE {self._s} SET expires_at = ? WHERE session_id = ? "
+                         "AND (expires_at IS NULL OR expires_at > ?)",
+                         (None if ttl is None else now + ttl, sid, now))
+
+        self._run(work, write=True)
+
+    def purge_expired(self) -> int:
+        m, s = self._m, self._s
+
+        def work(conn: sqlite3.Connection) -> int:
+            now = time.time()
+            conn.execute(f"DELETE FROM {m} WHERE session_id IN (SELECT session_id FROM {s} "
+                         "WHERE expires_at <= ?)", (now,))
+            return conn.execute(f"DELETE FROM {s} WHERE expires_at <= ?", (now,)).rowcount
+
+        return self._run(work, write=True)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conns = [conn for _, conn in self._conns.values()]
+            self._conns.clear()
+            if self._shared is not None:
+                conns.append(self._shared)
+                self._shared = None
+        for conn in conns:
+            conn.close()
+
+    def destroy(self) -> None:
+        """Drop this store's tables (messages, sessions, schema)."""
+        def work(conn: sqlite3.Connection) -> None:
+            for name in (self.names.messages, self.names.sessions, self.names.schema):
+                conn.execute(f"DROP TABLE IF EXISTS {quote_ansi(name)}")
+
+        self._ready = True  # nothing to set up before dropping
+        self._run(work, write=True)
+        self._ready = False
