@@ -13,6 +13,7 @@ Run ``python tests/test_layout.py`` to print the layers and what each imports.
 from __future__ import annotations
 
 import ast
+import importlib
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +25,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "threadline"
 LAYERS: dict[str, int] = {
     "threadline._errors": 0,  # the one exception tree
     "threadline._concurrency": 0,  # the one sync->async adapter
+    "threadline._foreign": 0,  # which integration converts another framework's objects
     "threadline.messages": 1,
     "threadline.core": 2,
     "threadline.models": 3,
@@ -186,6 +188,7 @@ def test_only_the_command_line_imports_the_command_line() -> None:
 def test_lazy_names_point_at_real_modules_of_lower_layers() -> None:
     import threadline
     import threadline.stores
+    from threadline import _foreign
 
     known = modules()
     targets = [*threadline._LAZY.values(),
@@ -193,6 +196,13 @@ def test_lazy_names_point_at_real_modules_of_lower_layers() -> None:
     for target in targets:
         assert target in known, target
         assert LAYERS[group(target)] < LAYERS["threadline"], target
+    # The converters of other frameworks' objects live in the integration layer.
+    for converters in _foreign.CONVERTERS.values():
+        for target in converters.values():
+            module, _, name = target.partition(":")
+            assert module in known and group(module) in ("threadline.langchain",
+                                                         "threadline.langgraph"), target
+            assert callable(getattr(importlib.import_module(module), name)), target
 
 
 # -- the checker itself can fail -------------------------------------------------------------

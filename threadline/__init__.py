@@ -58,6 +58,15 @@ from threadline.core._runnables import (
     RunnableSequence,
 )
 from threadline.core._with_history import ConfigurableFieldSpec, RunnableWithMessageHistory
+from threadline.messages._chunks import (
+    AIMessageChunk,
+    ChatMessageChunk,
+    FunctionMessageChunk,
+    HumanMessageChunk,
+    SystemMessageChunk,
+    ToolMessageChunk,
+)
+from threadline.messages._convert import convert_to_messages, get_buffer_string
 from threadline.messages._serialization import (
     message_to_dict,
     messages_from_dict,
@@ -65,13 +74,13 @@ from threadline.messages._serialization import (
 )
 from threadline.messages._values import (
     AIMessage,
-    AIMessageChunk,
     BaseMessage,
+    ChatMessage,
+    FunctionMessage,
     HumanMessage,
+    RemoveMessage,
     SystemMessage,
     ToolMessage,
-    convert_to_messages,
-    get_buffer_string,
 )
 from threadline.models._base import BaseChatModel
 from threadline.models._fake import EchoChatModel, FakeListChatModel
@@ -163,6 +172,8 @@ __all__ = [
     "BaseChatMessageHistory",
     "BaseChatModel",
     "BaseMessage",
+    "ChatMessage",
+    "ChatMessageChunk",
     "ChatMessageHistory",
     "ChatOpenAI",
     "ChatPromptTemplate",
@@ -179,8 +190,11 @@ __all__ = [
     "EchoChatModel",
     "FakeListChatModel",
     "FileChatMessageHistory",
+    "FunctionMessage",
+    "FunctionMessageChunk",
     "HistoryFileError",
     "HumanMessage",
+    "HumanMessageChunk",
     "HumanMessagePromptTemplate",
     "InMemoryChatMessageHistory",
     "InputError",
@@ -199,6 +213,7 @@ __all__ = [
     "PostgresChatMessageHistory",
     "PromptTemplate",
     "RedisChatMessageHistory",
+    "RemoveMessage",
     "Runnable",
     "RunnableConfig",
     "RunnableLambda",
@@ -217,9 +232,11 @@ __all__ = [
     "StrOutputParser",
     "StringPromptValue",
     "SystemMessage",
+    "SystemMessageChunk",
     "SystemMessagePromptTemplate",
     "ThreadlineError",
     "ToolMessage",
+    "ToolMessageChunk",
     "convert_to_messages",
     "copy_sessions",
     "count_tokens",

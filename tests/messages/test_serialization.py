@@ -7,6 +7,7 @@ import pytest
 from threadline import (
     AIMessage,
     AIMessageChunk,
+    ChatMessage,
     HumanMessage,
     MessageFormatError,
     SystemMessage,
@@ -74,9 +75,27 @@ def test_reads_langchain_0x_dicts_with_example() -> None:
     assert messages_from_dict(old) == [HumanMessage("hi"), AIMessage("hello")]
 
 
-def test_unknown_type_is_named() -> None:
-    with pytest.raises(MessageFormatError, match="unknown message type 'function'"):
+def test_unknown_type_does_not_block_the_history() -> None:
+    # A type from a newer LangChain: read as a ChatMessage of that role, with a warning.
+    rows = [{"type": "human", "data": {"content": "a"}},
+            {"type": "reasoning", "data": {"content": "thinking", "id": "r1"}},
+            {"type": "ai", "data": {"content": "b"}}]
+    with pytest.warns(RuntimeWarning, match="unknown type 'reasoning'"):
+        messages = messages_from_dict(rows)
+    assert [m.type for m in messages] == ["human", "chat", "ai"]
+    assert messages[1] == ChatMessage("thinking", role="reasoning", id="r1")
+
+
+def test_unknown_type_without_data_is_named() -> None:
+    with pytest.raises(MessageFormatError, match="unknown message type 'mystery'"):
+        messages_from_dict([{"type": "mystery"}])
+
+
+def test_known_type_missing_its_field_is_malformed() -> None:
+    with pytest.raises(MessageFormatError, match="malformed message of type 'function'"):
         messages_from_dict([{"type": "function", "data": {"content": "x"}}])
+    with pytest.raises(MessageFormatError, match="malformed message of type 'chat'"):
+        messages_from_dict([{"type": "chat", "data": {"content": "x"}}])
 
 
 def test_lc_object_dicts_are_not_loaded() -> None:

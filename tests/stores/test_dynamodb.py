@@ -313,3 +313,44 @@ def test_async_methods_do_not_block_the_event_loop(store: DynamoDBStore) -> None
     # A blocking call would stall the ticker for the whole call (a ~3 MB read).
     assert shortest_call > 0.015
     assert worst_gap < shortest_call / 2, (worst_gap, shortest_call)
+
+
+def test_langchain_drop_in_inside_langchains_own_classes() -> None:
+    # threadline.langchain's DynamoDBChatMessageHistory, in LangChain's
+    # RunnableWithMessageHistory and ConversationBufferMemory.
+    import boto3
+    from langchain_classic.memory import ConversationBufferMemory
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    from langchain_core.messages import AIMessage as LcAI
+    from langchain_core.messages import HumanMessage as LcHuman
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.runnables.history import RunnableWithMessageHistory
+
+    from threadline import langchain as bridge
+
+    moto = moto_server()
+    table = f"t_{secrets.token_hex(5)}"
+    session = boto3.session.Session(aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+
+    def history(session_id: str) -> bridge.DynamoDBChatMessageHistory:
+        return bridge.DynamoDBChatMessageHistory(table, session_id, endpoint_url=moto.endpoint,
+                                                 boto3_session=session, region=REGION)
+
+    chain = RunnableWithMessageHistory(
+        ChatPromptTemplate.from_messages([("placeholder", "{h}"), ("human", "{q}")])
+        | FakeListChatModel(responses=["one", "two"]), history,
+        input_messages_key="q", history_messages_key="h")
+    first = history("s1")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for question in ("a", "b"):
+                chain.invoke({"q": question}, config={"configurable": {"session_id": "s1"}})
+            memory = ConversationBufferMemory(chat_memory=history("s2"), return_messages=True)
+            memory.save_context({"input": "hi"}, {"output": "hello"})
+            assert memory.load_memory_variables({})["history"] == [LcHuman("hi"),
+                                                                   LcAI("hello")]
+        assert [m.content for m in first.messages] == ["a", "one", "b", "two"]
+        assert isinstance(first.messages[0], LcHuman)
+    finally:
+        first.store.destroy()  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -85,8 +85,10 @@ def run_child(code: str, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
 # --- round trips and formats ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "json"])
-def test_round_trip_every_message_type(tmp_path: Path, fmt: str) -> None:
+@pytest.mark.parametrize("fmt", [None, "jsonl", "json"])
+def test_round_trip_every_message_type(
+    tmp_path: Path, fmt: Literal["jsonl", "json"] | None
+) -> None:
     path = tmp_path / "chat.txt"
     writer = history(path, format=fmt)
     writer.add_messages(ours()[:3])
@@ -101,7 +103,7 @@ def test_round_trip_every_message_type(tmp_path: Path, fmt: str) -> None:
     for last in (1, 3, len(expected), 100):
         assert history(path).get_messages(last=last) == expected[-last:]
     assert history(path).get_messages(last=0) == []
-    if fmt == "jsonl":
+    if fmt != "json":  # a new file is JSON Lines unless format="json"
         lines = path.read_text(encoding="utf-8").split("\n")
         assert lines[-1] == "" and len(lines) == len(expected) + 1
         assert [json.loads(line) for line in lines[:-1]] == [message_to_dict(m)
@@ -168,12 +170,71 @@ def test_json_format_is_read_back_by_langchain(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_langchain_file_is_migrated_on_first_append_keeping_everything(tmp_path: Path) -> None:
+def lc_dicts(path: Path) -> list[dict[str, Any]]:
+    """The file's messages as LangChain's own FileChatMessageHistory reads them."""
+    return lc.messages_to_dict(LCFileHistory(str(path), encoding="utf-8").messages)
+
+
+def test_langchain_file_stays_a_langchain_file_after_our_appends(tmp_path: Path) -> None:
+    path = tmp_path / "lc.json"
+    LCFileHistory(str(path)).add_messages(theirs())
+    os.chmod(path, 0o640)
+    chat = history(path)  # the default format: keep the file's
+    chat.add_messages([HumanMessage("new"), AIMessage("reply", id="r1")])
+    chat.add_user_message("one more")
+    assert path.read_bytes().startswith(b"[")
+    expected = [*theirs(), lc.HumanMessage(content="new"), lc.AIMessage(content="reply", id="r1"),
+                lc.HumanMessage(content="one more")]
+    assert lc_dicts(path) == lc.messages_to_dict(expected)
+    assert LCFileHistory(str(path)).messages == expected
+    assert chat.get_messages() == [*ours(), HumanMessage("new"), AIMessage("reply", id="r1"),
+                                   HumanMessage("one more")]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert not list(tmp_path.glob("*.tmp"))
+    # Both libraries keep writing it in turns, and clear() leaves LangChain's empty array.
+    LCFileHistory(str(path)).add_message(lc.AIMessage(content="from lc"))
+    history(path).add_ai_message("from threadline")
+    assert lc_dicts(path)[-2:] == lc.messages_to_dict(
+        [lc.AIMessage(content="from lc"), lc.AIMessage(content="from threadline")])
+    chat.clear()
+    assert path.read_bytes() == b"[]" and LCFileHistory(str(path)).messages == []
+    chat.add_user_message("after clear")
+    assert lc_dicts(path) == lc.messages_to_dict([lc.HumanMessage(content="after clear")])
+
+
+def test_new_and_empty_files_become_json_lines(tmp_path: Path) -> None:
+    new, empty, blank = tmp_path / "new", tmp_path / "empty", tmp_path / "blank"
+    empty.write_bytes(b"")
+    blank.write_bytes(b" \n\n")
+    for path in (new, empty, blank):
+        history(path).add_messages([HumanMessage("a"), AIMessage("b")])
+        lines = path.read_text(encoding="utf-8").split("\n")
+        assert [json.loads(line)["type"] for line in lines if line.strip()] == ["human", "ai"]
+        history(path).add_user_message("c")  # and it stays JSON Lines
+        assert path.read_bytes().lstrip().startswith(b"{")
+        assert history(path).get_messages()[-1] == HumanMessage("c")
+        history(path).clear()
+        assert path.read_bytes() == b""
+    # LangChain's constructor writes "[]" into a new file: that is an array file.
+    LCFileHistory(str(tmp_path / "lc-new.json"))
+    history(tmp_path / "lc-new.json").add_user_message("hi")
+    assert lc_dicts(tmp_path / "lc-new.json") == lc.messages_to_dict(
+        [lc.HumanMessage(content="hi")])
+
+
+def test_repr_names_the_format() -> None:
+    assert repr(FileChatMessageHistory("chat.json")) == (
+        "FileChatMessageHistory('chat.json', format=None (keep the file's; new: jsonl))")
+    assert repr(FileChatMessageHistory("c", format="json")) == (
+        "FileChatMessageHistory('c', format='json')")
+
+
+def test_explicit_jsonl_migrates_a_langchain_file_on_first_append(tmp_path: Path) -> None:
     path = tmp_path / "lc.json"
     LCFileHistory(str(path)).add_messages(theirs())
     os.chmod(path, 0o640)
     old_items = json.loads(path.read_text(encoding="utf-8"))
-    ours_history = history(path)
+    ours_history = history(path, format="jsonl")
     ours_history.get_messages()
     assert path.read_bytes().startswith(b"[")  # reading never migrates
     ours_history.add_messages([HumanMessage("new")])
@@ -245,8 +306,11 @@ def test_symlinks_are_kept_and_directories_refused(tmp_path: Path) -> None:
     link = tmp_path / "link.json"
     link.symlink_to(real)
     chat = history(link)
-    chat.add_ai_message("yo")  # the conversion to JSON Lines replaces the target
+    chat.add_ai_message("yo")  # rewriting the array replaces the target, not the link
     assert link.is_symlink() and history(real).messages == [HumanMessage("hi"), AIMessage("yo")]
+    assert real.read_bytes().startswith(b"[")
+    history(link, format="jsonl").add_ai_message("lines")  # so does the conversion
+    assert link.is_symlink() and real.read_bytes().startswith(b"{")
     chat.clear()
     assert link.is_symlink() and real.read_bytes() == b""
     folder = tmp_path / "folder"
@@ -337,7 +401,7 @@ def test_unreadable_file_raises_and_is_never_touched(
 ) -> None:
     path = tmp_path / "photo.jpg"
     path.write_bytes(content)
-    for fmt in ("jsonl", "json"):
+    for fmt in (None, "jsonl", "json"):
         chat = history(path, format=fmt)
         with pytest.raises(HistoryFileError, match=r"photo\.jpg") as info:
             chat.get_messages()
@@ -420,6 +484,139 @@ def test_threads_append_concurrently(tmp_path: Path) -> None:
     for n in range(4):
         assert [m.text for m in messages[::2] if m.text.split()[0] == str(n)] == [
             f"{n} {i}" for i in range(40)]
+
+
+ARRAY_WRITER = """
+    import os, sys, time
+    from threadline import AIMessage, FileChatMessageHistory, HumanMessage
+    path, name, go = sys.argv[1], sys.argv[2], sys.argv[3]
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    for i in range(40):
+        FileChatMessageHistory(path).add_messages([HumanMessage(f"{name} {i} q"),
+                                                   AIMessage(f"{name} {i} a")])
+"""
+
+
+def check_pairs(path: Path, writers: str, count: int, start: int) -> None:
+    """LangChain reads every batch of every writer, whole and in order, after ``start``."""
+    messages = LCFileHistory(str(path)).messages
+    assert len(messages) == start + len(writers) * count * 2
+    seen: dict[str, list[int]] = {name: [] for name in writers}
+    for question, answer in zip(messages[start::2], messages[start + 1::2], strict=True):
+        name, i, kind = str(question.content).split(" ")
+        assert kind == "q" and isinstance(question, lc.HumanMessage)
+        assert isinstance(answer, lc.AIMessage) and answer.content == f"{name} {i} a"
+        seen[name].append(int(i))
+    assert seen == {name: list(range(count)) for name in writers}
+
+
+def check_array(path: Path, seen: list[int]) -> None:
+    """Read the file as LangChain does: always a whole array, never shorter than before."""
+    items = json.loads(path.read_text(encoding="utf-8"))
+    assert isinstance(items, list)
+    assert not seen or len(items) >= seen[-1]
+    seen.append(len(items))
+
+
+def test_threads_append_concurrently_to_a_langchain_file(tmp_path: Path) -> None:
+    path = tmp_path / "lc.json"
+    LCFileHistory(str(path)).add_messages(theirs())
+    stop, seen = threading.Event(), list[int]()
+    errors: list[BaseException] = []
+
+    def watch() -> None:
+        try:
+            while not stop.is_set():
+                check_array(path, seen)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    def write(name: str) -> None:
+        for i in range(30):
+            history(path).add_messages([HumanMessage(f"{name} {i} q"), AIMessage(f"{name} {i} a")])
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    writers = [threading.Thread(target=write, args=(name,)) for name in "ABCD"]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    stop.set()
+    watcher.join()
+    assert not errors and len(seen) > 1
+    check_pairs(path, "ABCD", 30, len(theirs()))
+    assert lc_dicts(path)[:len(theirs())] == lc.messages_to_dict(theirs())
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_processes_append_concurrently_to_a_langchain_file(tmp_path: Path) -> None:
+    path, go = tmp_path / "lc.json", tmp_path / "go"
+    LCFileHistory(str(path)).add_message(lc.SystemMessage(content="start"))
+    writers = [run_child(ARRAY_WRITER, str(path), name, str(go)) for name in "ABC"]
+    time.sleep(0.3)  # let them import threadline, then start them together
+    go.touch()
+    seen: list[int] = []
+    while any(proc.poll() is None for proc in writers):
+        check_array(path, seen)
+    assert [proc.wait(timeout=60) for proc in writers] == [0, 0, 0]
+    assert len(set(seen)) > 2  # the reads really ran while the writers wrote
+    check_pairs(path, "ABC", 40, 1)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+# --- converting on purpose ----------------------------------------------------------------
+
+
+def test_convert_between_formats(tmp_path: Path) -> None:
+    path = tmp_path / "lc.json"
+    LCFileHistory(str(path)).add_messages(theirs())
+    os.chmod(path, 0o640)
+    chat = history(path)
+    before = path.read_bytes()
+    inode = path.stat().st_ino
+    same = chat.convert("json")  # already an array: left as it is
+    assert same == ("json", "json", len(ours())) and not same.changed
+    assert path.read_bytes() == before and path.stat().st_ino == inode
+    done = chat.convert("jsonl")
+    assert done == ("json", "jsonl", len(ours())) and done.changed
+    assert path.stat().st_ino != inode and stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert path.read_bytes().startswith(b"{") and chat.get_messages() == ours()
+    chat.add_user_message("kept as lines")  # the default keeps what it was converted to
+    assert path.read_bytes().startswith(b"{")
+    assert chat.convert("json") == ("jsonl", "json", len(ours()) + 1)
+    assert lc_dicts(path) == lc.messages_to_dict(
+        [*theirs(), lc.HumanMessage(content="kept as lines")])
+    assert not list(tmp_path.glob("*.tmp"))
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert history(empty).convert("jsonl") == ("jsonl", "jsonl", 0)
+    assert history(empty).convert("json") == ("jsonl", "json", 0)
+    assert empty.read_bytes() == b"[]"
+    with pytest.raises(InputError, match="'yaml'"):
+        chat.convert("yaml")  # type: ignore[arg-type]
+
+
+def test_convert_refuses_what_is_not_a_history(tmp_path: Path) -> None:
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(JPEG)
+    with pytest.raises(HistoryFileError, match=r"photo\.jpg' is not a chat history"):
+        history(photo).convert("json")
+    assert photo.read_bytes() == JPEG
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg"]  # no lock file either
+    with pytest.raises(HistoryFileError, match="No such file"):
+        history(tmp_path / "missing.json").convert("jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(GOOD + b"shopping list\n")
+    with pytest.raises(HistoryFileError, match="line 2"):
+        history(bad).convert("json")
+    assert bad.read_bytes() == GOOD + b"shopping list\n"
+    torn = tmp_path / "torn.jsonl"
+    torn.write_bytes(GOOD + GOOD[:10])
+    with pytest.warns(RuntimeWarning, match="dropped a torn"):
+        assert history(torn).convert("json") == ("jsonl", "json", 1)
+    assert json.loads(torn.read_text()) == [json.loads(GOOD)]
 
 
 KILLED = """

@@ -17,8 +17,9 @@ import subprocess
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -33,7 +34,7 @@ from threadline.stores.redis._store import RedisStore
 SHARED = "redis://127.0.0.1:6379/0"
 
 
-def _texts(messages: list[object]) -> list[str]:
+def _texts(messages: Sequence[object]) -> list[str]:
     return [m.content for m in messages]  # type: ignore[attr-defined]
 
 
@@ -141,6 +142,140 @@ def test_langchain_reads_ours_and_we_read_langchains(prefix: str) -> None:
     assert store.get_messages("lc") == [] and store.session_info("lc") is None
     assert store.list_sessions().session_ids == []
     raw.close()
+
+
+def _langchain(session_id: str, prefix: str) -> Any:
+    """LangChain's own RedisChatMessageHistory on the shared server and our prefix."""
+    from langchain_community.chat_message_histories import (
+        RedisChatMessageHistory as LangChainHistory,
+    )
+
+    return LangChainHistory(session_id, url=SHARED, key_prefix=prefix)
+
+
+def _leftovers(raw: redis.Redis, prefix: str, session_id: str) -> list[str]:
+    """Which keys of one session still exist: its list, its metadata, its index entry."""
+    key = (prefix + session_id).encode()
+    meta = prefix.encode() + b"\x00meta\x00" + session_id.encode()
+    found = [name for name, k in (("list", key), ("meta", meta)) if raw.exists(k)]
+    if raw.zscore(prefix.encode() + b"\x00sessions", session_id) is not None:
+        found.append("index")
+    return found
+
+
+@pytest.fixture
+def raw() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(SHARED)
+    yield client
+    client.close()
+
+
+def test_langchain_clear_then_listing_leaves_nothing(prefix: str, raw: redis.Redis) -> None:
+    store = RedisStore(SHARED, key_prefix=prefix)
+    store.append("gone", [HumanMessage("a"), AIMessage("b")], ttl=600)
+    store.append("kept", [HumanMessage("c")])
+    _langchain("gone", prefix).clear()  # deletes the list only
+    assert _leftovers(raw, prefix, "gone") == ["meta", "index"]
+    assert store.session_info("gone") is None and store.get_messages("gone") == []
+    assert asyncio.run(store.asession_info("gone")) is None
+    assert asyncio.run(store.aget_messages("gone", last=1)) == []
+    assert store.list_sessions().session_ids == ["kept"]
+    assert _leftovers(raw, prefix, "gone") == []
+    assert _leftovers(raw, prefix, "kept") == ["list", "meta", "index"]
+    assert store.purge_expired() == 0
+    store.close()
+
+
+def test_langchain_clear_then_purge_leaves_nothing(prefix: str, raw: redis.Redis) -> None:
+    store = RedisStore(SHARED, key_prefix=prefix)
+    for sid in ("a", "b", "c"):
+        store.append(sid, [HumanMessage(sid)])
+    _langchain("a", prefix).clear()
+    _langchain("c", prefix).clear()
+    assert asyncio.run(store.apurge_expired()) == 2
+    assert _leftovers(raw, prefix, "a") == _leftovers(raw, prefix, "c") == []
+    assert _leftovers(raw, prefix, "b") == ["list", "meta", "index"]
+    assert store.purge_expired() == 0
+    assert store.list_sessions().session_ids == ["b"]
+    store.close()
+
+
+def test_purge_finds_orphan_metadata_the_index_lost(prefix: str, raw: redis.Redis) -> None:
+    store = RedisStore(SHARED, key_prefix=prefix)
+    # A store whose prefix extends ours is another store: its keys are not ours to purge.
+    odd = RedisStore(SHARED, key_prefix=prefix + "sub:")
+    for each in (store, odd):
+        each.append("cleared", [HumanMessage("x")])
+        each.append("live", [HumanMessage("y")])
+        _langchain("cleared", each.key_prefix).clear()
+        # What an older threadline's listing left: the index entry dropped, the hash kept.
+        raw.zrem(each.key_prefix + "\x00sessions", "cleared")
+    raw.hset(prefix + "\x00meta\x00never-listed", mapping={"created_at": "1.0"})
+    assert store.purge_expired() == 2  # "cleared" and "never-listed", under this prefix only
+    assert _leftovers(raw, prefix, "cleared") == _leftovers(raw, prefix, "never-listed") == []
+    assert _leftovers(raw, odd.key_prefix, "cleared") == ["meta"]
+    info = store.session_info("live")
+    assert info is not None and info.created_at is not None and info.message_count == 1
+    assert odd.purge_expired() == 1
+    assert _leftovers(raw, odd.key_prefix, "cleared") == []
+    assert _leftovers(raw, odd.key_prefix, "live") == ["list", "meta", "index"]
+    store.close()
+    odd.close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_append_after_langchain_clear_starts_afresh(prefix: str, raw: redis.Redis,
+                                                    mode: str) -> None:
+    from langchain_core.messages import AIMessage as LcAI
+    from langchain_core.messages import HumanMessage as LcHuman
+
+    store = RedisStore(SHARED, key_prefix=prefix)
+
+    def append(message: HumanMessage | AIMessage) -> None:
+        if mode == "sync":
+            store.append("s", [message])
+        else:
+            asyncio.run(store.aappend("s", [message]))
+
+    append(HumanMessage("old 1"))
+    append(AIMessage("old 2"))
+    before = store.session_info("s")
+    assert before is not None and before.created_at is not None
+    assert before.updated_at is not None and before.updated_at >= before.created_at
+    time.sleep(0.05)
+    theirs = _langchain("s", prefix)
+    theirs.clear()
+    append(HumanMessage("new"))
+    after = store.session_info("s")
+    assert after is not None and after.message_count == 1
+    assert after.created_at is not None and after.created_at > before.updated_at
+    assert after.updated_at == after.created_at
+    # Either library reads what the other wrote, after the clear as before it.
+    assert [(m.type, m.content) for m in theirs.messages] == [("human", "new")]
+    theirs.add_messages([LcAI("from langchain"), LcHuman("and again")])
+    assert store.get_messages("s") == [HumanMessage("new"), AIMessage("from langchain"),
+                                       HumanMessage("and again")]
+    append(AIMessage("from threadline"))
+    assert [m.content for m in theirs.messages][-1] == "from threadline"
+    later = store.session_info("s")
+    assert later is not None and later.created_at == after.created_at  # not reset again
+    assert later.message_count == 4
+    assert _leftovers(raw, prefix, "s") == ["list", "meta", "index"]
+    store.close()
+
+
+def test_append_is_one_transaction_that_checks_for_a_fresh_session() -> None:
+    from threadline.stores.redis._ops import TOUCH_SCRIPT, Keys, append_op
+
+    for ttl in (None, 30.0):
+        op = append_op(Keys(b"p:"), "s", [HumanMessage("q"), AIMessage("a")], ttl)
+        batch = next(op)
+        assert batch.transaction
+        # The check runs first, so it sees the list as it was before this push.
+        assert batch.commands[0][:5] == ("EVAL", TOUCH_SCRIPT, 2, b"p:s", b"p:\x00meta\x00s")
+        assert batch.commands[1][:2] == ("LPUSH", b"p:s")
+        with pytest.raises(StopIteration):
+            op.send([1] * len(batch.commands))  # no second round trip
 
 
 def test_reindex_finds_sessions_langchain_wrote(prefix: str) -> None:

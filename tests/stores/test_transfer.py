@@ -55,7 +55,7 @@ def test_export_format_and_progress(tmp_path: Path) -> None:
         ('{"session_id":"s","type":"human","data":{"content":"a"}}\nnot json\n', "line 2"),
         ('{"type":"human","data":{"content":"a"}}\n', 'line 1: no "session_id"'),
         ('[1, 2]\n', "line 1: a JSON list"),
-        ('{"session_id":"s","type":"martian","data":{"content":"a"}}\n', "line 1"),
+        ('{"session_id":"s","type":"martian","data":{}}\n', "line 1"),
         ('{"session_id":"","type":"human","data":{"content":"a"}}\n', "line 1"),
         ('{"session_id":"s","type":"human","data":{"content":"a"}}\n'
          '{"session_id":"s","type":"human","da', "line 2.*truncated"),
@@ -111,3 +111,14 @@ def test_large_sessions_copy_in_chunks(tmp_path: Path) -> None:
     dst = open_store(f"file://{tmp_path}/files")
     assert copy_sessions(src, dst).messages == 2500
     assert [m.text for m in dst.get_messages("big", last=2)] == ["2498", "2499"]
+
+
+def test_a_message_of_an_unknown_type_is_imported_as_a_chat_message() -> None:
+    # A newer LangChain's type must not block the rest of the file (nor of a history).
+    store = open_store("memory://")
+    text = ('{"session_id":"s","type":"human","data":{"content":"a"}}\n'
+            '{"session_id":"s","type":"martian","data":{"content":"b"}}\n')
+    with pytest.warns(RuntimeWarning, match="unknown type 'martian'"):
+        assert import_sessions(store, io.StringIO(text)) == 2
+    assert [(m.type, m.text) for m in store.get_messages("s")] == [("human", "a"),
+                                                                    ("chat", "b")]

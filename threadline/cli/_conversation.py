@@ -21,14 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from threadline._errors import InputError
-from threadline.messages._values import (
-    AIMessage,
-    AIMessageChunk,
-    BaseMessage,
-    HumanMessage,
-    SystemMessage,
-    merge_chunks,
-)
+from threadline.messages._chunks import AIMessageChunk, merge_chunks
+from threadline.messages._values import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 if TYPE_CHECKING:
     from threadline.models._base import BaseChatModel

@@ -113,7 +113,7 @@ COMMANDS: list[Command] = [
             add_chat_arguments, run_chat),
     Command("ask", "ask one question and print the answer (reads piped stdin too)",
             add_ask_arguments, run_ask),
-    Command("sessions", "list, show, export, import, copy, delete and purge stored sessions",
+    Command("sessions", "list, show, export, import, copy, delete, purge and convert sessions",
             add_sessions_arguments, run_sessions),
     Command("db", "set up a store: threadline db init [--store URL]",
             add_db_arguments, run_db),

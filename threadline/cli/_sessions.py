@@ -1,9 +1,11 @@
 """``threadline sessions ...`` and ``threadline db init``: managing stored conversations.
 
-Every action takes ``--store URL`` (resolved like the chat's: flag, THREADLINE_STORE,
-config file, default). Exports are JSON Lines, one message per line in LangChain's dict
-format plus ``session_id`` (:mod:`threadline.stores._transfer`); ``copy`` is idempotent,
-so an interrupted migration is finished by running it again.
+Every action on a store takes ``--store URL`` (resolved like the chat's: flag,
+THREADLINE_STORE, config file, default). Exports are JSON Lines, one message per line in
+LangChain's dict format plus ``session_id`` (:mod:`threadline.stores._transfer`); ``copy``
+is idempotent, so an interrupted migration is finished by running it again. ``convert``
+works on one history file, no store: it switches it between JSON Lines and LangChain's
+JSON array (:meth:`~threadline.FileChatMessageHistory.convert`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -194,6 +197,25 @@ def _purge(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _convert(args: argparse.Namespace, out: TextIO) -> int:
+    from threadline.stores.file._history import FileChatMessageHistory
+
+    # A torn last line (left by a killed writer) is dropped by the conversion: say so on
+    # stderr as one line, not as a Python warning with a source location.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        done = FileChatMessageHistory(args.file).convert(args.to)
+    for warning in caught:
+        sys.stderr.write(f"threadline: warning: {warning.message}\n")
+    if done.changed:
+        out.write(f"converted {args.file}: {done.messages} messages, "
+                  f"{done.source} -> {done.target}\n")
+    else:
+        out.write(f"{args.file} is already {done.target} ({done.messages} messages); "
+                  "nothing to do\n")
+    return 0
+
+
 # -- registration --------------------------------------------------------------------------
 
 
@@ -241,6 +263,13 @@ def add_sessions_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = _action(sub, "purge", "delete expired sessions now", _purge)
     add_store_argument(p)
+
+    p = _action(sub, "convert", "rewrite a history file as JSON Lines or as LangChain's JSON "
+                "array, atomically", _convert)
+    p.add_argument("file", metavar="FILE", help="a FileChatMessageHistory file")
+    p.add_argument("--to", required=True, choices=("jsonl", "json"),
+                   help="jsonl: one message a line, O(1) appends; json: the array "
+                        "LangChain's FileChatMessageHistory reads")
 
 
 def run_sessions(args: argparse.Namespace, out: TextIO) -> int:

@@ -15,19 +15,48 @@ AI: hello
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from threadline._concurrency import run_sync
 from threadline._errors import InputError
-from threadline.messages._values import (
-    AIMessage,
-    BaseMessage,
-    HumanMessage,
-    check_messages,
-    get_buffer_string,
-)
+from threadline.messages._convert import check_messages, get_buffer_string
+from threadline.messages._values import AIMessage, BaseMessage, HumanMessage
 
-__all__ = ["BaseChatMessageHistory", "ChatMessageHistory", "InMemoryChatMessageHistory"]
+__all__ = [
+    "BaseChatMessageHistory",
+    "ChatMessageHistory",
+    "InMemoryChatMessageHistory",
+    "refuse_langchain_reader",
+]
+
+_LANGCHAIN = ("langchain_core.", "langchain_classic.", "langchain.", "langchain_community.")
+
+
+def refuse_langchain_reader(history: object) -> None:
+    """Raise if LangChain's own code is reading this threadline history.
+
+    LangChain would get threadline messages it cannot use and fail later with
+    ``NotImplementedError: Unsupported message type`` (or, in a callback, log and carry
+    on); this fails first, naming the fix. Costs a few frame hops per read.
+    """
+    frame = sys._getframe(2)
+    caller = ""
+    while frame is not None:  # the first caller outside threadline's own modules
+        caller = frame.f_globals.get("__name__", "")
+        if caller.startswith("threadline.langchain"):
+            return  # the bridge itself, converting for LangChain
+        if not caller.startswith("threadline."):
+            break
+        frame = frame.f_back  # type: ignore[assignment]
+    if caller.startswith(_LANGCHAIN):
+        raise InputError(
+            f"LangChain ({caller}) is reading a threadline {type(history).__name__}, whose "
+            "messages are threadline's; give LangChain a LangChain history instead: "
+            "threadline.langchain.LangChainHistory(history), "
+            "threadline.langchain.history_factory(store_url), or the drop-in classes of "
+            "threadline.langchain (SQLChatMessageHistory, RedisChatMessageHistory, ...)"
+        )
 
 
 class BaseChatMessageHistory:
@@ -41,11 +70,22 @@ class BaseChatMessageHistory:
     @property
     def messages(self) -> list[BaseMessage]:
         """All messages, oldest first (LangChain's name; may do I/O in stores)."""
+        refuse_langchain_reader(self)
+        own = self.__dict__.get("messages")
+        if own is not None:
+            return own  # type: ignore[no-any-return]
         return self.get_messages()
+
+    @messages.setter
+    def messages(self, value: list[BaseMessage]) -> None:
+        # A subclass may keep its messages in a plain ``self.messages`` list, as
+        # LangChain's histories may: then that list is the history.
+        self.__dict__["messages"] = value
 
     def get_messages(self, last: int | None = None) -> list[BaseMessage]:
         """The messages, oldest first; only the newest ``last`` ones if given."""
-        if type(self).messages is BaseChatMessageHistory.messages:
+        if (type(self).messages is BaseChatMessageHistory.messages
+                and "messages" not in self.__dict__):
             raise NotImplementedError(
                 f"{type(self).__name__} must implement get_messages() or a messages property"
             )
@@ -85,6 +125,7 @@ class BaseChatMessageHistory:
         raise NotImplementedError(f"{type(self).__name__} must implement clear()")
 
     async def aget_messages(self, last: int | None = None) -> list[BaseMessage]:
+        refuse_langchain_reader(self)
         return await run_sync(self.get_messages, last)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
@@ -115,11 +156,12 @@ class InMemoryChatMessageHistory(BaseChatMessageHistory):
 
     @property
     def messages(self) -> list[BaseMessage]:
+        refuse_langchain_reader(self)
         return self._messages
 
     @messages.setter
     def messages(self, value: list[BaseMessage]) -> None:
-        self._messages = list(value)
+        self._messages = check_messages(value)
 
     def get_messages(self, last: int | None = None) -> list[BaseMessage]:
         if last is None:
@@ -134,6 +176,7 @@ class InMemoryChatMessageHistory(BaseChatMessageHistory):
 
     # The list lives in memory: no thread hop needed.
     async def aget_messages(self, last: int | None = None) -> list[BaseMessage]:
+        refuse_langchain_reader(self)
         return self.get_messages(last)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:

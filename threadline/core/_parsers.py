@@ -15,6 +15,11 @@ __all__ = ["StrOutputParser"]
 def _text(value: Any) -> str:
     if type(value) is str:
         return value
+    if isinstance(value, str):
+        # A str subclass (e.g. LangChain 1.x's TextAccessor, from its StrOutputParser or
+        # ``message.text``) becomes the plain str it holds: the parser's output is a str,
+        # and str.__str__ ignores an overridden __str__ (a (str, Enum) member: its value).
+        return str.__str__(value)
     if isinstance(value, BaseMessage):
         return value.text
     raise InputError(

@@ -20,14 +20,8 @@ from typing import Any, ClassVar, TypeAlias
 
 from threadline._errors import InputError, MissingVariableError
 from threadline.core._runnables import Runnable, RunnableConfig
-from threadline.messages._values import (
-    AIMessage,
-    BaseMessage,
-    HumanMessage,
-    SystemMessage,
-    convert_to_messages,
-    get_buffer_string,
-)
+from threadline.messages._convert import convert_to_messages, get_buffer_string
+from threadline.messages._values import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 __all__ = [
     "AIMessagePromptTemplate",
@@ -245,7 +239,19 @@ class MessagesPlaceholder:
         self.optional = optional
         self.n_messages = n_messages
 
-    def format_messages(self, values: Mapping[str, Any]) -> list[BaseMessage]:
+    def format_messages(self, **kwargs: Any) -> list[BaseMessage]:
+        """The messages of ``kwargs[variable_name]`` (LangChain's signature)."""
+        if not self.optional and self.variable_name not in kwargs:
+            raise MissingVariableError(
+                f"MessagesPlaceholder is missing variable {self.variable_name!r}; "
+                f"given: {sorted(kwargs)}",
+                missing=[self.variable_name],
+                given=sorted(kwargs),
+            )
+        return self._format(kwargs)
+
+    def _format(self, values: Mapping[str, Any]) -> list[BaseMessage]:
+        # ChatPromptTemplate has checked the required variables already.
         value = values.get(self.variable_name)
         if value is None:
             return []
@@ -312,6 +318,23 @@ _Part: TypeAlias = "BaseMessage | _MessageTemplate | MessagesPlaceholder"
 MessageLike: TypeAlias = Any
 
 
+def _placeholder(template: Any, item: Any) -> MessagesPlaceholder:
+    """``("placeholder", "{name}")`` (optional) or ``("placeholder", ["{name}", optional])``."""
+    optional: Any = True
+    name = template
+    if isinstance(template, list | tuple) and len(template) == 2:
+        name, optional = template
+    if isinstance(name, str):
+        name = name.strip()
+    if not (isinstance(name, str) and name.startswith("{") and name.endswith("}")
+            and isinstance(optional, bool)):
+        raise InputError(
+            f"a placeholder is written ('placeholder', '{{name}}') or ('placeholder', "
+            f"['{{name}}', optional]) with optional a bool, got {item!r:.80}"
+        )
+    return MessagesPlaceholder(name[1:-1], optional=optional)
+
+
 def _to_part(item: MessageLike) -> list[_Part]:
     if isinstance(item, BaseMessage | _MessageTemplate | MessagesPlaceholder):
         return [item]
@@ -319,15 +342,16 @@ def _to_part(item: MessageLike) -> list[_Part]:
         return list(item.messages)
     if isinstance(item, str):
         return [HumanMessagePromptTemplate(item)]
-    if isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], str):
+    role: Any = None
+    if isinstance(item, dict) and item.keys() == {"role", "content"}:
+        role, template = item["role"], item["content"]  # LangChain's dict form
+    elif isinstance(item, tuple | list) and len(item) == 2:
         role, template = item
+        if isinstance(role, type) and issubclass(role, BaseMessage):
+            role = role.type  # (HumanMessage, "{q}"): LangChain 1.x's class form
+    if isinstance(role, str):
         if role == "placeholder":
-            name = template.strip() if isinstance(template, str) else template
-            if not (isinstance(name, str) and name.startswith("{") and name.endswith("}")):
-                raise InputError(
-                    f"a placeholder is written ('placeholder', '{{name}}'), got {item!r}"
-                )
-            return [MessagesPlaceholder(name[1:-1], optional=True)]
+            return [_placeholder(template, item)]
         template_cls = _ROLE_TEMPLATES.get(role)
         if template_cls is None:
             raise InputError(
@@ -338,10 +362,14 @@ def _to_part(item: MessageLike) -> list[_Part]:
             return [template_cls(template)]
         if isinstance(template, list):
             return [template_cls.cls(template)]
-        raise InputError(f"the template for {role!r} must be a str, got {type(template).__name__}")
+        raise InputError(
+            f"the template for {role!r} must be a str (or a list of content blocks), "
+            f"got {template!r:.80}"
+        )
     raise InputError(
         f"cannot use {item!r:.80} in a chat prompt; expected a (role, template) tuple, "
-        "a message, a MessagesPlaceholder, a str or a ChatPromptTemplate"
+        "a {'role': ..., 'content': ...} dict, a message, a MessagesPlaceholder, a str "
+        "or a ChatPromptTemplate"
     )
 
 
@@ -409,7 +437,7 @@ class ChatPromptTemplate(_Prompt):
         out: list[BaseMessage] = []
         for part in self.messages:
             if isinstance(part, MessagesPlaceholder):
-                out.extend(part.format_messages(values))
+                out.extend(part._format(values))
             elif isinstance(part, _MessageTemplate):
                 out.append(part.format(values))
             else:

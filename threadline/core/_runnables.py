@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast
 
 from threadline._concurrency import run_sync
 from threadline._errors import InputError
-from threadline.messages._values import AIMessageChunk, merge_chunks
+from threadline._foreign import convert as convert_foreign
+from threadline._foreign import describe
+from threadline.messages._chunks import AIMessageChunk, merge_chunks
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, ThreadPoolExecutor
@@ -477,15 +479,22 @@ class RunnableBinding(Runnable[Input, Output]):
 
 
 def coerce_to_runnable(value: Any) -> Runnable[Any, Any]:
-    """A runnable from a runnable, a callable (→ lambda) or a dict (→ parallel)."""
+    """A runnable from a runnable, a callable (→ lambda) or a dict (→ parallel).
+
+    Another framework's runnable (a LangChain chain or chat model) is wrapped by its
+    integration, which converts messages at the boundary (see :mod:`threadline._foreign`).
+    """
     if isinstance(value, Runnable):
         return value
+    foreign = convert_foreign("runnable", value)
+    if foreign is not None:
+        return foreign  # type: ignore[no-any-return]
     if isinstance(value, Mapping):
         return RunnableParallel(value)
     if callable(value):
         return RunnableLambda(value)
     raise InputError(
-        f"cannot compose {type(value).__name__} with |; expected a Runnable, "
+        f"cannot compose {describe(value)} with |; expected a Runnable, "
         "a callable or a dict of those"
     )
 

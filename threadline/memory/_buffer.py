@@ -26,7 +26,8 @@ from typing import Any
 
 from threadline._errors import InputError
 from threadline.core._history import BaseChatMessageHistory, InMemoryChatMessageHistory
-from threadline.messages._values import AIMessage, BaseMessage, HumanMessage, get_buffer_string
+from threadline.messages._convert import get_buffer_string
+from threadline.messages._values import AIMessage, BaseMessage, HumanMessage
 
 __all__ = [
     "BaseChatMemory",

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from threadline._errors import InputError
+from threadline._foreign import convert as convert_foreign
+from threadline._foreign import describe
 from threadline.core._prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
 from threadline.core._runnables import Runnable, RunnableConfig
 from threadline.memory._buffer import BaseChatMemory, ConversationBufferMemory
@@ -69,9 +71,13 @@ class ConversationChain(Runnable[Any, dict[str, Any]]):
         verbose: bool = False,
     ) -> None:
         if not isinstance(llm, Runnable):
-            raise InputError(
-                f"llm must be a chat model or another Runnable, got {type(llm).__name__}"
-            )
+            # Another framework's chat model (LangChain's) is wrapped, converting messages.
+            foreign = convert_foreign("runnable", llm)
+            if foreign is None:
+                raise InputError(
+                    f"llm must be a chat model or another Runnable, got {describe(llm)}"
+                )
+            llm = foreign
         if memory is None:
             memory = ConversationBufferMemory()
         elif not isinstance(memory, BaseChatMemory):

@@ -10,15 +10,26 @@ never names a class to import, so loading a history cannot run code.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from threadline._errors import MessageFormatError
+from threadline.messages._chunks import (
+    AIMessageChunk,
+    ChatMessageChunk,
+    FunctionMessageChunk,
+    HumanMessageChunk,
+    SystemMessageChunk,
+    ToolMessageChunk,
+)
 from threadline.messages._values import (
     AIMessage,
-    AIMessageChunk,
     BaseMessage,
+    ChatMessage,
+    FunctionMessage,
     HumanMessage,
+    RemoveMessage,
     SystemMessage,
     ToolMessage,
 )
@@ -36,8 +47,17 @@ MESSAGE_TYPES: dict[str, type[BaseMessage]] = {
     "ai": AIMessage,
     "system": SystemMessage,
     "tool": ToolMessage,
+    "chat": ChatMessage,
+    "function": FunctionMessage,
+    "remove": RemoveMessage,
     "AIMessageChunk": AIMessageChunk,
+    "HumanMessageChunk": HumanMessageChunk,
+    "SystemMessageChunk": SystemMessageChunk,
+    "ToolMessageChunk": ToolMessageChunk,
+    "ChatMessageChunk": ChatMessageChunk,
+    "FunctionMessageChunk": FunctionMessageChunk,
 }
+
 
 def message_to_dict(message: BaseMessage) -> dict[str, Any]:
     """``{"type": ..., "data": {...}}`` for one message, in langchain-core 1.x layout."""
@@ -60,6 +80,8 @@ def message_to_dict(message: BaseMessage) -> dict[str, Any]:
         data["tool_call_id"] = message.tool_call_id
         data["artifact"] = message.artifact
         data["status"] = message.status
+    elif isinstance(message, ChatMessage):
+        data["role"] = message.role
     return {"type": message.type, "data": data}
 
 
@@ -81,12 +103,15 @@ def message_from_dict(item: object) -> BaseMessage:
     kind = item.get("type")
     data = item.get("data")
     cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
-    if cls is None:
+    if cls is None and not (isinstance(kind, str) and kind and isinstance(data, dict)
+                            and "content" in data):
         raise MessageFormatError(
             f"unknown message type {kind!r}; expected one of {sorted(MESSAGE_TYPES)}"
         )
     if not isinstance(data, dict):
         raise MessageFormatError(f"message of type {kind!r} has no 'data' dict")
+    if cls is None:
+        return _unknown_type(str(kind), data)
     content = data.get("content", "")
     if not isinstance(content, str | list):
         raise MessageFormatError(
@@ -97,6 +122,16 @@ def message_from_dict(item: object) -> BaseMessage:
         return cls._from_data(content, data)
     except (TypeError, ValueError) as exc:
         raise MessageFormatError(f"malformed message of type {kind!r}: {exc}") from exc
+
+
+def _unknown_type(kind: str, data: dict[str, Any]) -> BaseMessage:
+    """A well-formed message of a type this version does not know (a newer LangChain's,
+    say): read as a :class:`ChatMessage` whose role is that type, with a warning, so one
+    such row never makes the rest of a history unreadable. The stored row is untouched."""
+    warnings.warn(
+        f"a stored message has the unknown type {kind!r}; read as ChatMessage(role={kind!r})",
+        RuntimeWarning, stacklevel=3)
+    return message_from_dict({"type": "chat", "data": {**data, "role": kind}})
 
 
 def messages_from_dict(items: Sequence[object]) -> list[BaseMessage]:

@@ -4,34 +4,30 @@ A message is compared by content (type and fields), costs a few dozen bytes beyo
 text, and is created without validation frameworks. The optional dict and list fields
 (``additional_kwargs``, ``response_metadata``, ``tool_calls``…) are stored as ``None``
 until first touched, so the millions of plain messages a store holds carry no empty
-containers. Ids and timestamps are a store's business, not the message's.
+containers. Ids and timestamps are a store's business, not the message's. The chunks of
+a streamed message are in :mod:`threadline.messages._chunks`; coercing what users pass
+as messages, in :mod:`threadline.messages._convert`.
 
 >>> HumanMessage("hi") == HumanMessage(content="hi")
 True
->>> (AIMessageChunk("Hel") + AIMessageChunk("lo")).content
-'Hello'
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Literal, TypeAlias
 
 from threadline._errors import InputError
 
 __all__ = [
     "AIMessage",
-    "AIMessageChunk",
     "BaseMessage",
+    "ChatMessage",
     "Content",
+    "FunctionMessage",
     "HumanMessage",
+    "RemoveMessage",
     "SystemMessage",
     "ToolMessage",
-    "check_messages",
-    "convert_to_messages",
-    "get_buffer_string",
-    "merge_content",
 ]
 
 Content: TypeAlias = "str | list[str | dict[str, Any]]"
@@ -256,192 +252,6 @@ def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
             "type": "tool_call"}
 
 
-class AIMessageChunk(AIMessage):
-    """A piece of a streamed answer; ``chunk + chunk`` concatenates.
-
-    ``tool_call_chunks`` holds partial tool calls (``{"name", "args", "id", "index"}``
-    with ``args`` a JSON string still growing); :meth:`to_message` parses them.
-    """
-
-    __slots__ = ("_tool_call_chunks",)
-    type: ClassVar[str] = "AIMessageChunk"
-    _extra_fields: ClassVar[tuple[str, ...]] = (*AIMessage._extra_fields, "tool_call_chunks")
-
-    def __init__(
-        self,
-        content: Content = "",
-        *,
-        tool_call_chunks: list[dict[str, Any]] | None = None,
-        chunk_position: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(content, **kwargs)
-        self._tool_call_chunks = tool_call_chunks or None
-
-    @classmethod
-    def _from_data(cls, content: Content, data: dict[str, Any]) -> BaseMessage:
-        message = super()._from_data(content, data)
-        assert isinstance(message, AIMessageChunk)
-        message._tool_call_chunks = data.get("tool_call_chunks") or None
-        return message
-
-    @property
-    def tool_call_chunks(self) -> list[dict[str, Any]]:
-        if self._tool_call_chunks is None:
-            self._tool_call_chunks = []
-        return self._tool_call_chunks
-
-    @tool_call_chunks.setter
-    def tool_call_chunks(self, value: list[dict[str, Any]]) -> None:
-        self._tool_call_chunks = value
-
-    def __add__(self, other: object) -> AIMessageChunk:
-        if isinstance(other, AIMessageChunk):
-            return merge_chunks([self, other])
-        if isinstance(other, list | tuple) and all(isinstance(o, AIMessageChunk) for o in other):
-            return merge_chunks([self, *other])
-        return NotImplemented
-
-    def to_message(self) -> AIMessage:
-        """The finished :class:`AIMessage` this chunk (or sum of chunks) stands for."""
-        tool_calls = list(self._tool_calls or ())
-        invalid = list(self._invalid_tool_calls or ())
-        for chunk in self._tool_call_chunks or ():
-            raw = chunk.get("args") or ""
-            try:
-                args = json.loads(raw) if raw else {}
-                if not isinstance(args, dict):
-                    raise ValueError("tool call arguments must be a JSON object")
-            except ValueError as exc:
-                invalid.append({"name": chunk.get("name"), "args": raw, "id": chunk.get("id"),
-                                "error": str(exc), "type": "invalid_tool_call"})
-            else:
-                tool_calls.append({"name": chunk.get("name"), "args": args,
-                                   "id": chunk.get("id"), "type": "tool_call"})
-        return AIMessage(
-            self.content,
-            additional_kwargs=self._additional_kwargs,
-            response_metadata=self._response_metadata,
-            name=self.name,
-            id=self.id,
-            tool_calls=tool_calls,
-            invalid_tool_calls=invalid,
-            usage_metadata=self.usage_metadata,
-        )
-
-
-def merge_chunks(chunks: Sequence[AIMessageChunk]) -> AIMessageChunk:
-    """Sum many chunks in one pass (``sum`` with ``+`` would copy the text each time)."""
-    first = chunks[0]
-    if len(chunks) == 1:
-        return first
-    texts: list[str] = []
-    content: Content = ""
-    all_str = all(type(c.content) is str for c in chunks)
-    if all_str:
-        texts = [c.content for c in chunks]  # type: ignore[misc]
-        content = "".join(texts)
-    else:
-        for chunk in chunks:
-            content = merge_content(content, chunk.content)
-    additional: dict[str, Any] = {}
-    metadata: dict[str, Any] = {}
-    usage: dict[str, Any] | None = None
-    tool_calls: list[dict[str, Any]] = []
-    invalid: list[dict[str, Any]] = []
-    call_chunks: dict[Any, dict[str, Any]] = {}
-    name = id_ = None
-    for chunk in chunks:
-        if chunk._additional_kwargs:
-            _merge_dicts(additional, chunk._additional_kwargs)
-        if chunk._response_metadata:
-            _merge_dicts(metadata, chunk._response_metadata)
-        if chunk.usage_metadata:
-            usage = _add_usage(usage, chunk.usage_metadata)
-        if chunk._tool_calls:
-            tool_calls.extend(chunk._tool_calls)
-        if chunk._invalid_tool_calls:
-            invalid.extend(chunk._invalid_tool_calls)
-        for piece in chunk._tool_call_chunks or ():
-            key = piece.get("index", len(call_chunks))
-            slot = call_chunks.get(key)
-            if slot is None:
-                call_chunks[key] = dict(piece)
-            else:
-                for field in ("name", "id"):
-                    if slot.get(field) is None and piece.get(field) is not None:
-                        slot[field] = piece[field]
-                slot["args"] = (slot.get("args") or "") + (piece.get("args") or "")
-        name = name or chunk.name
-        id_ = id_ or chunk.id
-    return AIMessageChunk(
-        content,
-        additional_kwargs=additional,
-        response_metadata=metadata,
-        name=name,
-        id=id_,
-        tool_calls=tool_calls,
-        invalid_tool_calls=invalid,
-        usage_metadata=usage,
-        tool_call_chunks=list(call_chunks.values()),
-    )
-
-
-def merge_content(left: Content, right: Content) -> Content:
-    """Concatenate two contents; list blocks with the same ``index`` are joined."""
-    if isinstance(left, str) and isinstance(right, str):
-        return left + right
-    left_list: list[str | dict[str, Any]] = [left] if isinstance(left, str) and left else (
-        [] if isinstance(left, str) else list(left))
-    right_list: list[str | dict[str, Any]] = [right] if isinstance(right, str) else right
-    for block in right_list:
-        if isinstance(block, dict) and "index" in block:
-            for i, existing in enumerate(left_list):
-                if isinstance(existing, dict) and existing.get("index") == block["index"]:
-                    merged = dict(existing)
-                    _merge_dicts(merged, {k: v for k, v in block.items() if k != "index"})
-                    left_list[i] = merged
-                    break
-            else:
-                left_list.append(block)
-        elif isinstance(block, str) and left_list and isinstance(left_list[-1], str):
-            left_list[-1] = left_list[-1] + block
-        elif block != "":
-            left_list.append(block)
-    return left_list
-
-
-def _merge_dicts(into: dict[str, Any], other: dict[str, Any]) -> None:
-    for key, value in other.items():
-        if key not in into or into[key] is None:
-            into[key] = value
-        elif isinstance(into[key], dict) and isinstance(value, dict):
-            merged = dict(into[key])
-            _merge_dicts(merged, value)
-            into[key] = merged
-        elif isinstance(into[key], str) and isinstance(value, str):
-            if into[key] != value:
-                into[key] = into[key] + value
-        elif isinstance(into[key], list) and isinstance(value, list):
-            into[key] = into[key] + value
-        elif value is not None:
-            into[key] = value
-
-
-def _add_usage(left: dict[str, Any] | None, right: dict[str, Any]) -> dict[str, Any]:
-    if left is None:
-        return dict(right)
-    total = dict(left)
-    for key, value in right.items():
-        if isinstance(value, int) and isinstance(total.get(key), int):
-            total[key] += value
-        elif isinstance(value, dict) and isinstance(total.get(key), dict):
-            total[key] = _add_usage(total[key], value)
-        else:
-            total.setdefault(key, value)
-    return total
-
-
 class ToolMessage(BaseMessage):
     """The result of a tool call, sent back to the model."""
 
@@ -480,102 +290,63 @@ class ToolMessage(BaseMessage):
         return message
 
 
-_ROLES: dict[str, type[BaseMessage]] = {
-    "human": HumanMessage,
-    "user": HumanMessage,
-    "ai": AIMessage,
-    "assistant": AIMessage,
-    "system": SystemMessage,
-    "developer": SystemMessage,
-    "tool": ToolMessage,
-}
+
+class ChatMessage(BaseMessage):
+    """A message with any role: ``ChatMessage("Looks good.", role="critic")``."""
+
+    __slots__ = ("role",)
+    type: ClassVar[str] = "chat"
+    _extra_fields: ClassVar[tuple[str, ...]] = ("role",)
+
+    role: str
+
+    def __init__(self, content: Content, *, role: str, **kwargs: Any) -> None:
+        if not isinstance(role, str):
+            raise InputError(f"a ChatMessage role must be a str, got {type(role).__name__}")
+        super().__init__(content, **kwargs)
+        self.role = role
+
+    @classmethod
+    def _from_data(cls, content: Content, data: dict[str, Any]) -> BaseMessage:
+        role = data.get("role")
+        if not isinstance(role, str):
+            raise ValueError("chat message has no 'role' string")
+        message = super()._from_data(content, data)
+        assert isinstance(message, ChatMessage)
+        message.role = role
+        return message
 
 
-def not_a_message(value: object) -> InputError:
-    """The error for a value stored as a message that is not one (one wording everywhere)."""
-    return InputError(
-        f"a chat history stores messages, got {type(value).__name__}; "
-        "wrap text in HumanMessage(...) or AIMessage(...)"
-    )
+class FunctionMessage(BaseMessage):
+    """The result of an OpenAI legacy function call; ``name`` is the function's name."""
+
+    __slots__ = ()
+    type: ClassVar[str] = "function"
+
+    def __init__(self, content: Content, *, name: str, **kwargs: Any) -> None:
+        if not isinstance(name, str):
+            raise InputError(f"a FunctionMessage needs the function's name as a str, "
+                             f"got {type(name).__name__}")
+        super().__init__(content, name=name, **kwargs)
+
+    @classmethod
+    def _from_data(cls, content: Content, data: dict[str, Any]) -> BaseMessage:
+        if not isinstance(data.get("name"), str):
+            raise ValueError("function message has no 'name' string")
+        return super()._from_data(content, data)
 
 
-def check_messages(messages: Iterable[object]) -> list[BaseMessage]:
-    """A batch to store, as a list; an :class:`InputError` if an item is not a message.
+class RemoveMessage(BaseMessage):
+    """An instruction to delete the message with this ``id`` (LangGraph's ``add_messages``
+    reducer applies it); it has no content. ``RemoveMessage(id="msg-1")``"""
 
-    Every history and store checks a batch here before writing any of it, so a bad
-    item never leaves half a turn stored.
-    """
-    batch = list(messages)
-    for message in batch:
-        if not isinstance(message, BaseMessage):
-            raise not_a_message(message)
-    return batch  # type: ignore[return-value]  # every item was checked above
+    __slots__ = ()
+    type: ClassVar[str] = "remove"
 
-
-def convert_to_messages(value: object) -> list[BaseMessage]:
-    """Coerce what users pass as "messages" into a list of messages.
-
-    Accepts a message, a string (a human message), a ``(role, content)`` tuple, an
-    OpenAI-style ``{"role": ..., "content": ...}`` dict, a prompt value, or a list of any
-    of these.
-    """
-    if isinstance(value, BaseMessage):
-        return [value]
-    if isinstance(value, str):
-        return [HumanMessage(value)]
-    to_messages = getattr(value, "to_messages", None)
-    if callable(to_messages):
-        return list(to_messages())
-    if isinstance(value, list | tuple):
-        if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
-            return [_from_role(value[0], value[1])]
-        return [_convert_one(item) for item in value]
-    if isinstance(value, dict):
-        return [_convert_one(value)]
-    raise InputError(
-        f"cannot turn {type(value).__name__} into messages; expected a message, a str, "
-        "a (role, content) tuple, a {'role': ..., 'content': ...} dict, or a list of these"
-    )
-
-
-def _convert_one(item: object) -> BaseMessage:
-    if isinstance(item, BaseMessage):
-        return item
-    if isinstance(item, str):
-        return HumanMessage(item)
-    if isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], str):
-        return _from_role(item[0], item[1])
-    if isinstance(item, dict) and "role" in item:
-        extra = {k: v for k, v in item.items() if k in ("name", "id", "tool_call_id")}
-        return _from_role(str(item["role"]), item.get("content", ""), **extra)
-    raise InputError(
-        f"cannot turn {item!r:.80} into a message; expected a message, a str, "
-        "a (role, content) tuple or a {'role': ..., 'content': ...} dict"
-    )
-
-
-def _from_role(role: str, content: Any, **extra: Any) -> BaseMessage:
-    cls = _ROLES.get(role)
-    if cls is None:
-        raise InputError(f"unknown message role {role!r}; expected one of {sorted(_ROLES)}")
-    return cls(content, **extra)
-
-
-_PREFIXES = {"system": "System", "tool": "Tool"}
-
-
-def get_buffer_string(
-    messages: Iterable[BaseMessage], human_prefix: str = "Human", ai_prefix: str = "AI"
-) -> str:
-    """Render messages as ``"Human: hi\\nAI: hello"``, one message a line."""
-    lines = []
-    for message in messages:
-        kind = message.type
-        if kind == "human":
-            prefix = human_prefix
-        elif kind in ("ai", "AIMessageChunk"):
-            prefix = ai_prefix
-        else:
-            prefix = _PREFIXES.get(kind, kind.capitalize())
-        lines.append(f"{prefix}: {message.text}")
-    return "\n".join(lines)
+    def __init__(self, id: str, *, content: Content = "", **kwargs: Any) -> None:
+        if content != "":
+            raise InputError("a RemoveMessage has no content; pass only the id to remove")
+        if not isinstance(id, str):
+            raise InputError(f"a RemoveMessage needs the id to remove as a str, "
+                             f"got {type(id).__name__}")
+        super().__init__("", id=id, **kwargs)

@@ -14,7 +14,9 @@ from typing import Any
 
 from threadline._concurrency import iterate_in_thread, run_sync
 from threadline.core._runnables import Runnable, RunnableConfig
-from threadline.messages._values import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages
+from threadline.messages._chunks import AIMessageChunk
+from threadline.messages._convert import convert_to_messages
+from threadline.messages._values import AIMessage, BaseMessage
 
 __all__ = ["BaseChatModel", "as_chunk"]
 

@@ -13,12 +13,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from threadline.messages._values import BaseMessage
+from threadline.messages._values import (
+    AIMessage,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 
 __all__ = ["TOKENS_PER_IMAGE", "TokenCounter", "content_parts", "openai_role"]
-
-_ROLES = {"human": "user", "ai": "assistant", "AIMessageChunk": "assistant",
-          "system": "system", "tool": "tool"}
 
 #: What OpenAI's recipe charges per image at low detail; LangChain uses it too.
 TOKENS_PER_IMAGE = 85
@@ -26,7 +30,17 @@ TOKENS_PER_IMAGE = 85
 
 def openai_role(message: BaseMessage) -> str:
     """The Chat Completions role of a message (``"user"``, ``"assistant"``...)."""
-    return _ROLES.get(message.type, message.type)
+    if isinstance(message, HumanMessage):
+        return "user"
+    if isinstance(message, AIMessage):
+        return "assistant"
+    if isinstance(message, ChatMessage):
+        return message.role
+    if isinstance(message, SystemMessage):
+        return "system"
+    if isinstance(message, ToolMessage):
+        return "tool"
+    return message.type  # "function", ...
 
 
 class TokenCounter:

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from threadline._errors import InputError, ModelError
-from threadline.messages._values import AIMessage, AIMessageChunk, BaseMessage
+from threadline.messages._chunks import AIMessageChunk
+from threadline.messages._values import AIMessage, BaseMessage
 from threadline.models._base import BaseChatModel
 
 __all__ = ["EchoChatModel", "FakeListChatModel", "FakeModelError", "split_pieces"]

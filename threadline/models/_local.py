@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from threadline._errors import InputError, MissingDependencyError, ModelError
-from threadline.messages._values import AIMessage, AIMessageChunk, BaseMessage
+from threadline.messages._chunks import AIMessageChunk
+from threadline.messages._values import AIMessage, BaseMessage
 from threadline.models._base import BaseChatModel
 from threadline.models._counter import TokenCounter, content_parts, openai_role
 from threadline.models._openai_protocol import (

@@ -35,7 +35,8 @@ from threadline._errors import (
     ModelTimeoutError,
 )
 from threadline.core._runnables import RunnableBinding
-from threadline.messages._values import AIMessage, AIMessageChunk, BaseMessage, merge_chunks
+from threadline.messages._chunks import AIMessageChunk, merge_chunks
+from threadline.messages._values import AIMessage, BaseMessage
 from threadline.models._base import BaseChatModel, as_chunk
 from threadline.models._openai_protocol import (
     RETRY_STATUSES,

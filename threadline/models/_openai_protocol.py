@@ -23,10 +23,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from threadline._errors import InputError, ModelResponseError
+from threadline.messages._chunks import AIMessageChunk
 from threadline.messages._values import (
     AIMessage,
-    AIMessageChunk,
     BaseMessage,
+    ChatMessage,
+    FunctionMessage,
     HumanMessage,
     SystemMessage,
     ToolMessage,
@@ -63,8 +65,9 @@ def _content_to_openai(content: str | list[Any]) -> str | list[Any]:
 
 def message_to_openai(message: BaseMessage) -> dict[str, Any]:
     """One message as a Chat Completions ``messages`` entry."""
-    if isinstance(message, AIMessageChunk):
-        message = message.to_message()
+    to_message = getattr(message, "to_message", None)
+    if to_message is not None:  # a chunk: sent as the message it stands for
+        message = to_message()
     out: dict[str, Any]
     if isinstance(message, HumanMessage):
         out = {"role": "user", "content": _content_to_openai(message.content)}
@@ -72,6 +75,10 @@ def message_to_openai(message: BaseMessage) -> dict[str, Any]:
         out = {"role": "system", "content": _content_to_openai(message.content)}
     elif isinstance(message, ToolMessage):
         return {"role": "tool", "content": message.text, "tool_call_id": message.tool_call_id}
+    elif isinstance(message, ChatMessage):
+        out = {"role": message.role, "content": _content_to_openai(message.content)}
+    elif isinstance(message, FunctionMessage):
+        return {"role": "function", "name": message.name, "content": message.text}
     elif isinstance(message, AIMessage):
         calls = [
             {"id": call.get("id"), "type": "function",
@@ -90,7 +97,8 @@ def message_to_openai(message: BaseMessage) -> dict[str, Any]:
     else:
         raise InputError(
             f"cannot send a {type(message).__name__} to a Chat Completions endpoint; "
-            "use HumanMessage, SystemMessage, AIMessage or ToolMessage"
+            "use HumanMessage, SystemMessage, AIMessage, ToolMessage, ChatMessage or "
+            "FunctionMessage"
         )
     if message.name:
         out["name"] = message.name

@@ -29,7 +29,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from threadline._errors import InputError, MissingDependencyError
-from threadline.messages._values import BaseMessage, convert_to_messages
+from threadline.messages._convert import convert_to_messages
+from threadline.messages._values import BaseMessage
 from threadline.models._counter import TOKENS_PER_IMAGE, TokenCounter, content_parts, openai_role
 
 if TYPE_CHECKING:

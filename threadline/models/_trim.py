@@ -29,7 +29,8 @@ from typing import Any, Literal, TypeAlias, overload
 
 from threadline._errors import InputError
 from threadline.core._runnables import RunnableLambda
-from threadline.messages._values import BaseMessage, SystemMessage, convert_to_messages
+from threadline.messages._convert import convert_to_messages
+from threadline.messages._values import BaseMessage, SystemMessage
 from threadline.models._base import BaseChatModel
 from threadline.models._counter import TokenCounter
 from threadline.models._tokens import get_token_counter

@@ -27,9 +27,10 @@ from urllib.parse import quote
 
 from threadline._concurrency import run_sync
 from threadline._errors import InputError, MessageFormatError
-from threadline.core._history import BaseChatMessageHistory
+from threadline.core._history import BaseChatMessageHistory, refuse_langchain_reader
+from threadline.messages._convert import check_messages, not_a_message
 from threadline.messages._serialization import message_from_dict, message_to_dict
-from threadline.messages._values import BaseMessage, check_messages, not_a_message
+from threadline.messages._values import BaseMessage
 from threadline.stores._url import StoreURL, parse_options
 
 __all__ = [
@@ -349,6 +350,7 @@ class StoreHistory(BaseChatMessageHistory):
         self.store.delete_session(self.session_id)
 
     async def aget_messages(self, last: int | None = None) -> list[BaseMessage]:
+        refuse_langchain_reader(self)
         return await self.store.aget_messages(self.session_id, last=last)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:

@@ -1,17 +1,22 @@
 """A chat history kept in one local file: cheap to append, safe against crashes.
 
-Format. By default the file is JSON Lines: one LangChain message dict
-(``{"type": "human", "data": {...}}``) per line. Storing a turn is one ``write()`` at the
-end of the file, opened in append mode, so it costs the same whatever the length of the
-conversation. ``format="json"`` writes LangChain's JSON array instead, for other tools
-that read that file; then every write rewrites the whole file. Both formats are read
-whatever ``format`` says: the first non-blank byte tells them apart (``[`` or ``{``). An
-array file written by LangChain is turned into JSON Lines by the first append, through a
-temporary file and ``os.replace``, so a crash leaves either the old file or the new one.
+Format. Two formats, told apart by the first non-blank byte (``[`` or ``{``) and both
+always readable. JSON Lines, one LangChain message dict (``{"type": "human", "data":
+{...}}``) per line: storing a turn is one ``write()`` at the end of the file, opened in
+append mode, so it costs the same whatever the length of the conversation. LangChain's
+JSON array, what its own ``FileChatMessageHistory`` reads and writes: every write
+rewrites the whole file, through a temporary file and ``os.replace``, so a crash leaves
+the old file or the new one. ``format`` says which one a write produces: ``None`` (the
+default) keeps the file's own format, so a LangChain file stays readable by LangChain,
+and creates a missing or empty file as JSON Lines; ``"jsonl"`` turns an array file into
+JSON Lines on the first append; ``"json"`` always writes the array. The format is read
+from the file under the write lock, so concurrent writers never mix the two.
+:meth:`FileChatMessageHistory.convert` (``threadline sessions convert``) changes a
+file's format on purpose.
 
 Concurrency. Every write holds an exclusive ``flock`` on a sidecar ``<file>.lock``;
 reads hold a shared one when that file exists (a read never creates or changes a file).
-The lock is on a separate file because clear, migration and the json format replace the
+The lock is on a separate file because clear, conversion and array writes replace the
 history file with ``os.replace``: a lock on the replaced inode would protect nothing.
 
 Crashes. Complete lines are never rewritten in place, so a crash cannot damage a stored
@@ -47,8 +52,9 @@ from typing import Any, Literal, NamedTuple
 
 from threadline._errors import HistoryFileError, InputError
 from threadline.core._history import BaseChatMessageHistory
+from threadline.messages._convert import check_messages
 from threadline.messages._serialization import message_to_dict
-from threadline.messages._values import BaseMessage, check_messages
+from threadline.messages._values import BaseMessage
 from threadline.stores.file._format import (
     BLANK,
     CHUNK,
@@ -71,10 +77,23 @@ from threadline.stores.file._format import (
     write_all,
 )
 
-__all__ = ["FileChatMessageHistory"]
+__all__ = ["Conversion", "FileChatMessageHistory"]
 
-_FORMATS = ("jsonl", "json")
+_FORMATS = (None, "jsonl", "json")
+Format = Literal["jsonl", "json"]
 _FINGERPRINT = 64
+
+
+class Conversion(NamedTuple):
+    """What :meth:`FileChatMessageHistory.convert` did: ``source`` → ``target`` formats."""
+
+    source: Format
+    target: Format
+    messages: int
+
+    @property
+    def changed(self) -> bool:
+        return self.source != self.target
 
 
 class _Checked(NamedTuple):
@@ -110,19 +129,28 @@ def _checked_put(checked: _Checked) -> None:
 
 
 class FileChatMessageHistory(BaseChatMessageHistory):
-    """A chat history in a local file, in JSON Lines (default) or LangChain's JSON array.
+    """A chat history in a local file, in JSON Lines or LangChain's JSON array.
 
     A drop-in for LangChain's ``FileChatMessageHistory``: it reads the array files that
-    one writes, and with ``format="json"`` writes them too. Appends are O(1), concurrent
-    processes are serialised with ``flock`` on ``<file>.lock`` (POSIX only), and a crash
-    never damages a stored message. ``fsync=True`` makes each append durable against
-    power loss as well, at the cost of a disk flush.
+    one writes and, by default, keeps them arrays, so LangChain can still read them.
+    ``format``: ``None`` (default) keeps the file's format and creates new files as JSON
+    Lines, whose appends are O(1); ``"jsonl"`` turns an array file into JSON Lines on the
+    first write; ``"json"`` always writes the array (each write rewrites the file).
+    Concurrent processes are serialised with ``flock`` on ``<file>.lock`` (POSIX only),
+    and a crash never damages a stored message. ``fsync=True`` makes each append durable
+    against power loss as well, at the cost of a disk flush.
 
     >>> history = FileChatMessageHistory("chat.jsonl")  # doctest: +SKIP
     >>> history.add_messages([HumanMessage("hi"), AIMessage("hello")])  # doctest: +SKIP
     >>> history.get_messages(last=1)  # doctest: +SKIP
     [AIMessage(content='hello')]
+    >>> FileChatMessageHistory("langchain.json")  # doctest: +SKIP
+    FileChatMessageHistory('langchain.json', format=None (keep the file's; new: jsonl))
     """
+
+    # The format of a file that is new or empty, when ``format`` is None. LangChain's
+    # drop-in (threadline.langchain) makes LangChain's array, as LangChain's class does.
+    _new_files: Format = "jsonl"
 
     def __init__(
         self,
@@ -130,7 +158,7 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         *,
         encoding: str = "utf-8",
         ensure_ascii: bool = False,
-        format: Literal["jsonl", "json"] = "jsonl",
+        format: Format | None = None,
         fsync: bool = False,
     ) -> None:
         if not isinstance(file_path, str | os.PathLike):
@@ -141,7 +169,8 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         if not path.name or path.name in (".", ".."):
             raise InputError(f"file_path must name a file, got {str(file_path)!r}")
         if format not in _FORMATS:
-            raise InputError(f"unknown format {format!r}; expected 'jsonl' or 'json'")
+            raise InputError(f"unknown format {format!r}; expected None (keep the file's), "
+                             "'jsonl' or 'json'")
         try:
             codecs.lookup(encoding)
         except (LookupError, TypeError) as exc:
@@ -154,13 +183,16 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         self.file_path = path
         self.encoding = encoding
         self.ensure_ascii = ensure_ascii
-        self.format = format
+        self.format: Format | None = format
         self.fsync = fsync
         self._lock_path = path.with_name(path.name + ".lock")
         self._where = f"chat history file {str(path)!r}"
 
     def __repr__(self) -> str:
-        return f"FileChatMessageHistory({str(self.file_path)!r}, format={self.format!r})"
+        # No I/O here: a repr cannot say which format the file has, only what writes do.
+        fmt = (f"None (keep the file's; new: {self._new_files})" if self.format is None
+               else repr(self.format))
+        return f"FileChatMessageHistory({str(self.file_path)!r}, format={fmt})"
 
     # --- reading ------------------------------------------------------------------------
 
@@ -263,17 +295,26 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         with self._exclusive_lock():
             fd = self._open(os.O_RDWR | os.O_APPEND | os.O_CREAT)
             try:
-                if self.format == "json":
-                    self._rewrite_array(fd, items)
+                st = os.fstat(fd)
+                if self._writes_array(fd, st.st_size):
+                    self._rewrite_array(fd, st, items)
                 else:
-                    self._append(fd, items)
+                    self._append(fd, st, items)
             except OSError as exc:
                 raise self._os_error("cannot write", exc) from exc
             finally:
                 os.close(fd)
 
-    def _append(self, fd: int, items: list[dict[str, Any]]) -> None:
-        st = os.fstat(fd)
+    def _writes_array(self, fd: int, size: int) -> bool:
+        """Whether this write makes the file an array; called under the write lock."""
+        if self.format is not None:
+            return self.format == "json"
+        # Read, not remembered: under the lock every writer sees the same first byte, so
+        # none appends a line to a file another has just made an array, or the reverse.
+        kind = file_kind(read_head(fd, size))
+        return kind == "json" or (kind == "empty" and self._new_files == "json")
+
+    def _append(self, fd: int, st: os.stat_result, items: list[dict[str, Any]]) -> None:
         size, checked = st.st_size, _checked_get(st)
         if (checked is not None and (checked.dev, checked.ino) == (st.st_dev, st.st_ino)
                 and checked.end <= size
@@ -327,34 +368,88 @@ class FileChatMessageHistory(BaseChatMessageHistory):
     def _migrate(self, fd: int, size: int, items: list[dict[str, Any]]) -> None:
         """Turn a LangChain array file into JSON Lines holding its messages and ``items``."""
         old, _ = parse_array(pread_all(fd, size), self.encoding, self._where)
-        data = encode_lines([*old, *items], self.encoding, self.ensure_ascii)
-        st = self._replace(data, os.fstat(fd).st_mode)
-        _checked_put(_Checked(st.st_dev, st.st_ino, len(data), len(old) + len(items),
-                              data[-_FINGERPRINT:]))
+        self._write_lines([*old, *items], os.fstat(fd).st_mode)
 
-    def _rewrite_array(self, fd: int, items: list[dict[str, Any]]) -> None:
-        st = os.fstat(fd)
+    def _rewrite_array(self, fd: int, st: os.stat_result, items: list[dict[str, Any]]) -> None:
+        _, old = self._load(fd, st, 4)
+        self._write_array([*old, *items], st.st_mode)
+
+    def _load(self, fd: int, st: os.stat_result, depth: int) -> tuple[Format, list[Any]]:
+        """The file's format and every message dict in it, all checked; for rewrites."""
         data = pread_all(fd, st.st_size)
         kind = file_kind(data)
-        old: list[Any] = []
         if kind == "unknown":
             raise self._not_history(data[:16])
         if kind == "json":
-            old, _ = parse_array(data, self.encoding, self._where)
-        elif kind == "jsonl":
-            old, _, _, _, tail = parse_lines(data, self.encoding, self._where, 1)
-            tail_kind = classify_tail(tail, self.encoding, self._where)
-            if isinstance(tail_kind, tuple):
-                old.append(tail_kind[0])
-            elif tail_kind is TORN:
-                self._warn_torn("dropped", 3)
-        text = json.dumps([*old, *items], ensure_ascii=self.ensure_ascii)
-        self._replace(text.encode(self.encoding), st.st_mode)
+            items, _ = parse_array(data, self.encoding, self._where)
+            return "json", items
+        items, _, _, _, tail = parse_lines(data, self.encoding, self._where, 1)
+        tail_kind = classify_tail(tail, self.encoding, self._where)
+        if isinstance(tail_kind, tuple):
+            items.append(tail_kind[0])
+        elif tail_kind is TORN:
+            self._warn_torn("dropped", depth)
+        return "jsonl", items
+
+    def _write_lines(self, items: list[Any], mode: int) -> None:
+        data = encode_lines(items, self.encoding, self.ensure_ascii)
+        st = self._replace(data, mode)
+        _checked_put(_Checked(st.st_dev, st.st_ino, len(data), len(items),
+                              data[-_FINGERPRINT:]))
+
+    def _write_array(self, items: list[Any], mode: int) -> None:
+        # json.dumps' default separators: byte for byte what LangChain writes.
+        text = json.dumps(items, ensure_ascii=self.ensure_ascii)
+        self._replace(text.encode(self.encoding), mode)
+
+    def convert(self, to: Format) -> Conversion:
+        """Rewrite the file in format ``to``, keeping every message; what was done.
+
+        Atomic (a temporary file renamed over the file) and under the write lock. A file
+        already in that format is left as it is; an empty file counts as JSON Lines. A
+        missing file, or one that is not a history, raises :class:`HistoryFileError`.
+
+        >>> FileChatMessageHistory("langchain.json").convert("jsonl")  # doctest: +SKIP
+        Conversion(source='json', target='jsonl', messages=4)
+        """
+        if to not in ("jsonl", "json"):
+            raise InputError(f"cannot convert to {to!r}; expected 'jsonl' or 'json'")
+        # A first look without the lock, so that refusing a file that is not a history
+        # (or is missing) does not leave a lock file beside it.
+        self._peek()
+        with self._exclusive_lock():
+            fd = self._open(os.O_RDONLY)
+            try:
+                st = os.fstat(fd)
+                source, items = self._load(fd, st, 3)
+                if source != to:
+                    if to == "json":
+                        self._write_array(items, st.st_mode)
+                    else:
+                        self._write_lines(items, st.st_mode)
+            except OSError as exc:
+                raise self._os_error("cannot convert", exc) from exc
+            finally:
+                os.close(fd)
+        return Conversion(source, to, len(items))
+
+    def _peek(self) -> None:
+        fd = self._open(os.O_RDONLY)
+        try:
+            head = read_head(fd, os.fstat(fd).st_size)
+        except OSError as exc:  # e.g. the path is a directory
+            raise self._os_error("cannot read", exc) from exc
+        finally:
+            os.close(fd)
+        if file_kind(head) == "unknown":
+            raise self._not_history(head)
 
     def clear(self) -> None:
         """Delete every message: the file is atomically replaced by an empty history.
 
-        A missing file stays missing; a file that is not a history is left alone.
+        The empty history is ``[]`` for an array file (unless ``format="jsonl"``) or with
+        ``format="json"``, else an empty file. A missing file stays missing; a file that
+        is not a history is left alone.
         """
         if not self.file_path.exists():
             return  # as if the clear came just before whoever creates it now
@@ -368,15 +463,16 @@ class FileChatMessageHistory(BaseChatMessageHistory):
             try:
                 st = os.fstat(fd)
                 head = read_head(fd, st.st_size)
-                if file_kind(head) == "unknown":
+                kind = file_kind(head)
+                if kind == "unknown":
                     raise self._not_history(head)
-                empty = b"[]" if self.format == "json" else b""
-                new = self._replace(empty, st.st_mode)
+                array = self.format == "json" or (self.format is None and kind == "json")
+                new = self._replace(b"[]" if array else b"", st.st_mode)
             except OSError as exc:
                 raise self._os_error("cannot clear", exc) from exc
             finally:
                 os.close(fd)
-        if self.format == "jsonl":
+        if not array:
             _checked_put(_Checked(new.st_dev, new.st_ino, 0, 0, b""))
 
     def _replace(self, data: bytes, mode: int) -> os.stat_result:

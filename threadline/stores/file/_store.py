@@ -120,7 +120,9 @@ class FileStore(Store):
                 base.with_name(stem + _LOCK))
 
     def _history(self, data: Path) -> FileChatMessageHistory:
-        return FileChatMessageHistory(data)
+        # Explicit: the store's own files are always JSON Lines (O(1) appends), whatever
+        # the history's default for files it finds.
+        return FileChatMessageHistory(data, format="jsonl")
 
     def _check(self) -> None:
         if self._closed:

@@ -32,18 +32,33 @@ T = TypeVar("T")
 SCHEMA_VERSION = 1
 SCAN_BATCH = 500
 
-# Drop index entries (and metadata) of sessions whose list is gone, atomically, so a
-# session re-created meanwhile keeps its entry. KEYS: index, then (list, meta) pairs;
-# ARGV: the session ids.
+# Drop the index entry and the metadata of sessions whose list is gone, atomically, so
+# a session re-created meanwhile keeps both. Returns how many sessions lost a key.
+# KEYS: index, then (list, meta) pairs; ARGV: the session ids.
 CLEANUP_SCRIPT = """
 local removed = 0
 for i = 1, #ARGV do
   if redis.call('EXISTS', KEYS[2 * i]) == 0 then
-    removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
-    redis.call('DEL', KEYS[2 * i + 1])
+    local dropped = redis.call('ZREM', KEYS[1], ARGV[i]) + redis.call('DEL', KEYS[2 * i + 1])
+    if dropped > 0 then
+      removed = removed + 1
+    end
   end
 end
 return removed
+"""
+
+# Stamp a session's metadata. A list that is gone means a session that starts afresh:
+# expired, or cleared by LangChain's RedisChatMessageHistory, whose clear() deletes the
+# list only. Its stale hash goes first, so created_at is now. Runs in the append's MULTI
+# before the LPUSH, so the check and the push are one atomic step and one round trip.
+# KEYS: list, meta; ARGV: now.
+TOUCH_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[2])
+end
+redis.call('HSETNX', KEYS[2], 'created_at', ARGV[1])
+return redis.call('HSET', KEYS[2], 'updated_at', ARGV[1])
 """
 
 
@@ -65,8 +80,12 @@ class Keys:
     def messages(self, sid: bytes) -> bytes:
         return self.prefix + sid
 
+    @property
+    def meta_prefix(self) -> bytes:
+        return self.prefix + b"\x00meta\x00"
+
     def meta(self, sid: bytes) -> bytes:
-        return self.prefix + b"\x00meta\x00" + sid
+        return self.meta_prefix + sid
 
 
 def sid_bytes(session_id: str) -> bytes:
@@ -126,9 +145,8 @@ def append_op(keys: Keys, session_id: str, messages: Sequence[BaseMessage],
     now = repr(time.time())
     key, meta = keys.messages(sid), keys.meta(sid)
     # LPUSH with several values pushes them one by one: the last (newest) ends at the head.
-    commands: list[Command] = [("LPUSH", key, *encoded),
-                               ("HSETNX", meta, "created_at", now),
-                               ("HSET", meta, "updated_at", now)]
+    commands: list[Command] = [("EVAL", TOUCH_SCRIPT, 2, key, meta, now),
+                               ("LPUSH", key, *encoded)]
     if ttl is not None:
         commands += [("PEXPIRE", key, milliseconds(ttl)), ("PEXPIRE", meta, milliseconds(ttl))]
     commands.append(("ZADD", keys.index, "NX", 0, sid))
@@ -176,7 +194,7 @@ def expire_op(keys: Keys, session_id: str, ttl: float | None) -> Operation[None]
 
 
 def live_op(keys: Keys, sids: list[bytes]) -> Operation[tuple[list[bytes], int]]:
-    """The ids whose list exists; the others are dropped from the index."""
+    """The ids whose list exists; the others lose their index entry and metadata."""
     if not sids:
         return [], 0
     exists = yield Batch([("EXISTS", keys.messages(sid)) for sid in sids])
@@ -212,6 +230,7 @@ def list_op(keys: Keys, prefix: str, limit: int,
 
 
 def purge_op(keys: Keys) -> Operation[int]:
+    """Drop what is left of sessions whose list is gone; how many sessions lost a key."""
     start, removed = b"-", 0
     while True:
         (batch,) = yield Batch([("ZRANGEBYLEX", keys.index, start, b"+",
@@ -219,8 +238,19 @@ def purge_op(keys: Keys) -> Operation[int]:
         _, dropped = yield from live_op(keys, list(batch))
         removed += dropped
         if len(batch) < SCAN_BATCH:
-            return removed
+            break
         start = b"(" + batch[-1]
+    # A metadata hash can outlive its index entry too (LangChain cleared the list, then a
+    # listing by an older threadline dropped the entry alone): only a SCAN finds those.
+    pattern, cut, cursor = glob_escape(keys.meta_prefix) + b"*", len(keys.meta_prefix), 0
+    while True:
+        ((cursor, found),) = yield Batch([("SCAN", cursor, "MATCH", pattern,
+                                           "COUNT", SCAN_BATCH, "TYPE", "hash")])
+        if found:
+            (dropped,) = yield Batch([cleanup_command(keys, [k[cut:] for k in found])])
+            removed += int(dropped)
+        if int(cursor) == 0:
+            return removed
 
 
 def glob_escape(raw: bytes) -> bytes:

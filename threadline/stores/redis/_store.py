@@ -14,12 +14,18 @@ Our own keys put a NUL right after the prefix; :func:`validate_session_id` rejec
 so no session id can ever name one of them. The message count is the list's LLEN (not a
 counter that LangChain's writes would leave stale).
 
-Appending is one round trip: a MULTI/EXEC pipeline with the LPUSH of the whole batch,
-the metadata, PEXPIRE of the list and hash when a ttl applies, and the index ZADD.
-Reading the last N is one LRANGE. Redis expires keys by itself; the index entry of an
-expired (or LangChain-cleared) session outlives its list, so listing skips entries whose
-list is gone and drops them with a small atomic script, and :meth:`purge_expired` sweeps
-the whole index. Sessions LangChain wrote are not in the index until
+The list is the session: one whose list is gone does not exist, whatever our own keys
+say. Redis expires list and hash together, but LangChain's ``clear()`` deletes the list
+only, leaving the hash and the index entry behind. So ``session_info`` and reads answer
+"no such session"; the next append starts it afresh (a small script at the head of its
+transaction sees that the list is missing and drops the stale hash, so ``created_at`` is
+the time of that append); listing skips index entries whose list is gone and drops them
+and their hash with a small atomic script; and :meth:`purge_expired` sweeps the whole
+index, then SCANs the prefix for hashes whose index entry is gone too.
+
+Appending is one round trip: a MULTI/EXEC pipeline with that metadata script, the LPUSH
+of the whole batch, PEXPIRE of the list and hash when a ttl applies, and the index ZADD.
+Reading the last N is one LRANGE. Sessions LangChain wrote are not in the index until
 :meth:`RedisStore.reindex` (a SCAN) adds them; they can be read, appended and deleted
 by id at any time.
 
@@ -349,7 +355,9 @@ class RedisStore(Store):
         self._run(expire_op(self._keys, session_id, ttl))
 
     def purge_expired(self) -> int:
-        """Drop the index entries of sessions Redis has expired; how many."""
+        """Drop what is left of sessions whose list is gone (expired, or cleared by
+        LangChain): index entries, then metadata hashes found by a SCAN of the prefix;
+        how many sessions lost a key."""
         return self._run(purge_op(self._keys))
 
     def ping(self) -> None:

@@ -22,6 +22,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -242,3 +243,20 @@ class OpenAIServer:
             if position == 1 and answer.hold is not None:
                 answer.hold.wait(10)
         self.stream_finished.set()
+
+
+def sent_texts(server: OpenAIServer, request: int = -1) -> list[tuple[str, str]]:
+    """(role, text) of each message the model was sent in one request."""
+    return [(m["role"], m["content"] if isinstance(m["content"], str) else str(m["content"]))
+            for m in server.requests[request].body["messages"]]
+
+
+@contextlib.contextmanager
+def serving_as_openai(monkeypatch: Any) -> Iterator[OpenAIServer]:
+    """A server, with the environment that clients built with no arguments read
+    (``langchain_openai.ChatOpenAI()``, ``openai.OpenAI()``) pointing at it."""
+    with OpenAIServer() as server:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_BASE", server.base_url)
+        yield server
