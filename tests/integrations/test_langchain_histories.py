@@ -205,3 +205,44 @@ def test_a_threadline_history_given_to_langchain_fails_loudly(mode: str) -> None
         else:
             list(chain.stream({"q": "hi"}, config=config))
     assert store.get_messages("s") == []  # nothing half-stored
+
+
+@pytest.mark.parametrize("kind", ["sql-sqlite", "sql-postgresql", "postgres", "redis", "file"])
+def test_each_drop_in_inside_langchains_own_classes(kind: str, tmp_path: Path) -> None:
+    from langchain_classic.memory import ConversationBufferMemory
+
+    if kind != "sql-sqlite" and kind != "file":
+        require_server("127.0.0.1", 6379 if kind == "redis" else 5432, kind)
+    table, prefix = _unique(), _unique() + ":"
+
+    def make(session_id: str) -> lc_history.BaseChatMessageHistory:
+        if kind == "sql-sqlite":
+            return SQLChatMessageHistory(session_id, connection=f"sqlite:///{tmp_path}/a.db")
+        if kind == "sql-postgresql":
+            return SQLChatMessageHistory(session_id, connection=PG, table_name=table)
+        if kind == "postgres":
+            return PostgresChatMessageHistory(session_id, PG, table)
+        if kind == "redis":
+            return RedisChatMessageHistory(session_id, url=REDIS, key_prefix=prefix)
+        return FileChatMessageHistory(str(tmp_path / f"{session_id}.json"))
+
+    chain = RunnableWithMessageHistory(
+        ChatPromptTemplate.from_messages([("placeholder", "{h}"), ("human", "{q}")])
+        | FakeListChatModel(responses=["one", "two"]), make,
+        input_messages_key="q", history_messages_key="h")
+    try:
+        for question in ("a", "b"):
+            chain.invoke({"q": question}, config={"configurable": {"session_id": "s1"}})
+        assert [m.content for m in make("s1").messages] == ["a", "one", "b", "two"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            memory = ConversationBufferMemory(chat_memory=make("s2"))
+            memory.save_context({"input": "hi"}, {"output": "hello"})
+            assert memory.load_memory_variables({})["history"] == "Human: hi\nAI: hello"
+    finally:
+        for sid in ("s1", "s2"):
+            make(sid).clear()
+        if kind in ("sql-postgresql", "postgres"):
+            store = open_store(f"{PG}?table={table}")
+            store.destroy()  # type: ignore[attr-defined]
+            store.close()
