@@ -133,15 +133,27 @@ def history_factory(url_or_store: str | StoreURL | Store, *, ttl: float | None =
     return get_session_history
 
 
+def _import(target: str) -> Any:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _native_static(target: str, name: str) -> Callable[..., Any]:
+    """A static method of the native class, imported (with its driver) on first call."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(_import(target), name)(*args, **kwargs)
+
+    call.__name__ = name
+    return call
+
+
 class _DropIn(LangChainHistory):
     """A LangChain-typed history built with the constructor of a LangChain class."""
 
     _native: str  # "module:Class" of threadline's class with that constructor
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        module, _, name = self._native.partition(":")
-        native = getattr(importlib.import_module(module), name)(*args, **kwargs)
-        super().__init__(native)
+        super().__init__(_import(self._native)(*args, **kwargs))
 
     def __repr__(self) -> str:
         return repr(self.history)
@@ -160,31 +172,11 @@ class PostgresChatMessageHistory(_DropIn):
 
     _native = "threadline.stores.compat._postgres:PostgresChatMessageHistory"
 
-    @staticmethod
-    def create_tables(connection: Any, table_name: str, /) -> None:
-        """Create (or migrate) the tables through your psycopg connection."""
-        from threadline.stores.compat._postgres import PostgresChatMessageHistory as Native
-
-        Native.create_tables(connection, table_name)
-
-    @staticmethod
-    async def acreate_tables(connection: Any, table_name: str, /) -> None:
-        from threadline.stores.compat._postgres import PostgresChatMessageHistory as Native
-
-        await Native.acreate_tables(connection, table_name)
-
-    @staticmethod
-    def drop_table(connection: Any, table_name: str, /) -> None:
-        """Drop the tables (every session in them is lost)."""
-        from threadline.stores.compat._postgres import PostgresChatMessageHistory as Native
-
-        Native.drop_table(connection, table_name)
-
-    @staticmethod
-    async def adrop_table(connection: Any, table_name: str, /) -> None:
-        from threadline.stores.compat._postgres import PostgresChatMessageHistory as Native
-
-        await Native.adrop_table(connection, table_name)
+    # LangChain's table helpers, taking your psycopg connection (async ones: AsyncConnection).
+    create_tables = staticmethod(_native_static(_native, "create_tables"))
+    acreate_tables = staticmethod(_native_static(_native, "acreate_tables"))
+    drop_table = staticmethod(_native_static(_native, "drop_table"))
+    adrop_table = staticmethod(_native_static(_native, "adrop_table"))
 
 
 class RedisChatMessageHistory(_DropIn):

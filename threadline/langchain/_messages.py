@@ -11,7 +11,7 @@ messages, prompt values, lists and dicts of them, and LangChain's ``str`` subcla
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, overload
 
 from threadline._errors import InputError, MissingDependencyError
@@ -102,37 +102,48 @@ def from_langchain(messages: Any) -> Any:
     return out
 
 
-def to_langchain_value(value: Any) -> Any:
-    """What a threadline step produced, as a LangChain step expects it."""
+def _walk(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    """``leaf(value)``, or, when it leaves the value as it is, the same walk into lists,
+    tuples and dicts (what flows through a chain nests messages in those)."""
+    converted = leaf(value)
+    if converted is not value:
+        return converted
+    if isinstance(value, list):
+        return [_walk(item, leaf) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_walk(item, leaf) for item in value)
+    if isinstance(value, dict):
+        return {key: _walk(item, leaf) for key, item in value.items()}
+    return value
+
+
+def _leaf_to_langchain(value: Any) -> Any:
     if isinstance(value, BaseMessage):
         return _message_to_langchain(value)
     if isinstance(value, ChatPromptValue):
         return lc_prompt_values.ChatPromptValue(messages=to_langchain(value.messages))
     if isinstance(value, StringPromptValue):
         return lc_prompt_values.StringPromptValue(text=value.text)
-    if isinstance(value, list):
-        return [to_langchain_value(item) for item in value]
-    if isinstance(value, tuple):
-        return tuple(to_langchain_value(item) for item in value)
-    if isinstance(value, dict):
-        return {key: to_langchain_value(item) for key, item in value.items()}
     return value
 
 
-def from_langchain_value(value: Any) -> Any:
-    """What a LangChain step produced, as a threadline step expects it."""
+def _leaf_from_langchain(value: Any) -> Any:
     if isinstance(value, LCMessage):
         return message_from_dict(lc_messages.message_to_dict(value))
-    if isinstance(value, str):
-        return value if type(value) is str else str(value)  # LangChain's str subclasses
+    if isinstance(value, str) and type(value) is not str:
+        return str.__str__(value)  # LangChain's str subclasses, as plain text
     if isinstance(value, lc_prompt_values.ChatPromptValue):
         return ChatPromptValue(from_langchain(value.messages))
     if isinstance(value, lc_prompt_values.StringPromptValue):
         return StringPromptValue(value.text)
-    if isinstance(value, list):
-        return [from_langchain_value(item) for item in value]
-    if isinstance(value, tuple):
-        return tuple(from_langchain_value(item) for item in value)
-    if isinstance(value, dict):
-        return {key: from_langchain_value(item) for key, item in value.items()}
     return value
+
+
+def to_langchain_value(value: Any) -> Any:
+    """What a threadline step produced, as a LangChain step expects it."""
+    return _walk(value, _leaf_to_langchain)
+
+
+def from_langchain_value(value: Any) -> Any:
+    """What a LangChain step produced, as a threadline step expects it."""
+    return _walk(value, _leaf_from_langchain)

@@ -10,7 +10,6 @@ message with ``to_message()``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
@@ -25,6 +24,7 @@ from threadline.messages._values import (
     SystemMessage,
     ToolMessage,
     _all_slots,
+    tool_call_from_json,
 )
 
 __all__ = [
@@ -89,17 +89,9 @@ class AIMessageChunk(AIMessage):
         tool_calls = list(self._tool_calls or ())
         invalid = list(self._invalid_tool_calls or ())
         for chunk in self._tool_call_chunks or ():
-            raw = chunk.get("args") or ""
-            try:
-                args = json.loads(raw) if raw else {}
-                if not isinstance(args, dict):
-                    raise ValueError("tool call arguments must be a JSON object")
-            except ValueError as exc:
-                invalid.append({"name": chunk.get("name"), "args": raw, "id": chunk.get("id"),
-                                "error": str(exc), "type": "invalid_tool_call"})
-            else:
-                tool_calls.append({"name": chunk.get("name"), "args": args,
-                                   "id": chunk.get("id"), "type": "tool_call"})
+            call = tool_call_from_json(chunk.get("name"), chunk.get("args") or "",
+                                       chunk.get("id"))
+            (tool_calls if call["type"] == "tool_call" else invalid).append(call)
         return AIMessage(
             self.content,
             additional_kwargs=self._additional_kwargs,

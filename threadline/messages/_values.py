@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar, Literal, TypeAlias
 
 from threadline._errors import InputError
@@ -28,6 +29,7 @@ __all__ = [
     "RemoveMessage",
     "SystemMessage",
     "ToolMessage",
+    "tool_call_from_json",
 ]
 
 Content: TypeAlias = "str | list[str | dict[str, Any]]"
@@ -243,6 +245,19 @@ class AIMessage(BaseMessage):
     @invalid_tool_calls.setter
     def invalid_tool_calls(self, value: list[dict[str, Any]]) -> None:
         self._invalid_tool_calls = value
+
+
+def tool_call_from_json(name: Any, raw: str, call_id: Any) -> dict[str, Any]:
+    """A tool call whose arguments arrived as JSON text: a ``tool_call``, or an
+    ``invalid_tool_call`` saying why the text is not a JSON object (kept as written)."""
+    try:
+        args = json.loads(raw) if raw else {}
+        if not isinstance(args, dict):
+            raise ValueError("tool call arguments must be a JSON object")
+    except ValueError as exc:
+        return {"name": name, "args": raw, "id": call_id, "error": str(exc),
+                "type": "invalid_tool_call"}
+    return {"name": name, "args": args, "id": call_id, "type": "tool_call"}
 
 
 def _tool_call(call: dict[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from threadline.messages._values import (
     HumanMessage,
     SystemMessage,
     ToolMessage,
+    tool_call_from_json,
 )
 from threadline.models._tool_schema import convert_to_openai_tool
 
@@ -247,17 +248,9 @@ def parse_completion(data: Any) -> AIMessage:
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict):
             raise ModelResponseError(f"malformed tool call: {_excerpt(call)}")
-        raw = function.get("arguments") or ""
-        try:
-            args = json.loads(raw) if raw else {}
-            if not isinstance(args, dict):
-                raise ValueError("tool call arguments must be a JSON object")
-        except ValueError as exc:
-            invalid.append({"name": function.get("name"), "args": raw, "id": call.get("id"),
-                            "error": str(exc), "type": "invalid_tool_call"})
-        else:
-            tool_calls.append({"name": function.get("name"), "args": args, "id": call.get("id"),
-                               "type": "tool_call"})
+        parsed = tool_call_from_json(function.get("name"), function.get("arguments") or "",
+                                     call.get("id"))
+        (tool_calls if parsed["type"] == "tool_call" else invalid).append(parsed)
     return AIMessage(
         content or "",
         additional_kwargs=_extras(message),
