@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor, ThreadPoolExecutor
 
 __all__ = [
+    "CONFIG_KEYS",
     "Runnable",
     "RunnableAssign",
     "RunnableBinding",
@@ -59,6 +60,10 @@ class RunnableConfig(TypedDict, total=False):
     max_concurrency: int | None
     recursion_limit: int
 
+
+#: The keys of a config (LangChain's CONFIG_KEYS); any other top-level key is a
+#: configurable value.
+CONFIG_KEYS = frozenset(RunnableConfig.__annotations__)
 
 _executor: ThreadPoolExecutor | None = None
 

@@ -51,7 +51,13 @@ from threadline._errors import InputError, MissingConfigError
 from threadline._foreign import convert as convert_foreign
 from threadline._foreign import describe
 from threadline.core._history import BaseChatMessageHistory
-from threadline.core._runnables import Runnable, RunnableConfig, add_chunks, coerce_to_runnable
+from threadline.core._runnables import (
+    CONFIG_KEYS,
+    Runnable,
+    RunnableConfig,
+    add_chunks,
+    coerce_to_runnable,
+)
 from threadline.messages._chunks import AIMessageChunk
 from threadline.messages._values import AIMessage, BaseMessage, HumanMessage
 
@@ -88,13 +94,6 @@ _SESSION_ID = ConfigurableFieldSpec(
     is_shared=True,
 )
 
-# LangChain's CONFIG_KEYS. Any other top-level key of a config is a configurable value:
-# its ensure_config() moves it into config["configurable"].
-_CONFIG_KEYS = frozenset({
-    "tags", "metadata", "callbacks", "run_name", "max_concurrency", "recursion_limit",
-    "configurable", "run_id",
-})
-
 _ACCEPTED_INPUT = ("a str, a message, a list of messages (or a list holding one such "
                    "list), or a dict holding one of these")
 _ACCEPTED_OUTPUT = "a str, a message, a list of messages, or a dict holding one of these"
@@ -110,12 +109,12 @@ def _normalise_config(config: RunnableConfig | None) -> RunnableConfig | None:
     # This belongs where threadline merges configs (core/_runnables.py), for every
     # runnable; until then the wrapper, which needs it to find the session, does it for
     # the config it reads and passes on.
-    if not config or config.keys() <= _CONFIG_KEYS:
+    if not config or config.keys() <= CONFIG_KEYS:
         return config
     configurable = dict(config.get("configurable") or {})
     merged: dict[str, Any] = {}
     for key, value in config.items():
-        if key in _CONFIG_KEYS:
+        if key in CONFIG_KEYS:
             merged[key] = value
         elif value is not None:
             configurable[key] = value

@@ -14,7 +14,12 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from threadline._errors import MissingDependencyError
-from threadline.core._runnables import Runnable, RunnableConfig, coerce_to_runnable
+from threadline.core._runnables import (
+    CONFIG_KEYS,
+    Runnable,
+    RunnableConfig,
+    coerce_to_runnable,
+)
 from threadline.langchain._messages import from_langchain_value, to_langchain_value
 
 try:
@@ -24,15 +29,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 __all__ = ["LangChainRunnable", "ThreadlineRunnable", "as_langchain", "runnable_from_langchain"]
 
-# The keys both libraries' config dicts share; anything else stays on its own side.
-_CONFIG_KEYS = ("configurable", "tags", "metadata", "callbacks", "run_name", "run_id",
-                "max_concurrency", "recursion_limit")
 
 
 def _config(config: Any) -> Any:
     if not config:
         return None
-    return {key: config[key] for key in _CONFIG_KEYS if key in config}
+    # The keys both libraries' configs share; anything else stays on its own side.
+    return {key: config[key] for key in CONFIG_KEYS if key in config}
 
 
 class LangChainRunnable(Runnable[Any, Any]):
