@@ -161,7 +161,7 @@ class InMemoryChatMessageHistory(BaseChatMessageHistory):
 
     @messages.setter
     def messages(self, value: list[BaseMessage]) -> None:
-        self._messages = check_messages(value)
+        self._messages = list(check_messages(value))
 
     def get_messages(self, last: int | None = None) -> list[BaseMessage]:
         if last is None:

@@ -61,14 +61,22 @@ def check_messages(messages: Iterable[object]) -> list[BaseMessage]:
     item never leaves half a turn stored. Messages of other frameworks (LangChain's) are
     converted to threadline's on the way in (see :mod:`threadline._foreign`).
     """
-    batch = list(messages)
-    for i, message in enumerate(batch):
+    # The caller's list itself when it holds only our messages (the common case, on the
+    # hot path of every turn); it is never changed here.
+    batch: list[Any] = messages if type(messages) is list else list(messages)
+    for message in batch:
         if not isinstance(message, BaseMessage):
-            converted = convert_foreign("message", message)
-            if converted is None:
-                raise not_a_message(message)
-            batch[i] = converted
-    return batch  # type: ignore[return-value]  # every item was checked above
+            return [_checked(item) for item in batch]
+    return batch
+
+
+def _checked(item: object) -> BaseMessage:
+    if isinstance(item, BaseMessage):
+        return item
+    converted = convert_foreign("message", item)
+    if converted is None:
+        raise not_a_message(item)
+    return converted  # type: ignore[no-any-return]
 
 
 def convert_to_messages(value: object) -> list[BaseMessage]:
