@@ -14,12 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from threadline._errors import MissingDependencyError
-from threadline.core._runnables import (
-    CONFIG_KEYS,
-    Runnable,
-    RunnableConfig,
-    coerce_to_runnable,
-)
+from threadline.core._runnables import CONFIG_KEYS, Runnable, RunnableConfig, coerce_to_runnable
 from threadline.langchain._messages import from_langchain_value, to_langchain_value
 
 try:
