@@ -65,3 +65,31 @@ def restart_mid_conversation(store: Store, restart: Callable[[], None]) -> None:
     assert asyncio.run(async_turns()) == [f"{k}{i}" for i in range(1, 6) for k in "qa"]
     info = store.session_info("conv")
     assert info is not None and info.message_count == 10
+
+
+def langchain_drop_in_scenario(make: Callable[[str], object]) -> None:
+    """A ``threadline.langchain`` drop-in history inside LangChain's own
+    RunnableWithMessageHistory and ConversationBufferMemory; ``make(session_id)``
+    builds the history, as a LangChain app's factory would."""
+    import warnings
+
+    from langchain_classic.memory import ConversationBufferMemory
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+    from langchain_core.messages import HumanMessage as LcHuman
+    from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.runnables.history import RunnableWithMessageHistory
+
+    chain = RunnableWithMessageHistory(
+        ChatPromptTemplate.from_messages([("placeholder", "{h}"), ("human", "{q}")])
+        | FakeListChatModel(responses=["one", "two"]), make,
+        input_messages_key="q", history_messages_key="h")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LangChain marks these classes deprecated
+        for question in ("a", "b"):
+            chain.invoke({"q": question}, config={"configurable": {"session_id": "s1"}})
+        memory = ConversationBufferMemory(chat_memory=make("s2"))
+        memory.save_context({"input": "hi"}, {"output": "hello"})
+        assert memory.load_memory_variables({})["history"] == "Human: hi\nAI: hello"
+    messages = make("s1").messages  # type: ignore[attr-defined]
+    assert [m.content for m in messages] == ["a", "one", "b", "two"]
+    assert isinstance(messages[0], LcHuman)

@@ -28,6 +28,7 @@ from threadline.stores.cosmos._ops import _append_op, _Batch, _Context, _Query
 from threadline.stores.cosmos._store import CosmosStore
 
 from .cosmos_server import KEY, CosmosServer, shared_server
+from .scenarios import langchain_drop_in_scenario
 
 # -- pure: the production path ----------------------------------------------------------------
 
@@ -274,13 +275,7 @@ def test_async_methods_do_not_block_the_loop() -> None:
 
 
 def test_langchain_drop_in_inside_langchains_own_classes() -> None:
-    import warnings
-
-    from langchain_classic.memory import ConversationBufferMemory
-    from langchain_core.language_models.fake_chat_models import FakeListChatModel
     from langchain_core.messages import HumanMessage as LcHuman
-    from langchain_core.prompts import ChatPromptTemplate
-    from langchain_core.runnables.history import RunnableWithMessageHistory
 
     from threadline import langchain as bridge
 
@@ -293,22 +288,9 @@ def test_langchain_drop_in_inside_langchains_own_classes() -> None:
             credential=KEY, cosmos_client_kwargs={"connection_verify": False},
             store_options={"emulator": True})
 
-    chain = RunnableWithMessageHistory(
-        ChatPromptTemplate.from_messages([("placeholder", "{h}"), ("human", "{q}")])
-        | FakeListChatModel(responses=["one", "two"]), history,
-        input_messages_key="q", history_messages_key="h")
-    first = history("s1")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for question in ("a", "b"):
-                chain.invoke({"q": question}, config={"configurable": {"session_id": "s1"}})
-            memory = ConversationBufferMemory(chat_memory=history("s2"))
-            memory.save_context({"input": "hi"}, {"output": "hello"})
-            assert memory.load_memory_variables({})["history"] == "Human: hi\nAI: hello"
-        assert [m.content for m in first.messages] == ["a", "one", "b", "two"]
-        assert isinstance(first.messages[0], LcHuman)
+        langchain_drop_in_scenario(history)
         with history("s3") as scoped:  # LangChain's class is a context manager too
             scoped.add_messages([LcHuman("x")])
     finally:
-        first.store.destroy()  # type: ignore[attr-defined]
+        history("s1").store.destroy()  # type: ignore[attr-defined]

@@ -36,6 +36,7 @@ from threadline.stores.dynamodb._items import META_SEQ, partition_key
 from threadline.stores.dynamodb._store import DynamoDBStore
 
 from .dynamo_server import KEY_ID, REGION, SECRET, MotoServer, moto_server
+from .scenarios import langchain_drop_in_scenario
 
 
 def _texts(messages: list[BaseMessage]) -> list[str]:
@@ -319,12 +320,6 @@ def test_langchain_drop_in_inside_langchains_own_classes() -> None:
     # threadline.langchain's DynamoDBChatMessageHistory, in LangChain's
     # RunnableWithMessageHistory and ConversationBufferMemory.
     import boto3
-    from langchain_classic.memory import ConversationBufferMemory
-    from langchain_core.language_models.fake_chat_models import FakeListChatModel
-    from langchain_core.messages import AIMessage as LcAI
-    from langchain_core.messages import HumanMessage as LcHuman
-    from langchain_core.prompts import ChatPromptTemplate
-    from langchain_core.runnables.history import RunnableWithMessageHistory
 
     from threadline import langchain as bridge
 
@@ -336,21 +331,7 @@ def test_langchain_drop_in_inside_langchains_own_classes() -> None:
         return bridge.DynamoDBChatMessageHistory(table, session_id, endpoint_url=moto.endpoint,
                                                  boto3_session=session, region=REGION)
 
-    chain = RunnableWithMessageHistory(
-        ChatPromptTemplate.from_messages([("placeholder", "{h}"), ("human", "{q}")])
-        | FakeListChatModel(responses=["one", "two"]), history,
-        input_messages_key="q", history_messages_key="h")
-    first = history("s1")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for question in ("a", "b"):
-                chain.invoke({"q": question}, config={"configurable": {"session_id": "s1"}})
-            memory = ConversationBufferMemory(chat_memory=history("s2"), return_messages=True)
-            memory.save_context({"input": "hi"}, {"output": "hello"})
-            assert memory.load_memory_variables({})["history"] == [LcHuman("hi"),
-                                                                   LcAI("hello")]
-        assert [m.content for m in first.messages] == ["a", "one", "b", "two"]
-        assert isinstance(first.messages[0], LcHuman)
+        langchain_drop_in_scenario(history)
     finally:
-        first.store.destroy()  # type: ignore[attr-defined]
+        history("s1").store.destroy()  # type: ignore[attr-defined]
