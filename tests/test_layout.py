@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "threadline._errors": 0,  # the one exception tree
     "threadline._concurrency": 0,  # the one sync->async adapter
     "threadline._foreign": 0,  # which integration converts another framework's objects
+    "threadline._redact": 0,  # the one way to show a URL without its secrets
     "threadline.messages": 1,
     "threadline.core": 2,
     "threadline.models": 3,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from threadline._errors import (
     ConfigurationError,
+    DamagedMessageError,
     HistoryFileError,
     InputError,
     MessageFormatError,
@@ -29,8 +30,10 @@ from threadline._errors import (
     ModelRateLimitError,
     ModelResponseError,
     ModelTimeoutError,
+    SkippedMessageWarning,
     StoreConnectionError,
     StoreError,
+    StoreTimeoutError,
     ThreadlineError,
 )
 from threadline.core._history import (
@@ -186,6 +189,7 @@ __all__ = [
     "ConversationTokenBufferMemory",
     "CopyReport",
     "CosmosDBChatMessageHistory",
+    "DamagedMessageError",
     "DynamoDBChatMessageHistory",
     "EchoChatModel",
     "FakeListChatModel",
@@ -224,10 +228,12 @@ __all__ = [
     "SQLChatMessageHistory",
     "SessionInfo",
     "SessionPage",
+    "SkippedMessageWarning",
     "Store",
     "StoreConnectionError",
     "StoreError",
     "StoreHistory",
+    "StoreTimeoutError",
     "StoreURL",
     "StrOutputParser",
     "StringPromptValue",

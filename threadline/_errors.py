@@ -13,10 +13,13 @@ situation (``KeyError`` for a missing prompt variable, ``ValueError`` for bad in
     │   ├── MissingVariableError (KeyError)  a prompt variable was not given
     │   └── MissingConfigError (KeyError)    a session key is missing from the config
     ├── MessageFormatError (ValueError)    a message dict is malformed or of unknown type
+    │                                        (a stored one names its session and position)
     ├── HistoryFileError                   a history file is unreadable or not ours
+    │   └── DamagedMessageError (also MessageFormatError)  one of its messages is damaged
     ├── StoreError                         a store backend failed
     │   ├── ConfigurationError (ValueError)  bad URL, unknown scheme or option
     │   └── StoreConnectionError             the server cannot be reached
+    │       └── StoreTimeoutError (TimeoutError)  unreachable, not answering, or pool exhausted
     ├── ModelError                         a chat model failed
     │   ├── ModelHTTPError                   the model's server answered 4xx/5xx
     │   │   └── ModelRateLimitError          ... 429, still after the retries
@@ -24,12 +27,16 @@ situation (``KeyError`` for a missing prompt variable, ``ValueError`` for bad in
     │   ├── ModelConnectionError (ConnectionError)  server unreachable, connection broke
     │   └── ModelResponseError               the answer or stream is malformed
     └── MissingDependencyError (ImportError) an optional extra is not installed
+
+One warning: :class:`SkippedMessageWarning`, for each stored message a read with
+``skip_invalid=True`` left out (its ``error`` is the :class:`MessageFormatError`).
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ConfigurationError",
+    "DamagedMessageError",
     "HistoryFileError",
     "InputError",
     "MessageFormatError",
@@ -42,8 +49,10 @@ __all__ = [
     "ModelRateLimitError",
     "ModelResponseError",
     "ModelTimeoutError",
+    "SkippedMessageWarning",
     "StoreConnectionError",
     "StoreError",
+    "StoreTimeoutError",
     "ThreadlineError",
 ]
 
@@ -78,11 +87,54 @@ class MissingConfigError(InputError, KeyError):
 
 
 class MessageFormatError(ThreadlineError, ValueError):
-    """A stored or given message dict cannot be turned into a message."""
+    """A stored or given message dict cannot be turned into a message.
+
+    When a store read finds it, ``session_id`` names the session and ``position`` the
+    message: its index from the start (0 = oldest), or counting back from the newest
+    (-1 = newest) when the read asked for the last N only.
+    """
+
+    def __init__(self, message: str, *, session_id: str | None = None,
+                 position: int | None = None) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+        self.position = position
+
+    def located(self, session_id: str | None, position: int) -> MessageFormatError:
+        """This error, saying where the bad stored message is."""
+        where = (f"message {position}" if position >= 0
+                 else f"message {position} (counting back from the newest, -1)")
+        sid = f" of session {session_id!r:.200}" if session_id is not None else ""
+        located = MessageFormatError(f"{where}{sid} cannot be read: {self}",
+                                     session_id=session_id, position=position)
+        located.__cause__ = self.__cause__ or self
+        return located
+
+
+class SkippedMessageWarning(UserWarning):
+    """A stored message that cannot be read was left out (``skip_invalid=True``)."""
+
+    def __init__(self, error: MessageFormatError) -> None:
+        super().__init__(f"skipped: {error}")
+        self.error = error
 
 
 class HistoryFileError(ThreadlineError):
     """A chat history file is not valid UTF-8 JSON in a format threadline reads."""
+
+
+class DamagedMessageError(HistoryFileError, MessageFormatError):
+    """A stored message of a history file cannot be read.
+
+    Both a :class:`HistoryFileError` (the file is not all readable) and a
+    :class:`MessageFormatError` whose ``session_id`` (for a ``file://`` store) and
+    ``position`` say which message; ``line`` is its line number in a JSON Lines file.
+    """
+
+    def __init__(self, message: str, *, session_id: str | None = None,
+                 position: int | None = None, line: int | None = None) -> None:
+        super().__init__(message, session_id=session_id, position=position)
+        self.line = line
 
 
 class StoreError(ThreadlineError):
@@ -95,6 +147,21 @@ class ConfigurationError(StoreError, ValueError):
 
 class StoreConnectionError(StoreError, ConnectionError):
     """The store's server could not be reached (within the connect timeout)."""
+
+
+class StoreTimeoutError(StoreConnectionError, TimeoutError):
+    """A store call ran out of time; ``kind`` says how:
+
+    - ``"connect"``: the server could not be reached within the timeout;
+    - ``"read"``: the server took the request but did not answer within the timeout;
+    - ``"pool"``: every pooled connection stayed busy for the timeout (``pool_size``
+      connections; raise ``pool_size`` or lower the load).
+    """
+
+    def __init__(self, message: str, *, kind: str, timeout: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.timeout = timeout
 
 
 class ModelError(ThreadlineError):

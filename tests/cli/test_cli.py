@@ -52,15 +52,15 @@ def test_bad_subcommand_exits_2_with_a_usage_line(capsys: pytest.CaptureFixture[
         main(["no-such-command"])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("usage: threadline ")
-    assert "invalid choice: 'no-such-command'" in err
+    assert err.startswith("threadline: error: argument COMMAND: invalid choice: "
+                          "'no-such-command' (choose from 'chat', ")
+    assert err.endswith(" (see `threadline --help`)\n") and err.count("\n") == 1
 
 
-def test_no_subcommand_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main([])
-    assert info.value.code == 2
-    assert "usage: threadline " in capsys.readouterr().err
+def test_no_subcommand_shows_the_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: threadline ") and "sessions" in err and "--debug" in err
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -192,9 +192,12 @@ def test_chat_errors_are_one_line_with_the_fix(home: Path,
     assert (code, out) == (1, "")
     assert err.startswith("threadline: error: model_path '/no/such/model.gguf' is not a file")
     assert err.count("\n") == 1
-    code, out, err = _run(capsys, "chat", "--store", "nosuch://x")
-    assert code == 1
-    assert err.startswith("threadline: error: unknown store scheme 'nosuch'; valid schemes:")
+    with pytest.raises(SystemExit) as info:
+        main(["chat", "--store", "nosuch://x"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.startswith(
+        "threadline chat: error: argument --store: unknown store scheme 'nosuch'; valid "
+        "schemes:")
     code, _, err = _run(capsys, "chat", "--model", "nonsense")
     assert code == 1 and "unknown model name 'nonsense'; accepted:" in err
     with pytest.raises(SystemExit) as info:
@@ -231,7 +234,7 @@ def test_ask_reads_piped_stdin(home: Path, capsys: pytest.CaptureFixture[str],
     assert _run(capsys, "ask", "--model", "echo", "Summarise:")[1] == "Summarise:\n\nthe text\n"
     _stdin(monkeypatch, "  \n")
     code, _, err = _run(capsys, "ask", "--model", "echo")
-    assert code == 1
+    assert code == 2  # a usage error
     assert err == ('threadline: error: no question: pass it as an argument (threadline ask '
                    '"...") or pipe it in (echo hi | threadline ask)\n')
 
@@ -377,8 +380,10 @@ def test_sessions_copy_from_a_langchain_file(home: Path,
     assert len(_messages(dst, "other")) == 2
     code, _, err = _run(capsys, "sessions", "copy", str(home / "nope.json"), dst)
     assert code == 1 and "is neither a store URL nor a file" in err
-    code, _, err = _run(capsys, "sessions", "copy", str(history), "bogus://x")
-    assert code == 1 and "unknown store scheme 'bogus'" in err
+    with pytest.raises(SystemExit) as info:
+        main(["sessions", "copy", str(history), "bogus://x"])
+    assert info.value.code == 2
+    assert "argument DST_URL: unknown store scheme 'bogus'" in capsys.readouterr().err
 
 
 def test_db_init(home: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -627,6 +627,44 @@ def test_the_key_never_shows_on_connection_errors() -> None:
     assert KEY not in "".join(traceback.format_exception(caught.value)) + repr(model)
 
 
+def test_a_base_url_password_never_shows(server: OpenAIServer,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    # A proxy's credentials in the base URL (as OPENAI_BASE_URL often carries them).
+    caplog.set_level(logging.WARNING)
+    secret = "PROXYSECRET%2Fpw"  # percent-encoded '/': masked as written and decoded
+    base = server.base_url.replace("http://", f"http://user:{secret}@")
+    model = ChatOpenAI(model="m", base_url=base, max_retries=1)
+    assert repr(model) == (f"ChatOpenAI(model='m', base_url="
+                           f"'{server.base_url.replace('http://', 'http://user:***@')}')")
+    server.script(Status(503, "busy", headers={"Retry-After": "0"}),
+                  Status(500, "no luck with PROXYSECRET/pw"))
+    with pytest.raises(ModelHTTPError) as caught:
+        model.invoke("hi")
+    shown = ("".join(traceback.format_exception(caught.value)) + caught.value.body
+             + caplog.text)
+    assert "http://user:***@127.0.0.1:" in str(caught.value)
+    assert "retry 1 of 1" in caplog.text and "user:***@" in caplog.text
+    assert "PROXYSECRET" not in shown
+    assert model.invoke("hi").content == "echo: hi"  # the credentials are still sent
+
+    closed = ChatOpenAI(model="m", base_url=f"http://user:{secret}@127.0.0.1:{free_port()}/v1",
+                        max_retries=0)
+    with pytest.raises(ModelConnectionError) as refused:
+        closed.invoke("hi")
+    assert "cannot connect to http://user:***@127.0.0.1:" in str(refused.value)
+    assert "PROXYSECRET" not in "".join(traceback.format_exception(refused.value))
+
+
+def test_an_unparsable_base_url_is_refused_without_quoting_its_password() -> None:
+    with pytest.raises(InputError) as caught:
+        ChatOpenAI(model="m", base_url="http://user:PROXY/SECRET#x?y@127.0.0.1:1/v1")
+    assert str(caught.value) == (
+        "base_url 'http://user:***@127.0.0.1:1/v1' is not a valid URL; percent-encode '/', "
+        "'#', '?', '@' and ':' inside a user name or password")
+    # httpx's error (which quotes the part it choked on) is not chained into the traceback.
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
 # -- configuration ---------------------------------------------------------------------------
 
 

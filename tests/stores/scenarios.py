@@ -4,6 +4,7 @@ its own private server or closed port."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -93,3 +94,135 @@ def langchain_drop_in_scenario(make: Callable[[str], object]) -> None:
     messages = make("s1").messages  # type: ignore[attr-defined]
     assert [m.content for m in messages] == ["a", "one", "b", "two"]
     assert isinstance(messages[0], LcHuman)
+
+
+#: Rows another writer could have left in a store: (label, raw stored text). Each one must
+#: make a read fail with MessageFormatError naming the session and position, and a read
+#: with skip_invalid=True return every other message.
+POISON: list[tuple[str, str]] = [
+    ("not JSON", "{not json"),
+    ("nested 100,000 deep", '{"type":"human","data":{"content":' + "[" * 100_000
+     + "]" * 100_000 + "}}"),
+    ("a JSON list", "[1, 2, 3]"),
+    ("unknown type without content", '{"type":"mystery","data":{}}'),
+    ("tool_calls not a list", '{"type":"ai","data":{"content":"x","tool_calls":"boom"}}'),
+    ("tool_calls of strings", '{"type":"ai","data":{"content":"x","tool_calls":["a","b"]}}'),
+    ("tool call without args dict",
+     '{"type":"ai","data":{"content":"x","tool_calls":[{"name":"f","args":[1]}]}}'),
+    ("content a number", '{"type":"human","data":{"content":42}}'),
+    ("content blocks of numbers", '{"type":"human","data":{"content":[1,2]}}'),
+    ("additional_kwargs a list", '{"type":"human","data":{"content":"x","additional_kwargs":[1]}}'),
+    ("id a number", '{"type":"human","data":{"content":"x","id":7}}'),
+    ("tool message without tool_call_id", '{"type":"tool","data":{"content":"x"}}'),
+    ("data not a dict", '{"type":"human","data":"x"}'),
+]
+
+
+def poisoned_rows_scenario(store: Store, insert_raw: Callable[[str, list[str]], None]) -> None:
+    """For each poisoned row: a session holding a good turn, the row, and another good
+    turn, written raw with ``insert_raw(session_id, [encoded rows...])`` in that order.
+
+    A plain read raises MessageFormatError naming the session and the bad row's position
+    (from the start, and counted back from the newest for ``last=``), sync and async; a
+    read with ``skip_invalid=True`` returns the four good messages with one
+    SkippedMessageWarning; the store stays usable (appends after the bad row work)."""
+    import warnings
+
+    from threadline import MessageFormatError, SkippedMessageWarning
+    from threadline.stores._base import encode_message
+
+    good = [encode_message(m) for m in turn(1)], [encode_message(m) for m in turn(2)]
+    for n, (label, row) in enumerate(POISON):
+        sid = f"poison-{n}"
+        insert_raw(sid, [*good[0], row, *good[1]])
+        with pytest.raises(MessageFormatError) as info:
+            store.get_messages(sid)
+        assert info.value.session_id == sid and info.value.position == 2, label
+        assert sid in str(info.value) and "message 2" in str(info.value), label
+        with pytest.raises(MessageFormatError) as info:
+            store.get_messages(sid, last=3)
+        assert info.value.position == -3, label
+        with pytest.raises(MessageFormatError):
+            asyncio.run(store.aget_messages(sid))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            kept = store.get_messages(sid, skip_invalid=True)
+        assert contents(kept) == ["q1", "a1", "q2", "a2"], label
+        skipped = [w for w in caught if issubclass(w.category, SkippedMessageWarning)]
+        assert len(skipped) == 1, label
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            kept = asyncio.run(store.aget_messages(sid, skip_invalid=True))
+        assert contents(kept) == ["q1", "a1", "q2", "a2"], label
+        store.append(sid, turn(3))
+        assert contents(store.get_messages(sid, last=2)) == ["q3", "a3"]
+
+
+class StallingProxy:
+    """A TCP proxy on 127.0.0.1 that forwards to ``(host, port)`` until :meth:`stall`:
+    then it keeps every connection open and accepts new ones, but forwards nothing (a
+    network partition or a stalled proxy, as a client sees it). ``resume()`` undoes it."""
+
+    def __init__(self, host: str, port: int) -> None:
+        import socket
+        import threading
+
+        self.target = (host, port)
+        self.stalled = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._sockets: list[socket.socket] = []
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self._sockets.append(client)
+            if self.stalled.is_set():
+                continue  # accepted, never answered
+            try:
+                server = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            self._sockets.append(server)
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: object, sink: object) -> None:
+        import socket
+
+        assert isinstance(source, socket.socket) and isinstance(sink, socket.socket)
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                while self.stalled.is_set() and not self._closed:
+                    time.sleep(0.05)  # hold the bytes: the other side sees silence
+                if self._closed:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+
+    def stall(self) -> None:
+        self.stalled.set()
+
+    def resume(self) -> None:
+        self.stalled.clear()
+
+    def close(self) -> None:
+        self._closed = True
+        self.stalled.clear()
+        self._listener.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()

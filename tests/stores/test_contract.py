@@ -601,3 +601,72 @@ def test_export_import_copy_round_trip(store: Store) -> None:
     back = copy_sessions(target, store, session_ids=["e1"])
     assert back.messages == len(rich_messages())
     assert store.get_messages("e1") == rich_messages()
+
+
+def test_append_is_idempotent_for_message_ids(store: Store) -> None:
+    """A retried append (same ids) stores nothing twice; messages without ids always land."""
+    turn1 = [HumanMessage("q1", id="m1"), AIMessage("a1", id="m2")]
+    store.append("s", turn1)
+    store.append("s", turn1)  # the retry of a write whose answer was lost
+    assert _texts(store.get_messages("s")) == ["q1", "a1"]
+    info = store.session_info("s")
+    assert info is not None and info.message_count == 2
+
+    # A batch holding some known ids and some new ones stores only the new ones, in order.
+    store.append("s", [AIMessage("a1", id="m2"), HumanMessage("q2", id="m3"),
+                       AIMessage("a2", id="m4")])
+    assert _texts(store.get_messages("s")) == ["q1", "a1", "q2", "a2"]
+    # An id repeated inside one batch is stored once.
+    store.append("s", [HumanMessage("q3", id="m5"), HumanMessage("q3 again", id="m5")])
+    assert _texts(store.get_messages("s", last=1)) == ["q3"]
+    # No id: no deduplication.
+    store.append("s", [HumanMessage("same")])
+    store.append("s", [HumanMessage("same")])
+    assert _texts(store.get_messages("s", last=2)) == ["same", "same"]
+    info = store.session_info("s")
+    assert info is not None and info.message_count == 7
+
+    # Ids are per session, and a deleted session forgets its ids.
+    store.append("other", turn1)
+    assert _texts(store.get_messages("other")) == ["q1", "a1"]
+    store.delete_session("s")
+    store.append("s", turn1)
+    assert _texts(store.get_messages("s")) == ["q1", "a1"]
+
+    async def again() -> list[str]:
+        await store.aappend("s", turn1)
+        await store.aappend("s", [*turn1, HumanMessage("q9", id="m9")])
+        return _texts(await store.aget_messages("s"))
+
+    assert asyncio.run(again()) == ["q1", "a1", "q9"]
+
+
+def test_concurrent_retries_store_each_id_once(store: Store) -> None:
+    """Eight threads appending the same ids at once (retries racing each other): each
+    message is stored exactly once."""
+    batch = [HumanMessage(f"q{i}", id=f"r{i}") for i in range(4)]
+    errors: list[BaseException] = []
+
+    def retry() -> None:
+        try:
+            store.append("race", batch)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=retry) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert _texts(store.get_messages("race")) == ["q0", "q1", "q2", "q3"]
+
+
+def test_session_page_iterates_over_ids(store: Store) -> None:
+    for sid in ("b", "a", "c"):
+        store.append(sid, _turn(1))
+    page = store.list_sessions(limit=2)
+    assert list(page) == page.session_ids == ["a", "b"]
+    assert page.next_cursor is not None and len(page) == 2 and "a" in page
+    assert [sid for sid in store.list_sessions()] == ["a", "b", "c"]
+    assert list(asyncio.run(store.alist_sessions())) == ["a", "b", "c"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import json
 import time
 from typing import Any
 
@@ -23,8 +24,14 @@ from threadline.stores.compat._cosmos import (
     endpoint_url,
     parse_connection_string,
 )
-from threadline.stores.cosmos._docs import HEAD_ID, SessionState, partition_key, plan_append
-from threadline.stores.cosmos._ops import _append_op, _Batch, _Context, _Query
+from threadline.stores.cosmos._docs import (
+    HEAD_ID,
+    SessionState,
+    id_doc_id,
+    partition_key,
+    plan_append,
+)
+from threadline.stores.cosmos._ops import BatchFailure, _append_op, _Batch, _Context, _Query
 from threadline.stores.cosmos._store import CosmosStore
 
 from .cosmos_server import KEY, CosmosServer, shared_server
@@ -80,6 +87,62 @@ def test_production_append_is_one_batch_per_99_messages() -> None:
     assert batches[1].ops[0][0] == "replace"  # the cached head of the first transaction
     seqs = [op[1][0]["s"] for b in batches for op in b.ops[1:]]
     assert seqs == list(range(1, 151))
+
+
+def _live_head(count: int) -> dict[str, Any]:
+    plan = plan_append(SessionState(), "s", [f"m{i}" for i in range(count)], 1.7e9, None)
+    return {**plan.head, "_etag": '"e1"'}
+
+
+def _ops_of(batch: _Batch) -> list[tuple[str, str]]:
+    """(kind, document type) of each operation: the head, id documents, messages."""
+    return [(op[0], op[1][-1]["t"]) for op in batch.ops]
+
+
+def test_production_append_leaves_out_known_ids() -> None:
+    head = _live_head(2)
+    op = _append_op(_Context(emulator=False, ttl=None), "s", [
+        HumanMessage("q1", id="q1"), AIMessage("a1", id="a1"), HumanMessage("again", id="q1"),
+        HumanMessage("no id")], None)
+    assert isinstance(next(op), _Query)  # the head (nothing cached)
+    batch = op.send([head])
+    assert isinstance(batch, _Batch) and batch.lost_ok
+    # The id repeated in the batch is written once; id documents after the head.
+    assert _ops_of(batch) == [("replace", "h"), ("create", "k"), ("create", "k"),
+                              ("create", "m"), ("create", "m"), ("create", "m")]
+    assert batch.ops[1][1][0]["id"] == id_doc_id(head["e"], "q1")
+    assert batch.ops[3][1][0]["s"] == 3 and batch.ops[0][1][1]["n"] == 5
+    # q1 is known: its id document conflicts, the batch fails whole; one query says which.
+    query = op.send((409, BatchFailure(1, [])))
+    assert isinstance(query, _Query) and "ARRAY_CONTAINS" in query.sql
+    again = op.send([{"id": id_doc_id(head["e"], "q1")}])
+    assert isinstance(again, _Batch)
+    assert [json.loads(o[1][0]["m"])["data"]["content"] for o in again.ops[2:]] == [
+        "a1", "no id"]
+    assert again.ops[0][1][1]["n"] == 4 and again.ops[2][1][0]["s"] == 3
+    with pytest.raises(StopIteration):
+        op.send((200, [{"resourceBody": {**again.ops[0][1][1], "_etag": '"e2"'}}]))
+
+
+@pytest.mark.parametrize("landed", [True, False])
+def test_production_append_retries_a_lost_answer_once(landed: bool) -> None:
+    head = _live_head(1)
+    op = _append_op(_Context(emulator=False, ttl=None), "s", [HumanMessage("q")], None)
+    next(op)
+    first = op.send([head])
+    assert isinstance(first, _Batch) and first.lost_ok
+    token = first.ops[1][1][0]["k"]  # the first message carries the write's token
+    check = op.send((0, ConnectionError("reset")))
+    assert isinstance(check, _Query) and check.params["@k"] == token
+    if landed:
+        with pytest.raises(StopIteration):
+            op.send([{"id": "x"}])
+        return
+    assert isinstance(op.send([]), _Query)  # a fresh head
+    second = op.send([head])
+    assert isinstance(second, _Batch) and not second.lost_ok  # no third try
+    assert [o[1][0]["id"] for o in second.ops[1:]] == [o[1][0]["id"] for o in first.ops[1:]]
+    assert second.ops[1][1][0]["k"] == token
 
 
 def test_partition_key_is_a_hash() -> None:

@@ -18,6 +18,7 @@ import textwrap
 import threading
 import time
 import warnings
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,10 +32,16 @@ from threadline import (
     HistoryFileError,
     HumanMessage,
     InputError,
+    MessageFormatError,
+    SkippedMessageWarning,
     SystemMessage,
     ToolMessage,
 )
 from threadline.messages._serialization import message_to_dict
+from threadline.stores.file import DamagedMessageError, RepairReport, _cache, repair_history_file
+from threadline.stores.file._files import note_rewrite, note_write
+
+from .scenarios import POISON
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # langchain-community warns that it is being sunset
@@ -687,3 +694,296 @@ def test_fsync_option_and_json_format_leave_no_temp_files(tmp_path: Path) -> Non
         message_to_dict(m) for m in ours()]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "a.json", "a.json.lock", "d.jsonl", "d.jsonl.lock"]
+
+
+# --- damaged lines: named, skippable, never appended to, repaired -----------------------------
+
+
+def poisoned(path: Path, row: str, fmt: str) -> bytes:
+    """Write a file of a good turn, ``row`` and another good turn; its bytes."""
+    good = [json.dumps(message_to_dict(m)) for m in (HumanMessage("q1"), AIMessage("a1"))]
+    more = [json.dumps(message_to_dict(m)) for m in (HumanMessage("q2"), AIMessage("a2"))]
+    rows = [*good, row, *more]
+    content = ("\n".join(rows) + "\n" if fmt == "jsonl" else "[" + ", ".join(rows) + "]")
+    path.write_bytes(content.encode())
+    return content.encode()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+@pytest.mark.parametrize(("label", "row"), POISON, ids=[label for label, _ in POISON])
+def test_a_damaged_message_is_named_skippable_and_never_appended_to(
+    tmp_path: Path, fmt: str, label: str, row: str
+) -> None:
+    path = tmp_path / f"chat.{fmt}"
+    content = poisoned(path, row, fmt)
+    chat = history(path)
+    with pytest.raises(DamagedMessageError) as info:
+        chat.get_messages()  # never RecursionError, AttributeError...
+    error = info.value
+    assert isinstance(error, MessageFormatError) and isinstance(error, HistoryFileError)
+    assert error.position == 2 and error.session_id is None
+    assert "message 2 cannot be read" in str(error) and "chat." in str(error)
+    if fmt == "jsonl":
+        assert error.line == 3 and "line 3" in str(error)
+    with pytest.raises(DamagedMessageError) as info:
+        chat.get_messages(last=3)
+    assert info.value.position == -3
+    assert chat.get_messages(last=2) == [HumanMessage("q2"), AIMessage("a2")]  # not read
+    with pytest.raises(DamagedMessageError):
+        asyncio.run(chat.aget_messages())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kept = chat.get_messages(skip_invalid=True)
+        assert asyncio.run(chat.aget_messages(skip_invalid=True)) == kept
+        assert chat.get_messages(last=3, skip_invalid=True) == kept[-2:]
+    assert [m.text for m in kept] == ["q1", "a1", "q2", "a2"]
+    skipped = [w.message for w in caught if isinstance(w.message, SkippedMessageWarning)]
+    assert len(skipped) == 3 and skipped[0].error.position == 2
+    # An append fails with the read's error and leaves the file as it was, in any format.
+    for write_fmt in (None, "jsonl", "json"):
+        with pytest.raises(DamagedMessageError) as failed:
+            history(path, format=write_fmt).add_user_message("lost?")
+        assert str(failed.value) == str(error)
+        assert path.read_bytes() == content
+
+
+def test_deeply_nested_json_anywhere_is_a_message_format_error(tmp_path: Path) -> None:
+    deep = '{"type": "human", "data": {"content": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+    cases = {"line": deep + "\n", "last line": GOOD.decode() + deep,
+             "array item": f"[{GOOD.decode()}, {deep}]", "torn array": f"[{deep}",
+             "unbalanced": "[" * 100_000}
+    for name, content in cases.items():
+        path = tmp_path / name
+        path.write_text(content, encoding="utf-8")
+        with pytest.raises(MessageFormatError):
+            history(path).get_messages()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert len(history(path).get_messages(skip_invalid=True)) <= 1, name
+        with pytest.raises(MessageFormatError):
+            history(path).add_user_message("x")
+        assert path.read_text(encoding="utf-8") == content, name
+
+
+APPEND = """
+    import sys
+    from threadline import FileChatMessageHistory, HumanMessage, ThreadlineError
+    try:
+        FileChatMessageHistory(sys.argv[1]).add_messages([HumanMessage("q"), HumanMessage("a")])
+    except ThreadlineError as exc:
+        print(exc)
+"""
+
+
+def test_a_damaged_line_far_from_the_end_fails_appends_of_a_new_process(
+    tmp_path: Path,
+) -> None:
+    """Issue 13, point 3: reads failed but a new process's appends were acknowledged."""
+    path = tmp_path / "long.jsonl"
+    history(path).add_messages([HumanMessage(f"{i} " + "x" * 300) for i in range(1500)])
+    assert path.stat().st_size > 256 * 1024
+    at = path.read_bytes().index(b"\n", 5000) - 5
+    with path.open("r+b") as f:  # damaged in place: same inode, same size
+        f.seek(at)
+        f.write(b"\x00\x00")
+    content = path.read_bytes()
+    with pytest.raises(DamagedMessageError) as info:
+        history(path).get_messages()
+    assert info.value.line == content[:at].count(b"\n") + 1
+    child = run_child(APPEND, str(path))
+    out, _ = child.communicate(timeout=60)
+    assert out.strip() == str(info.value)
+    assert path.read_bytes() == content
+    # The same in this process, once it has forgotten what it knew of the file.
+    _cache.CHECKED.clear()
+    with pytest.raises(DamagedMessageError):
+        history(path).add_user_message("q")
+    assert path.read_bytes() == content
+
+
+def test_repair_sets_damaged_lines_aside_and_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "chat.jsonl"
+    chat = history(path)
+    chat.add_messages([HumanMessage("q1"), AIMessage("a1")])
+    with path.open("ab") as f:
+        f.write(b"garbage from an editor\n" + b'{"type": "alien"}\n')
+    good = path.read_bytes()
+    # A turn killed mid-write: its question line is whole, its answer torn.
+    with pytest.raises(DamagedMessageError):
+        chat.add_messages([HumanMessage("q2")])
+    _cache.CHECKED.clear()
+    turn = encode_turn("q3", "a3")
+    path.write_bytes(good + turn[:-20])
+    note_write_of(path, len(good), turn)
+    stamp = datetime.now(UTC)
+    taken = [path.with_name(f"chat.jsonl.damaged-{(stamp + timedelta(seconds=s)):%Y%m%dT%H%M%SZ}")
+             for s in range(3)]
+    for side in taken:
+        side.write_bytes(b"an earlier repair's\n")
+    report = repair_history_file(path)
+    assert (report.kept, report.damaged) == (2, 4)
+    assert report.side_file is not None and report.side_file not in taken
+    assert report.side_file.name.startswith("chat.jsonl.damaged-")
+    assert all(side.read_bytes() == b"an earlier repair's\n" for side in taken)
+    assert report.side_file.read_bytes() == (
+        b"garbage from an editor\n" + b'{"type": "alien"}\n' + turn.split(b"\n")[0] + b"\n"
+        + turn[:-20].split(b"\n")[1] + b"\n")
+    assert history(path).get_messages() == [HumanMessage("q1"), AIMessage("a1")]
+    history(path).add_messages([HumanMessage("q4"), AIMessage("a4")])
+    inode, before = path.stat().st_ino, path.read_bytes()
+    assert repair_history_file(path) == RepairReport(4, 0, None)  # nothing damaged
+    assert path.stat().st_ino == inode and path.read_bytes() == before
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(JPEG)
+    with pytest.raises(HistoryFileError, match="not a chat history"):
+        repair_history_file(photo)
+    with pytest.raises(HistoryFileError, match="No such file"):
+        repair_history_file(tmp_path / "missing.jsonl")
+    assert photo.read_bytes() == JPEG and not (tmp_path / "photo.jpg.lock").exists()
+
+
+def test_repair_keeps_a_langchain_file_an_array(tmp_path: Path) -> None:
+    path = tmp_path / "lc.json"
+    LCFileHistory(str(path)).add_messages(theirs()[:3])
+    items = path.read_text(encoding="utf-8")
+    bad = '{"type": "human", "data": {"content": "x", "tool_calls": ' + "[" * 5000 + "}"
+    cut = '{"type": "ai", "data": {"content": "killed mid-wri'
+    path.write_text(items[:-1] + ", " + bad + ", " + items[1:-1] + ", " + cut,
+                    encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert history(path).get_messages(skip_invalid=True) == [*ours()[:3], *ours()[:3]]
+    report = repair_history_file(path)
+    assert (report.kept, report.damaged) == (6, 2) and report.side_file is not None
+    assert report.side_file.read_text(encoding="utf-8") == bad + "\n" + cut + "\n"
+    assert LCFileHistory(str(path)).messages == [*theirs()[:3], *theirs()[:3]]
+
+
+def encode_turn(question: str, answer: str) -> bytes:
+    return b"".join(json.dumps(message_to_dict(m)).encode() + b"\n"
+                    for m in (HumanMessage(question), AIMessage(answer)))
+
+
+def note_write_of(path: Path, offset: int, data: bytes) -> None:
+    """What a writer notes in the lock file before an append (see _files.note_write)."""
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT)
+    try:
+        note_write(fd, path.stat().st_ino, offset, data)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("cut", ["in the question", "after the question", "in the answer"])
+def test_a_torn_turn_is_skipped_whole_and_cut_off_whole(tmp_path: Path, cut: str) -> None:
+    """A kill mid-append can leave the question's line whole and the answer's torn:
+    reads must not show a question without its answer."""
+    path = tmp_path / "chat.jsonl"
+    chat = history(path)
+    chat.add_messages([HumanMessage("q1"), AIMessage("a1")])
+    intact = path.read_bytes()
+    chat.add_messages([HumanMessage("q2 " + "x" * 5000), AIMessage("a2 " + "y" * 5000)])
+    whole = path.read_bytes()
+    question_end = whole.index(b"\n", len(intact)) + 1
+    at = {"in the question": question_end - 100, "after the question": question_end,
+          "in the answer": question_end + 100}[cut]
+    # What a SIGKILL inside the write leaves: part of the batch, and the writer's note.
+    with path.open("r+b") as f:
+        f.truncate(at)
+    note_write_of(path, len(intact), whole[len(intact):])
+    with pytest.warns(RuntimeWarning, match="torn"):
+        assert chat.get_messages() == [HumanMessage("q1"), AIMessage("a1")]
+    with pytest.warns(RuntimeWarning, match="torn"):
+        assert chat.get_messages(last=1) == [AIMessage("a1")]
+    with pytest.warns(RuntimeWarning, match="cut off a torn"):
+        history(path).add_messages([HumanMessage("q3"), AIMessage("a3")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [m.text for m in history(path).get_messages()] == ["q1", "a1", "q3", "a3"]
+    assert path.read_bytes().startswith(intact)
+
+
+def test_appends_are_idempotent_by_message_id(tmp_path: Path) -> None:
+    formats: list[Literal["jsonl", "json"]] = ["jsonl", "json"]
+    for fmt in formats:
+        path = tmp_path / f"ids.{fmt}"
+        chat = history(path, format=fmt)
+        turn = [HumanMessage("q1", id="m1"), AIMessage("a1", id="m2")]
+        chat.add_messages(turn)
+        chat.add_messages(turn)  # a retry
+        history(path).add_messages([AIMessage("a1", id="m2"), HumanMessage("q2", id="m3"),
+                                    HumanMessage("q2 again", id="m3"), HumanMessage("no id"),
+                                    HumanMessage("no id")])
+        _cache.CHECKED.clear()  # a new process knows nothing: it reads the ids
+        history(path).add_messages(turn)
+        child = run_child(APPEND.replace('HumanMessage("q")', 'HumanMessage("q", id="m1")'),
+                          str(path))
+        assert child.communicate(timeout=60)[0] == ""
+        assert [m.text for m in history(path).get_messages()] == [
+            "q1", "a1", "q2", "no id", "no id", "a"], fmt
+        history(path).clear()  # a cleared history forgets its ids
+        chat.add_messages(turn)
+        assert [m.text for m in chat.get_messages()] == ["q1", "a1"]
+
+
+def test_a_killed_rewrite_leaves_no_temporary_file_after_the_next_open(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "big.json"
+    history(path, format="json").add_messages(
+        [HumanMessage("x" * 100_000) for _ in range(40)])
+    rng = random.Random()
+    leftovers: list[Path] = []
+    for _ in range(40):  # until a kill lands inside a rewrite (most do)
+        child = run_child(REWRITER, str(path))
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        time.sleep(rng.uniform(0.0, 0.03))
+        child.kill()
+        child.wait(timeout=10)
+        child.stdout.close()
+        leftovers = list(tmp_path.glob(".big.json.*.tmp"))
+        if leftovers:
+            break
+    assert leftovers, "no kill landed inside a rewrite"
+    history(path).get_messages()  # the next open, even a read, removes them
+    assert not list(tmp_path.glob("*.tmp"))
+    assert len(history(path).get_messages()) >= 40
+
+
+REWRITER = """
+    import sys
+    from threadline import FileChatMessageHistory, HumanMessage
+    chat = FileChatMessageHistory(sys.argv[1], format="json", fsync=True)
+    print("ready", flush=True)
+    while True:
+        chat.add_messages([HumanMessage("more")])
+"""
+
+
+def test_only_the_noted_temporary_file_of_a_killed_rewrite_is_removed(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "chat.json"
+    history(path, format="json").add_user_message("hi")
+    lock = tmp_path / "chat.json.lock"
+    names = {
+        ".chat.json.123.0123456789ab.tmp": False,  # noted by a writer killed mid-rewrite
+        ".chat.json.123.ba9876543210.tmp": True,  # not noted: not provably a leftover
+        ".other.json.123.0123456789ab.tmp": True,  # another file's
+    }
+    for name in names:
+        (tmp_path / name).write_bytes(b"[]")
+
+    def note(name: str) -> None:
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            note_rewrite(fd, tmp_path / name)
+        finally:
+            os.close(fd)
+
+    note(".chat.json.123.0123456789ab.tmp")
+    history(path).get_messages()  # opening it, even to read, removes the leftover
+    assert {name: (tmp_path / name).exists() for name in names} == names
+    note(".other.json.123.0123456789ab.tmp")  # a damaged note never names another file
+    history(path).add_user_message("again")
+    assert {name: (tmp_path / name).exists() for name in names} == names
+    assert [m.text for m in history(path).get_messages()] == ["hi", "again"]

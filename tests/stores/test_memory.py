@@ -36,3 +36,14 @@ def test_destroy_forgets_everything() -> None:
     store.append("s", [HumanMessage("hi")])
     store.destroy()
     assert store.list_sessions().session_ids == []
+
+
+def test_skip_invalid_is_accepted_and_appends_are_idempotent() -> None:
+    store = open_store("memory://")
+    turn = [HumanMessage("q", id="m1"), HumanMessage("again", id="m1"), HumanMessage("no id")]
+    store.append("s", turn)
+    store.append("s", turn)
+    assert [m.text for m in store.get_messages("s", skip_invalid=True)] == [
+        "q", "no id", "no id"]
+    info = store.session_info("s")
+    assert info is not None and info.message_count == 3

@@ -7,22 +7,26 @@ tests use the shared server on 3306 and, for restarts, a private MariaDB of thei
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import secrets
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from conftest import require_server
 
 from threadline import (
+    AIMessage,
     ConfigurationError,
     HumanMessage,
     InputError,
     StoreConnectionError,
 )
 from threadline.stores import open_store
+from threadline.stores._base import encode_message
 
 from .scenarios import contents, restart_mid_conversation, server_down_at_start, turn
 from .servers import PrivateMariaDB, closed_port
@@ -30,6 +34,7 @@ from .servers import PrivateMariaDB, closed_port
 pymysql = pytest.importorskip("pymysql")
 pytest.importorskip("aiomysql")
 from threadline.stores.sql._mysql import MySQLStore  # noqa: E402 - after the importorskip
+from threadline.stores.sql._mysql_statements import MIGRATIONS, Names  # noqa: E402
 
 SHARED = "mysql://root@127.0.0.1:3306/test"
 
@@ -87,6 +92,7 @@ def test_wrong_credentials_are_a_clear_error_without_the_password() -> None:
     ("mysql://localhost", {}),  # no database
     ("mysql://localhost/db?pool_size=0", {}),
     ("mariadb://localhost/db?connect_timeout=soon", {}),
+    ("mysql://localhost/db?timeout=0", {}),
     ("mysql://localhost/db", {"table": "x" * 60}),
     ("mysql://localhost/db", {"charset": "latin1"}),
 ])
@@ -178,3 +184,106 @@ def test_expired_session_restarts_on_append(store: MySQLStore) -> None:
     assert contents(store.get_messages("s")) == ["q2", "a2"]
     info = store.session_info("s")
     assert info is not None and info.message_count == 2
+
+
+# -- message ids, migrations, limits ------------------------------------------------------------
+
+def _ided(tag: str) -> list[HumanMessage | AIMessage]:
+    return [HumanMessage(f"q{tag}", id=f"q{tag}"), AIMessage(f"a{tag}", id=f"a{tag}")]
+
+
+def _raw() -> Any:
+    return pymysql.connect(host="127.0.0.1", port=3306, user="root", database="test",
+                           autocommit=True)
+
+
+@pytest.mark.parametrize("ddl_done", [False, True], ids=["v1", "v1-killed-after-ddl"])
+def test_a_version_1_table_is_migrated_once_by_concurrent_setups(ddl_done: bool) -> None:
+    """Tables left by threadline's first schema (or by a setup killed after its DDL,
+    which MySQL commits at once) get the message-id column and index from whichever of
+    several stores' setups comes first; their sessions stay."""
+    require_server("127.0.0.1", 3306, "MariaDB")
+    table = _table()
+    names = Names(table)
+    conn = _raw()
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE {names.schema} (version INT NOT NULL)")
+        cur.execute(f"INSERT INTO {names.schema} VALUES (1)")
+        for statement in MIGRATIONS[0](names, set()):
+            cur.execute(statement)
+        if ddl_done:
+            for statement in MIGRATIONS[1](names, set()):
+                cur.execute(statement)
+        cur.execute(f"INSERT INTO {names.s} (session_hash, session_id, created_at, updated_at,"
+                    " message_count) VALUES (%s, %s, UTC_TIMESTAMP(), UTC_TIMESTAMP(), 1)",
+                    (hashlib.sha256(b"old").digest(), b"old"))
+        cur.execute(f"INSERT INTO {names.m} (sid, message) VALUES (%s, %s)",
+                    (cur.lastrowid, encode_message(HumanMessage("before"))))
+    conn.close()
+    stores = [MySQLStore(SHARED, table=table) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def setup(store: MySQLStore) -> None:
+        barrier.wait()
+        try:
+            store.setup()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=setup, args=(store,)) for store in stores]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        conn = _raw()
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT version FROM {names.schema}")
+            assert cur.fetchall() == ((len(MIGRATIONS),),) == ((2,),)
+        conn.close()
+        store = stores[0]
+        store.append("old", _ided("1"))
+        asyncio.run(store.aappend("old", _ided("1")))
+        assert contents(store.get_messages("old")) == ["before", "q1", "a1"]
+        info = store.session_info("old")
+        assert info is not None and info.message_count == 3
+    finally:
+        stores[0].destroy()
+        for store in stores:
+            store.close()
+
+
+def test_an_expired_session_forgets_its_message_ids(store: MySQLStore) -> None:
+    store.append("s", _ided("1"), ttl=0.05)
+    time.sleep(0.1)  # expired, not purged
+    store.append("s", _ided("1"))
+    assert contents(store.get_messages("s")) == ["q1", "a1"]
+    info = store.session_info("s")
+    assert info is not None and info.message_count == 2
+    store.append("s", [*_ided("1"), *_ided("2")])  # known ids skipped, new ones counted
+    info = store.session_info("s")
+    assert info is not None and info.message_count == 4
+
+
+def test_max_allowed_packet_is_read_from_the_server_and_enforced(store: MySQLStore) -> None:
+    """A message larger than the server's max_allowed_packet, or a statement that grows
+    past it once escaped, is refused before sending (MySQL would drop the connection:
+    "server has gone away"); the store stays usable, sync and async."""
+    store.append("s", turn(1))  # the setup reads max_allowed_packet
+    conn = _raw()
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@max_allowed_packet")
+        (limit,) = cur.fetchone()
+    conn.close()
+    assert 1 << 20 <= limit <= 64 << 20, "this test builds messages of about this size"
+    big = HumanMessage("x" * limit)
+    with pytest.raises(InputError, match=f"max_allowed_packet \\({limit:,} bytes\\)") as info:
+        store.append("s", [big])
+    assert f"a message of {len(encode_message(big)):,} bytes" in str(info.value)
+    # Fits as a message, not as a statement: each backslash is 4 bytes once escaped.
+    with pytest.raises(InputError, match=r"statement of .* bytes .*max_allowed_packet"):
+        asyncio.run(store.aappend("s", [HumanMessage("\\" * (limit * 3 // 8))]))
+    store.append("s", turn(2))
+    assert contents(asyncio.run(store.aget_messages("s"))) == ["q1", "a1", "q2", "a2"]

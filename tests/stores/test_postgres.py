@@ -7,6 +7,7 @@ tests use the shared server on 5432 and, for restarts, a private server of their
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import secrets
 import threading
@@ -17,11 +18,14 @@ import pytest
 from conftest import require_server
 
 from threadline import (
+    AIMessage,
     ConfigurationError,
+    HumanMessage,
     InputError,
     StoreConnectionError,
 )
 from threadline.stores import open_store, shared_store
+from threadline.stores._base import encode_message
 
 from .scenarios import contents, restart_mid_conversation, server_down_at_start, turn
 from .servers import PrivatePostgres, closed_port
@@ -32,6 +36,9 @@ from threadline.stores.compat._postgres import (  # noqa: E402 - after the impor
     PostgresChatMessageHistory,
 )
 from threadline.stores.sql._postgres import PostgresStore  # noqa: E402 - after the importorskip
+from threadline.stores.sql._postgres_statements import MIGRATIONS, Names  # noqa: E402
+
+sql = psycopg.sql
 
 SHARED = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -84,6 +91,8 @@ def test_unknown_role_is_a_clear_error_without_the_password() -> None:
     ("postgresql+asyncpg://localhost/db", {}),
     ("postgresql://localhost/db?pool_size=0", {}),
     ("postgresql://localhost/db?connect_timeout=soon", {}),
+    ("postgresql://localhost/db?timeout=0", {}),
+    ("postgresql://localhost/db", {"timeout": -1}),
     ("postgresql://localhost/db", {"table": "x" * 60}),
     ("postgresql://localhost/db", {"sslmod": "require"}),
 ])
@@ -248,3 +257,93 @@ def test_langchain_postgres_shape_with_user_connections() -> None:
     finally:
         PostgresChatMessageHistory.drop_table(conn, table)
         conn.close()
+
+
+# -- message ids, migrations, limits and timeouts ---------------------------------------------
+
+def _ided(tag: str) -> list[HumanMessage | AIMessage]:
+    return [HumanMessage(f"q{tag}", id=f"q{tag}"), AIMessage(f"a{tag}", id=f"a{tag}")]
+
+
+def test_a_version_1_table_is_migrated_once_by_concurrent_setups() -> None:
+    """Tables left by threadline's first schema get the message-id column and index
+    from whichever of several stores' setups comes first; their sessions stay."""
+    require_server("127.0.0.1", 5432, "PostgreSQL")
+    table = _table()
+    names = Names(table)
+    with psycopg.connect(SHARED, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE TABLE {} (version integer NOT NULL)").format(names.schema))
+        conn.execute(sql.SQL("INSERT INTO {} VALUES (1)").format(names.schema))
+        for statement in MIGRATIONS[0](names):
+            conn.execute(statement)
+        (sid,) = conn.execute(sql.SQL(
+            "INSERT INTO {} (session_hash, session_id, message_count) VALUES (%s, %s, 1)"
+            " RETURNING sid").format(names.sessions),
+            (hashlib.sha256(b"old").digest(), "old")).fetchone()
+        conn.execute(sql.SQL("INSERT INTO {} (sid, message) VALUES (%s, %s)").format(
+            names.messages), (sid, encode_message(HumanMessage("before"))))
+    stores = [PostgresStore(SHARED, table=table) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def setup(store: PostgresStore) -> None:
+        barrier.wait()
+        try:
+            store.setup()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=setup, args=(store,)) for store in stores]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        with psycopg.connect(SHARED, autocommit=True) as conn:
+            assert conn.execute(sql.SQL("SELECT version FROM {}").format(names.schema)
+                                ).fetchall() == [(len(MIGRATIONS),)] == [(2,)]
+        store = stores[0]
+        store.append("old", _ided("1"))
+        asyncio.run(store.aappend("old", _ided("1")))
+        assert contents(store.get_messages("old")) == ["before", "q1", "a1"]
+        info = store.session_info("old")
+        assert info is not None and info.message_count == 3
+    finally:
+        stores[0].destroy()
+        for store in stores:
+            store.close()
+
+
+def test_an_expired_session_forgets_its_message_ids(store: PostgresStore) -> None:
+    store.append("s", _ided("1"), ttl=0.05)
+    time.sleep(0.1)  # expired, not purged
+    store.append("s", _ided("1"))
+    assert contents(store.get_messages("s")) == ["q1", "a1"]
+    info = store.session_info("s")
+    assert info is not None and info.message_count == 2
+    store.append("s", [*_ided("1"), *_ided("2")])  # known ids skipped, new ones counted
+    info = store.session_info("s")
+    assert info is not None and info.message_count == 4
+
+
+def test_an_oversized_message_is_refused_before_sending(
+        store: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert store.MAX_MESSAGE_BYTES > 1_000_000_000  # a text field holds up to 1 GB
+    monkeypatch.setattr(store, "MAX_MESSAGE_BYTES", 1000)
+    with pytest.raises(InputError, match=r"PostgreSQL's 1 GB field limit \(1,000 bytes\)"):
+        store.append("s", [HumanMessage("small"), HumanMessage("x" * 2000)])
+    with pytest.raises(InputError, match="nothing was stored"):
+        asyncio.run(store.aappend("s", [HumanMessage("x" * 2000)]))
+    assert store.session_info("s") is None
+    store.append("s", [HumanMessage("small")])
+    assert contents(store.get_messages("s")) == ["small"]
+
+
+def test_timeout_bounds_connect_and_pool_waits_by_default() -> None:
+    store = PostgresStore(SHARED, timeout=3)
+    assert (store.timeout, store.connect_timeout, store.pool_timeout) == (3, 3, 3)
+    store = PostgresStore(SHARED)
+    assert (store.timeout, store.connect_timeout, store.pool_timeout) == (30, 5, 10)
+    store = PostgresStore(SHARED + "?timeout=2&connect_timeout=1&pool_timeout=4")
+    assert (store.timeout, store.connect_timeout, store.pool_timeout) == (2, 1, 4)

@@ -128,7 +128,7 @@ def test_langchain_reads_ours_and_we_read_langchains(prefix: str) -> None:
     ours.add_messages([HumanMessage("ünïcode ✓"), AIMessage("ok")])
     assert [(m.type, m.content) for m in theirs.messages] == [
         ("human", "hello"), ("ai", "hi there"), ("human", "ünïcode ✓"), ("ai", "ok")]
-    assert ours.get_messages(last=2) == [HumanMessage("ünïcode ✓"), AIMessage("ok")]
+    assert _texts(ours.get_messages(last=2)) == ["ünïcode ✓", "ok"]
 
     # Newest first in the list, as LangChain's LPUSH leaves it.
     raw = redis.Redis.from_url(SHARED)
@@ -264,18 +264,101 @@ def test_append_after_langchain_clear_starts_afresh(prefix: str, raw: redis.Redi
     store.close()
 
 
-def test_append_is_one_transaction_that_checks_for_a_fresh_session() -> None:
-    from threadline.stores.redis._ops import TOUCH_SCRIPT, Keys, append_op
+def test_append_is_one_script_call() -> None:
+    from threadline.stores.redis._ops import APPEND_SCRIPT, Keys, append_op
 
-    for ttl in (None, 30.0):
-        op = append_op(Keys(b"p:"), "s", [HumanMessage("q"), AIMessage("a")], ttl)
+    for ttl, expiry in ((None, ""), (30.0, 30000)):
+        op = append_op(Keys(b"p:"), "s", [HumanMessage("q", id="m1"), AIMessage("a")], ttl)
         batch = next(op)
-        assert batch.transaction
-        # The check runs first, so it sees the list as it was before this push.
-        assert batch.commands[0][:5] == ("EVAL", TOUCH_SCRIPT, 2, b"p:s", b"p:\x00meta\x00s")
-        assert batch.commands[1][:2] == ("LPUSH", b"p:s")
+        assert not batch.transaction and batch.writes and len(batch.commands) == 1
+        # The script alone checks for a fresh session, skips known ids and pushes.
+        command = batch.commands[0]
+        assert command[:7] == ("EVAL", APPEND_SCRIPT, 4, b"p:s", b"p:\x00meta\x00s",
+                               b"p:\x00ids\x00s", b"p:\x00sessions")
+        assert command[8:] == (expiry, b"s", "=m1", command[11], "", command[13])
         with pytest.raises(StopIteration):
-            op.send([1] * len(batch.commands))  # no second round trip
+            op.send([2])  # no second round trip
+
+
+def _ids(raw: redis.Redis, prefix: str, session_id: str) -> set[bytes | str]:
+    return raw.smembers(prefix + "\x00ids\x00" + session_id)
+
+
+def test_ids_other_writers_pushed_are_learnt(prefix: str, raw: redis.Redis) -> None:
+    from langchain_core.messages import AIMessage as LcAI
+    from langchain_core.messages import HumanMessage as LcHuman
+
+    theirs = _langchain("s", prefix)
+    theirs.add_messages([LcHuman("q1", id="m1"), LcAI("a1", id="m2")])
+    store = RedisStore(SHARED, key_prefix=prefix)
+    # A retry of LangChain's turn plus a new message: only the new one is stored.
+    store.append("s", [HumanMessage("q1", id="m1"), AIMessage("a1", id="m2"),
+                       HumanMessage("q2", id="m3")])
+    assert _texts(store.get_messages("s")) == ["q1", "a1", "q2"]
+    theirs.add_messages([LcAI("a2", id="m4"), LcHuman("no id")])  # after our set exists
+    store.append("s", [AIMessage("a2", id="m4"), HumanMessage("q3", id="m5")])
+    assert _texts(store.get_messages("s")) == ["q1", "a1", "q2", "a2", "no id", "q3"]
+    assert _ids(raw, prefix, "s") == {b"m1", b"m2", b"m3", b"m4", b"m5"}
+    # Someone trimmed the list below what the set covers: the set is rebuilt from it.
+    raw.ltrim(prefix + "s", 0, 1)
+    store.append("s", [HumanMessage("q1", id="m1"), HumanMessage("q3", id="m5")])
+    assert _texts(store.get_messages("s")) == ["no id", "q3", "q1"]
+    assert [m.content for m in theirs.messages] == ["no id", "q3", "q1"]
+
+    # A session of threadline before id sets (no set, no ids_cover): learnt whole, once.
+    store.append("old", [HumanMessage("x", id="o1"), AIMessage("y", id="o2")])
+    raw.delete(prefix + "\x00ids\x00old")
+    raw.hdel(prefix + "\x00meta\x00old", "ids_cover")
+    store.append("old", [AIMessage("y", id="o2"), HumanMessage("z", id="o3")])
+    assert _texts(store.get_messages("old")) == ["x", "y", "z"]
+    store.close()
+
+
+def test_id_set_lives_and_dies_with_the_session(prefix: str, raw: redis.Redis) -> None:
+    store = RedisStore(SHARED, key_prefix=prefix)
+
+    def ttls(session_id: str) -> list[int]:
+        keys = [prefix + session_id, prefix + "\x00meta\x00" + session_id,
+                prefix + "\x00ids\x00" + session_id]
+        return [int(raw.pttl(k)) for k in keys]
+
+    store.append("s", [HumanMessage("q", id="m1")], ttl=60)
+    assert all(59_000 < t <= 60_000 for t in ttls("s"))
+    store.expire("s", None)
+    assert ttls("s") == [-1, -1, -1]
+    store.expire("s", 30)
+    assert all(29_000 < t <= 30_000 for t in ttls("s"))
+    store.delete_session("s")
+    assert ttls("s") == [-2, -2, -2]  # all gone
+
+    # No ttl given: the hash and the set take the expiry LangChain gave the list.
+    theirs = _langchain("lc", prefix)
+    theirs.ttl = 100
+    theirs.add_user_message("from langchain")
+    store.append("lc", [HumanMessage("ours", id="i1")])
+    assert all(99_000 < t <= 100_000 for t in ttls("lc"))
+    theirs.clear()  # the list only: the next append forgets the old ids
+    store.append("lc", [HumanMessage("ours", id="i1")])
+    assert _texts(store.get_messages("lc")) == ["ours"] and ttls("lc")[2] == -1
+
+    # Expired for real: the ids go with the messages.
+    store.append("short", [HumanMessage("a", id="x")], ttl=0.2)
+    time.sleep(0.3)
+    assert ttls("short") == [-2, -2, -2]
+    store.append("short", [HumanMessage("a", id="x")])
+    assert _texts(store.get_messages("short")) == ["a"]
+    store.close()
+
+
+def test_purge_drops_orphan_id_sets(prefix: str, raw: redis.Redis) -> None:
+    store = RedisStore(SHARED, key_prefix=prefix)
+    store.append("live", [HumanMessage("x", id="l1")])
+    raw.sadd(prefix + "\x00ids\x00orphan", "o1")  # an older threadline dropped the rest
+    assert store.purge_expired() == 1
+    assert not raw.exists(prefix + "\x00ids\x00orphan")
+    assert _ids(raw, prefix, "live") == {b"l1"}
+    assert store.purge_expired() == 0
+    store.close()
 
 
 def test_reindex_finds_sessions_langchain_wrote(prefix: str) -> None:
@@ -306,7 +389,11 @@ def test_history_objects_share_one_pool(prefix: str) -> None:
     client = redis.Redis.from_url(SHARED)
     via_client = RedisChatMessageHistory("s", key_prefix=prefix, redis_client=client)
     assert _texts(via_client.messages) == ["hi"]
-    assert asyncio.run(via_client.aget_messages()) == [HumanMessage("hi")]
+    assert _texts(asyncio.run(via_client.aget_messages())) == ["hi"]
+    turn = [HumanMessage("q", id="c1"), AIMessage("a", id="c2")]
+    via_client.add_messages(turn)
+    asyncio.run(via_client.aadd_messages(turn))  # a retry, through the thread adapter
+    assert _texts(via_client.messages) == ["hi", "q", "a"]
     client.close()
 
 
@@ -352,6 +439,9 @@ def test_malformed_urls_are_configuration_errors() -> None:
         open_store("redis://localhost/0?ssl_cert_reqs=none")
     with pytest.raises(ConfigurationError, match="connect_timeout"):
         open_store("redis://localhost/0?connect_timeout=-1")
+    for name in ("timeout", "pool_timeout"):
+        with pytest.raises(ConfigurationError, match=name):
+            open_store(f"redis://localhost/0?{name}=0")
 
 
 # -- failures --------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -19,7 +21,9 @@ from threadline import (
     StoreConnectionError,
     StoreError,
 )
-from threadline.stores import open_store, shared_store
+from threadline.stores import Store, open_store, shared_store
+from threadline.stores._base import encode_message
+from threadline.stores.sql._common import table_names
 from threadline.stores.sql._sqlite import MIGRATIONS, SQLiteStore
 
 
@@ -174,3 +178,79 @@ def test_sql_chat_message_history_from_sqlalchemy_engine(tmp_path: Path) -> None
     assert same.store is history.store
     assert [m.text for m in same.messages] == ["via engine"]
     engine.dispose()
+
+
+# -- message ids, migrations and limits ---------------------------------------------------------
+
+def _ided(tag: str) -> list[HumanMessage | AIMessage]:
+    return [HumanMessage(f"q{tag}", id=f"q{tag}"), AIMessage(f"a{tag}", id=f"a{tag}")]
+
+
+def test_a_version_1_database_is_migrated_once_by_concurrent_setups(tmp_path: Path) -> None:
+    """A database left by threadline's first schema gets its message-id column and
+    index from whichever of several processes' setups comes first; its rows stay."""
+    path = tmp_path / "chat.db"
+    raw = sqlite3.connect(path)
+    raw.execute('CREATE TABLE "chat_schema" (id INTEGER PRIMARY KEY CHECK (id = 1), '
+                "version INTEGER NOT NULL)")
+    MIGRATIONS[0].apply(raw, table_names("chat"))
+    raw.execute('INSERT INTO "chat_schema" VALUES (1, 1)')
+    raw.execute('INSERT INTO "chat" (session_id, message) VALUES (?, ?)',
+                ("old", encode_message(HumanMessage("before"))))
+    raw.execute('INSERT INTO "chat_sessions" VALUES (?, 0, 0, NULL, 1)', ("old",))
+    raw.commit()
+    raw.close()
+
+    stores = [open_store(f"sqlite:///{path}", table="chat") for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def setup(store: Store) -> None:
+        barrier.wait()
+        try:
+            store.setup()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=setup, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    raw = sqlite3.connect(path)
+    assert raw.execute("SELECT version FROM chat_schema").fetchone()[0] == len(MIGRATIONS) == 2
+    assert "message_id" in [row[1] for row in raw.execute("PRAGMA table_info(chat)")]
+    raw.close()
+    store = stores[0]
+    store.append("old", _ided("1"))
+    store.append("old", _ided("1"))
+    assert [m.text for m in store.get_messages("old")] == ["before", "q1", "a1"]
+    info = store.session_info("old")
+    assert info is not None and info.message_count == 3
+    for each in stores:
+        each.close()
+
+
+def test_an_expired_session_forgets_its_message_ids(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/chat.db")
+    store.append("s", _ided("1"), ttl=0.05)
+    time.sleep(0.1)  # expired, not purged
+    store.append("s", _ided("1"))
+    assert [m.text for m in store.get_messages("s")] == ["q1", "a1"]
+    info = store.session_info("s")
+    assert info is not None and info.message_count == 2
+    store.close()
+
+
+def test_an_oversized_message_is_refused_before_writing(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/chat.db")
+    assert isinstance(store, SQLiteStore) and store.MAX_MESSAGE_BYTES == 1_000_000_000
+    monkeypatch.setattr(store, "MAX_MESSAGE_BYTES", 1000)  # SQLite's is 1e9 bytes
+    with pytest.raises(InputError, match=r"SQLite's maximum string length \(1,000 bytes\)"):
+        store.append("s", [HumanMessage("small"), HumanMessage("é" * 500)])
+    assert store.session_info("s") is None  # nothing of the batch was stored
+    store.append("s", [HumanMessage("small")])
+    assert [m.text for m in store.get_messages("s")] == ["small"]
+    store.close()

@@ -3,8 +3,9 @@
 The chat loop is a thin shell: :class:`~threadline.cli._conversation.Conversation` does a
 turn (trim, stream, store), :mod:`~threadline.cli._terminal` reads and draws, and this
 module maps slash commands to store operations. Errors inside the loop (a model that
-fails, a bad ``/switch`` name) print one line and the chat goes on; errors before it
-starts (no model, no store) end the command with one line and the fix.
+fails, a bad ``/switch`` name or ``/history`` count) print one line and the chat goes on;
+errors before it starts (no model, no store, a stored session that cannot be read) end
+the command with one line and the fix (see :mod:`threadline.cli._main`).
 """
 
 from __future__ import annotations
@@ -12,29 +13,37 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
-from threadline._errors import InputError, ThreadlineError
+from threadline._errors import InputError
 from threadline.cli._common import (
     add_model_argument,
+    add_skip_invalid_argument,
     add_store_argument,
     config_from,
+    count,
     format_message,
     format_time,
     load_model,
     most_recent_session,
     new_session_id,
     open_configured_store,
+    read_messages,
+    shown_url,
 )
 from threadline.cli._config import Config, data_dir
 from threadline.cli._conversation import Conversation
+from threadline.cli._report import UsageError, check_utf8, error_text, reporting_skips, to_stderr
 
 if TYPE_CHECKING:
     from threadline.cli._terminal import LineReader, Screen
     from threadline.stores import Store
 
 __all__ = ["add_ask_arguments", "add_chat_arguments", "run_ask", "run_chat"]
+
+T = TypeVar("T")
 
 PROMPT = ">>> "
 HELP = """\
@@ -51,24 +60,15 @@ Enter sends; Esc Enter (Alt-Enter) starts a new line; Up/Down recall earlier inp
 Ctrl-C stops an answer (the question and the partial answer are kept)."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
 def _add_common(parser: argparse.ArgumentParser) -> None:
     add_model_argument(parser)
     add_store_argument(parser)
     parser.add_argument("--system", metavar="TEXT",
                         help="system prompt (default: $THREADLINE_SYSTEM, the config file, "
                              "else none)")
-    parser.add_argument("--max-tokens", type=_positive_int, metavar="N",
+    parser.add_argument("--max-tokens", type=count(1), metavar="N",
                         help="longest answer, in tokens (default: the model's own limit)")
+    add_skip_invalid_argument(parser)
 
 
 def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,12 +102,17 @@ def _describe_model(name: str, chat: Conversation) -> str:
 class _Chat:
     """The state of one interactive chat and its slash commands."""
 
-    def __init__(self, config: Config, chat: Conversation, screen: Screen) -> None:
+    def __init__(self, config: Config, chat: Conversation, screen: Screen, *,
+                 debug: bool = False) -> None:
         self.config = config
         self.chat = chat
         self.screen = screen
+        self.debug = debug
         self.model_name = config.model_name
         self.warned_trim = False
+        # (session, position) of the unreadable messages already reported: every turn
+        # reads the history again, and says so once.
+        self.reported: set[tuple[str | None, int | None]] = set()
         self.commands: dict[str, Callable[[str], bool]] = {
             "/help": self.help, "/new": self.new, "/sessions": self.sessions,
             "/switch": self.switch, "/history": self.history, "/clear": self.clear,
@@ -166,8 +171,16 @@ class _Chat:
         return True
 
     def history(self, argument: str) -> bool:
-        last = _positive_int(argument) if argument else None
-        messages = self.store.get_messages(self.session, last=last)
+        last = None
+        if argument:
+            try:
+                last = count(1)(argument)
+            except argparse.ArgumentTypeError:
+                raise InputError(f"/history N shows the last N messages, N a whole number "
+                                 f">= 1, got {argument!r}; /history alone shows them all"
+                                 ) from None
+        messages = read_messages(self.store, self.session, last=last,
+                                 skip_invalid=self.chat.skip_invalid)
         if not messages:
             self.screen.note("this session has no messages yet")
         for message in messages:
@@ -184,8 +197,9 @@ class _Chat:
 
         if not argument:
             raise InputError("/export needs a file name, e.g. /export chat.jsonl")
-        count = export_sessions(self.store, argument, [self.session])
-        self.screen.note(f"wrote {count} messages of session {self.session} to {argument}")
+        written = export_sessions(self.store, argument, [self.session],
+                                  skip_invalid=self.chat.skip_invalid)
+        self.screen.note(f"wrote {written} messages of session {self.session} to {argument}")
         return True
 
     def model(self, argument: str) -> bool:
@@ -198,9 +212,19 @@ class _Chat:
     def quit(self, argument: str) -> bool:
         return False
 
-    def _show_last(self, count: int) -> None:
-        for message in self.store.get_messages(self.session, last=count):
+    def _show_last(self, number: int) -> None:
+        for message in read_messages(self.store, self.session, last=number,
+                                     skip_invalid=self.chat.skip_invalid):
             self.screen.note(format_message(message))
+
+    def report(self, text: str) -> None:
+        self.screen.note(text)
+
+    def run(self, action: Callable[..., T], *args: Any) -> T:
+        """``action(*args)``, reporting the unreadable messages its reads skipped (once
+        each)."""
+        with reporting_skips(self.report, seen=self.reported):
+            return action(*args)
 
     def command(self, text: str) -> bool:
         name, _, argument = text.partition(" ")
@@ -208,6 +232,11 @@ class _Chat:
         if handler is None:
             raise InputError(f"unknown command {name}; commands: {', '.join(self.commands)}")
         return handler(argument.strip())
+
+    def error(self, exc: Exception) -> None:
+        if self.debug:
+            traceback.print_exc()
+        self.screen.error(error_text(exc, can_skip=True))
 
     def ask(self, text: str) -> None:
         with self.screen.answer() as feed:
@@ -235,16 +264,23 @@ def run_chat(args: argparse.Namespace, out: TextIO) -> int:
             session = (None if args.new else most_recent_session(store)) \
                 or new_session_id(store)
         chat = Conversation(store, session, model, system=config.system.value,
-                            max_tokens=args.max_tokens)
+                            max_tokens=args.max_tokens, skip_invalid=args.skip_invalid)
         screen = Screen(out)
-        state = _Chat(config, chat, screen)
-        screen.header(f"threadline chat · model {_describe_model(config.model_name, chat)} · "
-                      f"store {store.url.render()}")
+        state = _Chat(config, chat, screen, debug=getattr(args, "debug", False))
         resumed = store.session_info(session) is not None
+        skipped: list[str] = []
+        if resumed:
+            # A session that cannot be read fails now, with the fix, not at every turn.
+            with reporting_skips(skipped.append, seen=state.reported):
+                chat.history()
+        screen.header(f"threadline chat · model {_describe_model(config.model_name, chat)} · "
+                      f"store {shown_url(store)}")
         screen.note(f"{'continuing' if resumed else 'new'} {state.session_line()} · /help for "
                     "commands, Ctrl-D to quit")
+        for line in skipped:
+            screen.note(line)
         if resumed:
-            state._show_last(2)
+            state.run(state._show_last, 2)
         reader = make_reader(data_dir() / "input-history", out)
         _loop(state, reader, screen)
     finally:
@@ -265,12 +301,12 @@ def _loop(state: _Chat, reader: LineReader, screen: Screen) -> None:
             continue
         try:
             if text.startswith("/"):
-                if not state.command(text):
+                if not state.run(state.command, text):
                     return
             else:
-                state.ask(text)
-        except (ThreadlineError, OSError) as exc:
-            screen.error(str(exc))
+                state.run(state.ask, text)
+        except Exception as exc:
+            state.error(exc)
         except KeyboardInterrupt:
             # Before the answer began (a turn catches its own): nothing was stored.
             screen.note("[interrupted]")
@@ -280,30 +316,39 @@ def _loop(state: _Chat, reader: LineReader, screen: Screen) -> None:
 
 
 def _question(args: argparse.Namespace) -> str:
-    question = " ".join(args.question)
+    question = check_utf8(" ".join(args.question), "the question")
     if not sys.stdin.isatty():
-        piped = sys.stdin.read()
+        # The bytes, decoded here: how sys.stdin would decode them depends on the locale
+        # (the C locale lets invalid bytes through as surrogates).
+        buffer = getattr(sys.stdin, "buffer", None)
+        piped = check_utf8(buffer.read() if buffer is not None else sys.stdin.read(),
+                           "the text piped in")
         if piped.strip():
             question = f"{question}\n\n{piped}" if question else piped
     if not question.strip():
-        raise InputError('no question: pass it as an argument (threadline ask "...") or '
+        raise UsageError('no question: pass it as an argument (threadline ask "...") or '
                          "pipe it in (echo hi | threadline ask)")
     return question.strip()
 
 
 def run_ask(args: argparse.Namespace, out: TextIO) -> int:
+    if args.store is not None and args.session is None:
+        raise UsageError("--store is used with --session only (a question without a "
+                         "session is not stored); add --session NAME to store the turn")
     question = _question(args)
     config = config_from(args)
     store = open_configured_store(config) if args.session is not None else None
     try:
         chat = Conversation(store, args.session, load_model(config.model_name),
-                            system=config.system.value, max_tokens=args.max_tokens)
+                            system=config.system.value, max_tokens=args.max_tokens,
+                            skip_invalid=args.skip_invalid)
 
         def write(text: str) -> None:
             out.write(text)
             out.flush()
 
-        turn = chat.turn(question, None if args.json else write)
+        with reporting_skips(to_stderr):
+            turn = chat.turn(question, None if args.json else write)
         if args.json:
             out.write(json.dumps({
                 "answer": turn.answer.text,

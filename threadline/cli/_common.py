@@ -1,20 +1,29 @@
-"""What the subcommands share: the common flags, opening the configured store and model,
-picking a session, and printing messages.
+"""What the subcommands share: the common flags and their checks, opening the configured
+store and model, reading sessions, picking a session, and printing messages.
 
 Failures become :class:`ThreadlineError` subclasses whose message ends with the fix
-(``threadline.cli._main.main`` prints them as one line); nothing here prints a traceback.
+(:mod:`threadline.cli._report` words them; nothing here prints a traceback). Flag values
+are checked by argparse ``type=`` functions (:func:`store_url`, :func:`count`), so bad
+input is a usage error (exit 2) before a command does any work.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
-from threadline._errors import StoreConnectionError
+from threadline._errors import (
+    ConfigurationError,
+    InputError,
+    StoreConnectionError,
+    ThreadlineError,
+)
+from threadline._redact import redact_url
 from threadline.cli._config import Config, data_dir, default_store_url, resolve
+from threadline.cli._report import scrub
 
 if TYPE_CHECKING:
     from threadline.messages._values import BaseMessage
@@ -24,14 +33,20 @@ if TYPE_CHECKING:
 __all__ = [
     "FAKE_SLEEP_ENV",
     "add_model_argument",
+    "add_skip_invalid_argument",
     "add_store_argument",
     "config_from",
+    "count",
     "format_message",
     "format_time",
     "load_model",
     "most_recent_session",
     "new_session_id",
     "open_configured_store",
+    "print_messages",
+    "read_messages",
+    "shown_url",
+    "store_url",
 ]
 
 #: Seconds the ``fake``/``echo`` models wait per streamed word: lets tests (and demos)
@@ -39,11 +54,56 @@ __all__ = [
 FAKE_SLEEP_ENV = "THREADLINE_FAKE_SLEEP"
 
 
-def add_store_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", metavar="URL",
+# -- flag values, checked before a command runs ----------------------------------------------
+
+
+def count(minimum: int, what: str = "a whole number") -> Callable[[str], int]:
+    """An argparse ``type=``: an int of at least ``minimum``, else a one-line error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what} >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def store_url(text: str) -> str:
+    """An argparse ``type=`` for a store URL: its scheme and options are checked by
+    opening the store, which does not connect (so it costs no round trip). A backend
+    whose driver is missing passes here and fails, with the fix, when the command opens
+    the store."""
+    from threadline.stores import open_store
+
+    try:
+        open_store(text).close()
+    except (InputError, ConfigurationError) as exc:
+        raise argparse.ArgumentTypeError(scrub(str(exc))) from exc
+    except ThreadlineError:
+        pass
+    except (TypeError, ValueError) as exc:
+        # argparse would quote the value, password and all: say it here, redacted.
+        raise argparse.ArgumentTypeError(
+            f"invalid store URL {redact_url(text)!r}: {scrub(str(exc))}") from exc
+    return text
+
+
+def add_store_argument(parser: argparse.ArgumentParser, *, check: bool = True) -> None:
+    """``--store URL``; with ``check``, a bad URL is a usage error before anything runs
+    (``doctor`` reports it as a failed check instead)."""
+    parser.add_argument("--store", metavar="URL", type=store_url if check else str,
                         help="store URL, e.g. sqlite:///chat.db, postgresql://host/db, "
                              "redis://host:6379/0 (default: $THREADLINE_STORE, the config "
                              "file, else a SQLite file in the data directory)")
+
+
+def add_skip_invalid_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="leave out stored messages that cannot be read (reported on "
+                             "stderr) instead of stopping at the first")
 
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +128,10 @@ def open_configured_store(config: Config, *, check: bool = True) -> Store:
     url = config.store_url
     if url == default_store_url():
         data_dir().mkdir(parents=True, exist_ok=True)
-    store = open_store(url)
+    try:
+        store = open_store(url)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{exc} (store from {config.store.source})") from exc
     if check:
         try:
             store.ping()
@@ -80,6 +143,23 @@ def open_configured_store(config: Config, *, check: bool = True) -> Store:
     return store
 
 
+# -- sessions ------------------------------------------------------------------------
+
+
+def read_messages(store: Store, session_id: str, *, last: int | None = None,
+                  skip_invalid: bool = False) -> list[BaseMessage]:
+    """A session's messages; ``skip_invalid`` is passed only when set, so a third-party
+    store written before the keyword existed still reads."""
+    if skip_invalid:
+        return store.get_messages(session_id, last=last, skip_invalid=True)
+    return store.get_messages(session_id, last=last)
+
+
+def shown_url(store: Store) -> str:
+    """The store's URL as messages and banners show it: through the one redaction."""
+    return redact_url(store.url.render())
+
+
 def load_model(name: str) -> BaseChatModel:
     """The chat model a name stands for; ``fake``/``echo`` honour ``THREADLINE_FAKE_SLEEP``."""
     from threadline.models._names import get_chat_model
@@ -87,7 +167,14 @@ def load_model(name: str) -> BaseChatModel:
     kind = name.strip().partition(":")[0].lower()
     sleep = os.environ.get(FAKE_SLEEP_ENV)
     if kind in ("fake", "echo") and sleep:
-        return get_chat_model(name, sleep=float(sleep))
+        try:
+            seconds = float(sleep)
+        except ValueError:
+            seconds = -1.0
+        if not seconds >= 0:
+            raise InputError(f"{FAKE_SLEEP_ENV} must be a number of seconds >= 0, got "
+                             f"{sleep!r}; unset it, or set it to e.g. 0.05")
+        return get_chat_model(name, sleep=seconds)
     return get_chat_model(name)
 
 

@@ -6,6 +6,16 @@ go, the window starts on a question), streams the answer to a callback, then app
 the question and the answer to the store in one write. The store always keeps everything;
 only what the model is sent is trimmed.
 
+Both stored messages get a fresh id (a UUID4 hex string) before the write, so a store
+that retries an append whose answer was lost (a dropped connection after the commit)
+stores the turn once: appends are idempotent for messages with ids. The answer's id is
+ours, not the model server's: a server's response id is not promised to be unique (some
+proxies repeat one), and a repeated id would make the store drop a later answer.
+
+``skip_invalid=True`` reads a history that holds unreadable stored messages without them
+(each reported by a :class:`~threadline.SkippedMessageWarning`); by default such a
+history raises :class:`~threadline.MessageFormatError`, naming the session and position.
+
 What is stored when a turn does not finish:
 
 - Ctrl-C (``KeyboardInterrupt``) while the answer streams: the question and the partial
@@ -16,6 +26,7 @@ What is stored when a turn does not finish:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -67,12 +78,14 @@ class Conversation:
     """
 
     def __init__(self, store: Store | None, session_id: str | None, model: BaseChatModel, *,
-                 system: str | None = None, max_tokens: int | None = None) -> None:
+                 system: str | None = None, max_tokens: int | None = None,
+                 skip_invalid: bool = False) -> None:
         self.store = store
         self.session_id = session_id
         self.model = model
         self.system = system
         self.max_tokens = max_tokens
+        self.skip_invalid = skip_invalid
         self._window: int | None = None
         self._counter: TokenCounter | None = None
 
@@ -88,9 +101,11 @@ class Conversation:
         return self._window
 
     def history(self) -> list[BaseMessage]:
+        from threadline.cli._common import read_messages
+
         if self.store is None or self.session_id is None:
             return []
-        return self.store.get_messages(self.session_id)
+        return read_messages(self.store, self.session_id, skip_invalid=self.skip_invalid)
 
     def budget(self) -> int:
         """Tokens the prompt may use: the window less what the answer may need."""
@@ -144,7 +159,9 @@ class Conversation:
 
     def _store(self, question: str, answer: AIMessage) -> None:
         if self.store is not None and self.session_id is not None:
-            self.store.append(self.session_id, [HumanMessage(question), answer])
+            answer.id = uuid.uuid4().hex  # a new object (see _answer): ours to stamp
+            self.store.append(self.session_id,
+                              [HumanMessage(question, id=uuid.uuid4().hex), answer])
 
 
 def _answer(chunks: list[AIMessageChunk], *, interrupted: bool) -> AIMessage:

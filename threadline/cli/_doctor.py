@@ -1,26 +1,33 @@
 """``threadline doctor``: what is installed, what is configured, what answers.
 
 It never raises for a failed check: each check is one line, ``ok`` or what is wrong with
-the fix, and the exit code is 1 when the configured store or model does not work.
+the fix, and the exit code is 1 when the configured store or model does not work (a bad
+``--store`` URL too: here it is a failed check, not a usage error). Every URL it prints
+goes through :func:`~threadline._redact.redact_url`: its report is made to be pasted into
+bug reports.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import platform
 import sys
 from typing import TextIO
 
 from threadline._errors import ThreadlineError
+from threadline._redact import redact_url
 from threadline.cli._common import (
     add_model_argument,
     add_store_argument,
     config_from,
     load_model,
     open_configured_store,
+    shown_url,
 )
 from threadline.cli._config import config_path, data_dir
+from threadline.cli._report import error_text
 
 __all__ = ["EXTRAS", "add_doctor_arguments", "run_doctor"]
 
@@ -38,7 +45,7 @@ EXTRAS: dict[str, list[tuple[str, str]]] = {
 
 
 def add_doctor_arguments(parser: argparse.ArgumentParser) -> None:
-    add_store_argument(parser)
+    add_store_argument(parser, check=False)
     add_model_argument(parser)
 
 
@@ -79,8 +86,13 @@ def run_doctor(args: argparse.Namespace, out: TextIO) -> int:
     healthy = True
     config = config_from(args)
     out.write("\nsettings:\n")
-    out.write(f"  store   {config.store.value}  (from {config.store.source})\n")
+    out.write(f"  store   {redact_url(config.store.value)}  (from {config.store.source})\n")
     out.write(f"  model   {config.model.value}  (from {config.model.source})\n")
+    if config.model_name.strip().partition(":")[0].lower() == "openai":
+        for name in ("OPENAI_BASE_URL", "OPENAI_API_BASE"):
+            if os.environ.get(name):
+                out.write(f"  server  {redact_url(os.environ[name])}  (from {name})\n")
+                break
     if config.system.value is not None:
         out.write(f"  system  {config.system.value[:60]!r}  (from {config.system.source})\n")
 
@@ -88,10 +100,11 @@ def run_doctor(args: argparse.Namespace, out: TextIO) -> int:
     try:
         with open_configured_store(config) as store:
             sessions = sum(1 for _ in store.iter_sessions())
-        out.write(f"  store   ok: {store.url.render()} answers, {sessions} sessions\n")
+        out.write(f"  store   ok: {shown_url(store)} answers, "
+                  f"{sessions} sessions\n")
     except ThreadlineError as exc:
         healthy = False
-        out.write(f"  store   FAILED: {exc}\n")
+        out.write(f"  store   FAILED: {error_text(exc)}\n")
     try:
         model = load_model(config.model_name)
         size = getattr(model, "context_size", None)
@@ -103,6 +116,6 @@ def run_doctor(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"  model   ok: {config.model_name} ({model.model_name}{detail})\n")
     except ThreadlineError as exc:
         healthy = False
-        out.write(f"  model   FAILED: {exc}\n")
+        out.write(f"  model   FAILED: {error_text(exc)}\n")
     out.write("\n" + ("all good\n" if healthy else "some checks failed (see above)\n"))
     return 0 if healthy else 1

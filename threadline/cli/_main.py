@@ -7,22 +7,32 @@ writing those two functions and appending one entry to ``COMMANDS``; ``main`` ne
 change. Settings (store, model, system prompt) come from flags, the environment and a
 config file, in that order (:mod:`threadline.cli._config`).
 
-Errors threadline raises on purpose (:class:`ThreadlineError`) and OS errors print one
-line, ``threadline: error: ...``, on stderr and exit 1; usage errors exit 2 (argparse).
+Errors are handled here, once for every command: whatever a command raises is printed as
+one line on stderr, ``threadline: error: what is wrong; what to do`` (URLs redacted, see
+:func:`~threadline.cli._common.error_text`), never as a traceback. The exit code is 2 for
+usage errors (an unknown flag, a flag value of the wrong form, a bad ``--store`` URL, no
+question: argparse and :class:`~threadline.cli._common.UsageError`), 1 for failures (a
+store, model or file that does not work, unreadable input), 130 for Ctrl-C. ``--debug``
+(anywhere on the command line) also prints the traceback, for bug reports. Warnings that
+threadline logs while a command runs (a model request retried) are printed the same way,
+``threadline: warning: ...``, through the same redaction.
+
 The package never imports this module, so it does not slow down ``import threadline``.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, TextIO
+from typing import Any, NamedTuple, NoReturn, TextIO
 
-from threadline._errors import ThreadlineError
 from threadline.cli._chat import add_ask_arguments, add_chat_arguments, run_ask, run_chat
 from threadline.cli._doctor import add_doctor_arguments, run_doctor
+from threadline.cli._report import UsageError, error_text, scrub
 from threadline.cli._sessions import (
     add_db_arguments,
     add_sessions_arguments,
@@ -30,7 +40,7 @@ from threadline.cli._sessions import (
     run_sessions,
 )
 
-__all__ = ["COMMANDS", "Command", "main"]
+__all__ = ["COMMANDS", "Command", "Parser", "main"]
 
 
 class Command(NamedTuple):
@@ -113,7 +123,8 @@ COMMANDS: list[Command] = [
             add_chat_arguments, run_chat),
     Command("ask", "ask one question and print the answer (reads piped stdin too)",
             add_ask_arguments, run_ask),
-    Command("sessions", "list, show, export, import, copy, delete, purge and convert sessions",
+    Command("sessions", "list, show, export, import, copy, delete, purge, convert and repair "
+            "sessions",
             add_sessions_arguments, run_sessions),
     Command("db", "set up a store: threadline db init [--store URL]",
             add_db_arguments, run_db),
@@ -124,10 +135,24 @@ COMMANDS: list[Command] = [
 ]
 
 
+class Parser(argparse.ArgumentParser):
+    """The parser of ``threadline`` and, through argparse's ``parser_class``, of each
+    (sub)command: every one accepts ``--debug``, and a usage error is one line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # SUPPRESS: a subcommand's parser must not reset what the main parser saw.
+        self.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                          help="print the Python traceback of an error (for bug reports)")
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
     from threadline import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="threadline",
         description="Memory for LLM applications: stateful conversations in pluggable, "
                     "persistent chat message histories.",
@@ -141,10 +166,38 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrLines(logging.Handler):
+    """Log records of threadline as ``threadline: warning: ...`` lines on stderr (the
+    current one: tests swap it), redacted like errors."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = scrub(" ".join(record.getMessage().split("\n")))
+            sys.stderr.write(f"threadline: {record.levelname.lower()}: {text}\n")
+            sys.stderr.flush()
+        except Exception:  # a logging failure must not end the command
+            self.handleError(record)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (``main(["sessions", "list"])``)."""
-    args = _parser().parse_args(argv)
+    logger = logging.getLogger("threadline")
+    handler = _StderrLines(logging.WARNING)
+    logger.addHandler(handler)
     try:
+        return _main(argv)
+    finally:
+        logger.removeHandler(handler)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args: argparse.Namespace | None = None
+    try:
+        parser = _parser()
+        if not (sys.argv[1:] if argv is None else argv):
+            parser.print_help(sys.stderr)  # `threadline` alone: what can it do?
+            return 2
+        args = parser.parse_args(argv)
         code: int = args.run(args, sys.stdout)
     except BrokenPipeError:
         # The reader went away (`threadline demo | head`): nothing left to tell anyone.
@@ -152,10 +205,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except (ThreadlineError, OSError) as exc:
-        print(f"threadline: error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
+        _traceback(args)
         print("threadline: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        _traceback(args)
+        can_skip = args is not None and hasattr(args, "skip_invalid")
+        print(f"threadline: error: {error_text(exc, can_skip=can_skip)}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError) else 1
     return code
+
+
+def _traceback(args: argparse.Namespace | None) -> None:
+    if args is not None and getattr(args, "debug", False):
+        traceback.print_exc()

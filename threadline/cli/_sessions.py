@@ -5,7 +5,13 @@ THREADLINE_STORE, config file, default). Exports are JSON Lines, one message per
 LangChain's dict format plus ``session_id`` (:mod:`threadline.stores._transfer`); ``copy``
 is idempotent, so an interrupted migration is finished by running it again. ``convert``
 works on one history file, no store: it switches it between JSON Lines and LangChain's
-JSON array (:meth:`~threadline.FileChatMessageHistory.convert`).
+JSON array (:meth:`~threadline.FileChatMessageHistory.convert`); ``repair`` recovers the
+readable messages of a damaged one, keeping the damaged lines in a side file.
+
+Actions that read messages (``show``, ``export``, ``copy``) stop at a stored message that
+cannot be decoded, naming its session and position; with ``--skip-invalid`` they leave
+it out and say on stderr what they skipped. Exports to a file replace it atomically: a
+failed export leaves an earlier one as it was.
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,13 +26,19 @@ from typing import TYPE_CHECKING, TextIO
 
 from threadline._errors import InputError
 from threadline.cli._common import (
+    add_skip_invalid_argument,
     add_store_argument,
     config_from,
+    count,
     format_time,
     open_configured_store,
     print_messages,
+    read_messages,
+    shown_url,
+    store_url,
 )
 from threadline.cli._config import resolve
+from threadline.cli._report import reporting_skips, to_stderr
 
 if TYPE_CHECKING:
     from threadline.stores import Store
@@ -51,7 +62,7 @@ def _store(args: argparse.Namespace) -> Store:
 
 def _require(store: Store, session_id: str) -> None:
     if store.session_info(session_id) is None:
-        raise InputError(f"no session {session_id!r} in {store.url.render()}; "
+        raise InputError(f"no session {session_id!r} in {shown_url(store)}; "
                          "`threadline sessions list` shows the stored sessions")
 
 
@@ -108,9 +119,10 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
 def _show(args: argparse.Namespace, out: TextIO) -> int:
     from threadline.messages._serialization import message_to_dict
 
-    with _store(args) as store:
+    with _store(args) as store, reporting_skips(to_stderr):
         _require(store, args.session)
-        messages = store.get_messages(args.session, last=args.last)
+        messages = read_messages(store, args.session, last=args.last,
+                                 skip_invalid=args.skip_invalid)
     if args.json:
         for message in messages:
             out.write(json.dumps(message_to_dict(message), ensure_ascii=False) + "\n")
@@ -122,16 +134,17 @@ def _show(args: argparse.Namespace, out: TextIO) -> int:
 def _export(args: argparse.Namespace, out: TextIO) -> int:
     from threadline.stores._transfer import export_sessions
 
-    with _store(args) as store:
+    with _store(args) as store, reporting_skips(to_stderr):
         for sid in args.session or ():
             _require(store, sid)
         ids = args.session or None
         if args.file == "-":
-            count = export_sessions(store, out, ids)
-        else:
-            with _progress("exporting") as progress:
-                count = export_sessions(store, args.file, ids, progress=progress)
-            out.write(f"exported {count} messages to {args.file}\n")
+            export_sessions(store, out, ids, skip_invalid=args.skip_invalid)
+            return 0
+        with _progress("exporting") as progress:
+            written = export_sessions(store, args.file, ids, progress=progress,
+                                      skip_invalid=args.skip_invalid)
+    out.write(f"exported {written} messages to {args.file}\n")
     return 0
 
 
@@ -144,11 +157,11 @@ def _import(args: argparse.Namespace, out: TextIO) -> int:
                          "export made by `threadline sessions export`")
     with _store(args) as store, _progress("importing") as progress:
         try:
-            count = import_sessions(store, path, progress=progress)
+            imported = import_sessions(store, path, progress=progress)
         except UnicodeDecodeError as exc:
             raise InputError(f"cannot read {args.file!r}: not UTF-8 text; expected a JSON "
                              "Lines export") from exc
-    out.write(f"imported {count} messages into {store.url.render()}\n")
+    out.write(f"imported {imported} messages into {shown_url(store)}\n")
     return 0
 
 
@@ -163,10 +176,15 @@ def _copy(args: argparse.Namespace, out: TextIO) -> int:
             raise InputError(f"source {args.source!r} is neither a store URL nor a file; "
                              "pass a URL (sqlite:///chat.db) or an export / history file")
         src = file_source(args.source, session_id=args.as_session)
-    dst = open_configured_store(resolve(store=args.destination))
     try:
-        with _progress("copying") as progress:
-            report = copy_sessions(src, dst, args.session or None, progress=progress)
+        dst = open_configured_store(resolve(store=args.destination))
+    except BaseException:
+        src.close()
+        raise
+    try:
+        with reporting_skips(to_stderr), _progress("copying") as progress:
+            report = copy_sessions(src, dst, args.session or None, progress=progress,
+                                   skip_invalid=args.skip_invalid)
     finally:
         src.close()
         dst.close()
@@ -192,8 +210,8 @@ def _delete(args: argparse.Namespace, out: TextIO) -> int:
 
 def _purge(args: argparse.Namespace, out: TextIO) -> int:
     with _store(args) as store:
-        count = store.purge_expired()
-    out.write(f"purged {count} expired sessions\n")
+        purged = store.purge_expired()
+    out.write(f"purged {purged} expired sessions\n")
     return 0
 
 
@@ -202,11 +220,8 @@ def _convert(args: argparse.Namespace, out: TextIO) -> int:
 
     # A torn last line (left by a killed writer) is dropped by the conversion: say so on
     # stderr as one line, not as a Python warning with a source location.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
+    with reporting_skips(to_stderr):
         done = FileChatMessageHistory(args.file).convert(args.to)
-    for warning in caught:
-        sys.stderr.write(f"threadline: warning: {warning.message}\n")
     if done.changed:
         out.write(f"converted {args.file}: {done.messages} messages, "
                   f"{done.source} -> {done.target}\n")
@@ -214,6 +229,26 @@ def _convert(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"{args.file} is already {done.target} ({done.messages} messages); "
                   "nothing to do\n")
     return 0
+
+
+def _repair(args: argparse.Namespace, out: TextIO) -> int:
+    from threadline.stores.file import repair_history_file
+
+    report = repair_history_file(args.file)
+    kept = f"{report.kept} message{'s' if report.kept != 1 else ''}"
+    if not report.damaged:
+        out.write(f"{args.file}: nothing damaged ({kept}); nothing to do\n")
+        return 0
+    with open(args.file, "rb") as handle:  # a JSON array holds items, JSON Lines lines
+        unit = "item" if handle.read(64).lstrip().startswith(b"[") else "line"
+    out.write(f"repaired {args.file}: kept {kept}; moved {report.damaged} damaged "
+              f"{unit}{'s' if report.damaged != 1 else ''} to {report.side_file}\n")
+    return 0
+
+
+def _copy_source(text: str) -> str:
+    """argparse ``type=`` of ``copy``'s SRC: a URL is checked like ``--store``."""
+    return store_url(text) if "://" in text else text
 
 
 # -- registration --------------------------------------------------------------------------
@@ -224,14 +259,16 @@ def add_sessions_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = _action(sub, "list", "list the stored sessions", _list)
     p.add_argument("--prefix", default="", help="only ids starting with this")
-    p.add_argument("--limit", type=int, default=0, help="at most this many (default: all)")
+    p.add_argument("--limit", type=count(0), default=0, metavar="N",
+                   help="at most this many (default: 0, all)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     add_store_argument(p)
 
     p = _action(sub, "show", "print a session's messages", _show)
     p.add_argument("session", metavar="SESSION")
-    p.add_argument("--last", type=int, metavar="N", help="only the last N messages")
+    p.add_argument("--last", type=count(1), metavar="N", help="only the last N messages")
     p.add_argument("--json", action="store_true", help="LangChain message dicts, one a line")
+    add_skip_invalid_argument(p)
     add_store_argument(p)
 
     p = _action(sub, "export", "write sessions as JSON Lines (LangChain's message dicts)",
@@ -240,6 +277,7 @@ def add_sessions_arguments(parser: argparse.ArgumentParser) -> None:
                    help="where to write (default: - for stdout)")
     p.add_argument("--session", action="append", metavar="SESSION",
                    help="only this session (repeatable; default: all)")
+    add_skip_invalid_argument(p)
     add_store_argument(p)
 
     p = _action(sub, "import", "append the sessions of a JSON Lines export", _import)
@@ -248,14 +286,16 @@ def add_sessions_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = _action(sub, "copy", "copy sessions between stores, idempotently (re-run to resume)",
                 _copy)
-    p.add_argument("source", metavar="SRC",
+    p.add_argument("source", metavar="SRC", type=_copy_source,
                    help="a store URL, an export file, or a LangChain JSON / threadline JSONL "
                         "history file")
-    p.add_argument("destination", metavar="DST_URL", help="the store URL to copy into")
+    p.add_argument("destination", metavar="DST_URL", type=store_url,
+                   help="the store URL to copy into")
     p.add_argument("--session", action="append", metavar="SESSION",
                    help="only this session (repeatable; default: all)")
     p.add_argument("--as-session", metavar="NAME",
                    help="the session id for a single-history file (default: the file name)")
+    add_skip_invalid_argument(p)
 
     p = _action(sub, "delete", "delete sessions", _delete)
     p.add_argument("session", nargs="+", metavar="SESSION")
@@ -270,6 +310,10 @@ def add_sessions_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--to", required=True, choices=("jsonl", "json"),
                    help="jsonl: one message a line, O(1) appends; json: the array "
                         "LangChain's FileChatMessageHistory reads")
+
+    p = _action(sub, "repair", "recover the readable messages of a damaged history file; "
+                "the damaged lines go to a side file, never deleted", _repair)
+    p.add_argument("file", metavar="FILE", help="a FileChatMessageHistory file (JSON Lines)")
 
 
 def run_sessions(args: argparse.Namespace, out: TextIO) -> int:
@@ -286,7 +330,7 @@ def add_db_arguments(parser: argparse.ArgumentParser) -> None:
 def _db_init(args: argparse.Namespace, out: TextIO) -> int:
     with open_configured_store(config_from(args), check=False) as store:
         store.setup()
-        out.write(f"ready: {store.url.render()}\n")
+        out.write(f"ready: {shown_url(store)}\n")
     return 0
 
 

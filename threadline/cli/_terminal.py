@@ -36,10 +36,15 @@ class _PlainReader:
         if self.echo_prompt:
             self.out.write(prompt)
             self.out.flush()
-        line = self.stdin.readline()
+        from threadline.cli._report import check_utf8, not_utf8
+
+        try:
+            line = self.stdin.readline()
+        except UnicodeDecodeError as exc:
+            raise not_utf8(exc, "the input") from exc
         if not line:
             raise EOFError
-        return line.rstrip("\n")
+        return check_utf8(line, "a line of the input").rstrip("\n")
 
 
 class _PromptReader:

@@ -77,7 +77,9 @@ class LangChainHistory(lc_chat_history.BaseChatMessageHistory):
             store = url_or_store
         else:
             store = shared_store(url_or_store, **options)
-        self.history = store.history(session_id, ttl=ttl)
+        history = store.history(session_id, ttl=ttl)
+        history.stamp_ids = False  # LangChain messages come back exactly as they went in
+        self.history = history
 
     # LangChain declares ``messages`` as an attribute; here reading it does I/O.
     @property

@@ -24,6 +24,7 @@ from threadline.messages._values import (
     SystemMessage,
     ToolMessage,
     _all_slots,
+    _list_of_dicts,
     tool_call_from_json,
 )
 
@@ -64,7 +65,7 @@ class AIMessageChunk(AIMessage):
     def _from_data(cls, content: Content, data: dict[str, Any]) -> BaseMessage:
         message = super()._from_data(content, data)
         assert isinstance(message, AIMessageChunk)
-        message._tool_call_chunks = data.get("tool_call_chunks") or None
+        message._tool_call_chunks = _list_of_dicts(data, "tool_call_chunks")
         return message
 
     @property

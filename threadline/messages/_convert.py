@@ -7,7 +7,9 @@ values). Both take other frameworks' messages through :mod:`threadline._foreign`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import uuid
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from threadline._errors import InputError
@@ -28,6 +30,7 @@ __all__ = [
     "convert_to_messages",
     "get_buffer_string",
     "not_a_message",
+    "with_ids",
 ]
 
 
@@ -52,6 +55,19 @@ def not_a_message(value: object) -> InputError:
         f"a chat history stores messages, got {type(value).__name__}; "
         "wrap text in HumanMessage(...) or AIMessage(...)"
     )
+
+
+def with_ids(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """The messages, each without an ``id`` replaced by a copy with a fresh one (a UUID4
+    hex string); the caller's objects are left as they are. Writers give every message
+    an id before the first attempt, so a retried append stores nothing twice."""
+    stamped: list[BaseMessage] = []
+    for message in messages:
+        if message.id is None:
+            message = message.__copy__()
+            message.id = uuid.UUID(bytes=os.urandom(16), version=4).hex
+        stamped.append(message)
+    return stamped
 
 
 def check_messages(messages: Iterable[object]) -> list[BaseMessage]:

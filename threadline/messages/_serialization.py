@@ -120,7 +120,9 @@ def message_from_dict(item: object) -> BaseMessage:
         )
     try:
         return cls._from_data(content, data)
-    except (TypeError, ValueError) as exc:
+    except MessageFormatError:
+        raise
+    except Exception as exc:  # any shape _from_data did not expect: still our error
         raise MessageFormatError(f"malformed message of type {kind!r}: {exc}") from exc
 
 

@@ -137,6 +137,12 @@ class BaseMessage:
                 shown.append(f"{key}={value!r}")
         return f"{type(self).__name__}({', '.join(shown)})"
 
+    def __copy__(self) -> BaseMessage:
+        clone = object.__new__(type(self))
+        for slot in _slots_of(type(self)):
+            object.__setattr__(clone, slot, getattr(self, slot))
+        return clone
+
     def __getstate__(self) -> dict[str, Any]:
         return {slot: getattr(self, slot) for slot in _all_slots(type(self))}
 
@@ -149,11 +155,22 @@ class BaseMessage:
         """Rebuild a stored message without the keyword-argument round trip of
         ``__init__``: this runs once per message on every store read."""
         message = object.__new__(cls)
+        if type(content) is list and not all(type(b) is str or type(b) is dict
+                                             for b in content):
+            raise ValueError("content blocks must be str or dict")
         message.content = content
-        message._additional_kwargs = data.get("additional_kwargs") or None
-        message._response_metadata = data.get("response_metadata") or None
-        message.name = data.get("name")
-        message.id = data.get("id")
+        kwargs, metadata = data.get("additional_kwargs"), data.get("response_metadata")
+        name, id_ = data.get("name"), data.get("id")
+        # One test for the common case (all well-formed); the details only when it fails.
+        if not ((not kwargs or type(kwargs) is dict) and (not metadata or type(metadata) is dict)
+                and (name is None or type(name) is str) and (id_ is None or type(id_) is str)):
+            _dict_field(data, "additional_kwargs")
+            _dict_field(data, "response_metadata")
+            raise ValueError("'name' and 'id' must be str or null")
+        message._additional_kwargs = kwargs or None
+        message._response_metadata = metadata or None
+        message.name = name
+        message.id = id_
         return message
 
     def copy(self, **changes: Any) -> BaseMessage:
@@ -161,6 +178,34 @@ class BaseMessage:
         fields = self._fields()
         fields.update(changes)
         return type(self)(**fields)
+
+
+def _dict_field(data: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = data.get(key)
+    if not value:
+        return None
+    if type(value) is not dict:
+        raise ValueError(f"{key!r} must be a dict, got {type(value).__name__}")
+    return value
+
+
+def _list_of_dicts(data: dict[str, Any], key: str) -> list[dict[str, Any]] | None:
+    value = data.get(key)
+    if not value:
+        return None
+    if type(value) is not list or not all(type(item) is dict for item in value):
+        raise ValueError(f"{key!r} must be a list of dicts")
+    return value
+
+
+_SLOTS: dict[type, tuple[str, ...]] = {}
+
+
+def _slots_of(cls: type) -> tuple[str, ...]:
+    slots = _SLOTS.get(cls)
+    if slots is None:
+        slots = _SLOTS[cls] = tuple(_all_slots(cls))
+    return slots
 
 
 def _all_slots(cls: type) -> list[str]:
@@ -220,10 +265,21 @@ class AIMessage(BaseMessage):
     def _from_data(cls, content: Content, data: dict[str, Any]) -> BaseMessage:
         message = super()._from_data(content, data)
         assert isinstance(message, AIMessage)
-        calls = data.get("tool_calls")
-        message._tool_calls = [_tool_call(c) for c in calls] if calls else None
-        message._invalid_tool_calls = data.get("invalid_tool_calls") or None
-        message.usage_metadata = data.get("usage_metadata")
+        calls, invalid, usage = (data.get("tool_calls"), data.get("invalid_tool_calls"),
+                                 data.get("usage_metadata"))
+        if calls:
+            _list_of_dicts(data, "tool_calls")
+            if not all(type(c.get("name")) is str and type(c.get("args", {})) is dict
+                       for c in calls):
+                raise ValueError("each tool call needs a 'name' string and an 'args' dict")
+            message._tool_calls = [_tool_call(c) for c in calls]
+        else:
+            message._tool_calls = None
+        message._invalid_tool_calls = (_list_of_dicts(data, "invalid_tool_calls")
+                                       if invalid else None)
+        if usage and type(usage) is not dict:
+            raise ValueError(f"'usage_metadata' must be a dict, got {type(usage).__name__}")
+        message.usage_metadata = usage
         return message
 
     @property

@@ -10,7 +10,11 @@ send, and on a retryable failure (429, 5xx, timeout, refused connection) ask
 before its first byte: once pieces have been handed out, a failure is raised.
 
 The API key is kept in a :class:`SecretStr`, sent only in the ``Authorization`` header,
-and masked in every error message and log line (servers like to echo it back).
+and masked in every error message and log line (servers like to echo it back). A
+``base_url`` may carry credentials (``http://user:PROXYSECRET@proxy/v1``, as
+``OPENAI_BASE_URL``): every message, log line and repr shows it through
+:func:`~threadline._redact.redact_url`, and its password is masked like the key in any
+text that might quote it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from threadline._errors import (
     ModelRateLimitError,
     ModelTimeoutError,
 )
+from threadline._redact import redact_url, split_userinfo
 from threadline.core._runnables import RunnableBinding
 from threadline.messages._chunks import AIMessageChunk, merge_chunks
 from threadline.messages._values import AIMessage, BaseMessage
@@ -99,6 +104,19 @@ def _pick(name: str, value: Any, alias_name: str, alias: Any) -> Any:
     return value if value is not None else alias
 
 
+def _url_secrets(url: str) -> tuple[str, ...]:
+    """The password of a URL, as written and percent-decoded; none shorter than 4
+    characters (masking every "ab" of a message would mangle it, and the URL itself is
+    always shown redacted)."""
+    from urllib.parse import unquote
+
+    parts = split_userinfo(url)
+    if parts is None:
+        return ()
+    password = parts[2]
+    return tuple(dict.fromkeys(s for s in (password, unquote(password)) if len(s) >= 4))
+
+
 class ChatOpenAI(BaseChatModel):
     """A chat model behind an OpenAI-compatible ``/chat/completions`` endpoint.
 
@@ -150,8 +168,15 @@ class ChatOpenAI(BaseChatModel):
         if not base_url.startswith(("http://", "https://")):
             raise InputError(
                 f"base_url must be an http:// or https:// URL such as "
-                f"'http://localhost:8000/v1', got {base_url!r}"
+                f"'http://localhost:8000/v1', got {redact_url(base_url)!r}"
             )
+        try:
+            httpx.URL(base_url)
+        except httpx.InvalidURL:
+            # Not httpx's text: it quotes the part it choked on, a password perhaps.
+            raise InputError(
+                f"base_url {redact_url(base_url)!r} is not a valid URL; percent-encode "
+                "'/', '#', '?', '@' and ':' inside a user name or password") from None
         key = _pick("api_key", api_key, "openai_api_key", openai_api_key)
         if key is None:
             key = os.environ.get("OPENAI_API_KEY") or None
@@ -182,6 +207,9 @@ class ChatOpenAI(BaseChatModel):
         self.default_headers = dict(default_headers or {})
         self.model_kwargs = {**(model_kwargs or {}), **extra}
         self._url = f"{self.base_url}/chat/completions"
+        # What messages show of it, and its password (raw and decoded) to mask in any text.
+        self._shown_url = redact_url(self._url)
+        self._url_secrets = _url_secrets(self.base_url)
         self._http_client = http_client
         self._http_async_client = http_async_client
         self._own_client: httpx.Client | None = None
@@ -202,13 +230,14 @@ class ChatOpenAI(BaseChatModel):
         return self.base_url
 
     def __repr__(self) -> str:
-        return self._redact(f"ChatOpenAI(model={self.model!r}, base_url={self.base_url!r})")
+        return self._redact(f"ChatOpenAI(model={self.model!r}, "
+                            f"base_url={redact_url(self.base_url)!r})")
 
     def _secret(self) -> str | None:
         return self._api_key.get_secret_value() if self._api_key else None
 
     def _redact(self, text: str) -> str:
-        return redact(text, self._secret())
+        return redact(text, self._secret(), *self._url_secrets)
 
     def _headers(self, stream: bool) -> dict[str, str]:
         headers = {"User-Agent": _USER_AGENT, **self.default_headers,
@@ -252,21 +281,21 @@ class ChatOpenAI(BaseChatModel):
         detail = str(exc) or type(exc).__name__
         if isinstance(exc, httpx.TimeoutException):
             return ModelTimeoutError(self._redact(
-                f"{self._url} did not answer within timeout={self.timeout}s "
+                f"{self._shown_url} did not answer within timeout={self.timeout}s "
                 f"({type(exc).__name__}: {detail})"
             ))
         if isinstance(exc, httpx.ConnectError):
             return ModelConnectionError(self._redact(
-                f"cannot connect to {self._url}: {detail}; is the server running and "
+                f"cannot connect to {self._shown_url}: {detail}; is the server running and "
                 "base_url right?"
             ))
-        return ModelConnectionError(self._redact(f"the connection to {self._url} failed: "
+        return ModelConnectionError(self._redact(f"the connection to {self._shown_url} failed: "
                                                  f"{type(exc).__name__}: {detail}"))
 
     def _status_error(self, response: httpx.Response, attempts: int) -> ModelHTTPError:
         status = response.status_code
         body = self._redact(response.text)
-        message = (f"{self._url} answered HTTP {status} {response.reason_phrase}: "
+        message = (f"{self._shown_url} answered HTTP {status} {response.reason_phrase}: "
                    f"{error_message(body)}")
         if attempts > 1:
             message += f" (after {attempts} attempts)"
@@ -292,7 +321,7 @@ class ChatOpenAI(BaseChatModel):
                 raise self._wrap(failure) from failure
             delay = retry_delay(attempt)
             reason = type(failure).__name__
-        logger.warning("%s: %s; retry %d of %d in %.2fs", self._redact(self._url), reason,
+        logger.warning("%s: %s; retry %d of %d in %.2fs", self._redact(self._shown_url), reason,
                        attempt + 1,
                        self.max_retries, delay)
         return delay

@@ -454,13 +454,14 @@ def error_message(body: str) -> str:
     return message if message is not None else _excerpt(body.strip() or "(empty body)")
 
 
-def redact(text: str, secret: str | None) -> str:
-    """``text`` with every occurrence of ``secret`` (and of most of it) masked."""
-    if not secret:
-        return text
-    text = text.replace(secret, "***")
-    # Servers like OpenAI echo a key back partly masked ("sk-abc***xyz"): hide its
-    # recognisable middle too.
-    if len(secret) > 12:
-        text = text.replace(secret[:-4], "***").replace(secret[4:], "***")
+def redact(text: str, *secrets: str | None) -> str:
+    """``text`` with every occurrence of each secret (and of most of a long one) masked."""
+    for secret in secrets:
+        if not secret:
+            continue
+        text = text.replace(secret, "***")
+        # Servers like OpenAI echo a key back partly masked ("sk-abc***xyz"): hide its
+        # recognisable middle too.
+        if len(secret) > 12:
+            text = text.replace(secret[:-4], "***").replace(secret[4:], "***")
     return text

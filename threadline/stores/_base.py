@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -26,9 +27,9 @@ from typing import Any, ClassVar, NamedTuple
 from urllib.parse import quote
 
 from threadline._concurrency import run_sync
-from threadline._errors import InputError, MessageFormatError
+from threadline._errors import InputError, MessageFormatError, SkippedMessageWarning
 from threadline.core._history import BaseChatMessageHistory, refuse_langchain_reader
-from threadline.messages._convert import check_messages, not_a_message
+from threadline.messages._convert import check_messages, not_a_message, with_ids
 from threadline.messages._serialization import message_from_dict, message_to_dict
 from threadline.messages._values import BaseMessage
 from threadline.stores._url import StoreURL, parse_options
@@ -39,6 +40,7 @@ __all__ = [
     "SessionPage",
     "Store",
     "StoreHistory",
+    "check_message_size",
     "check_messages",
     "check_page_args",
     "decode_message",
@@ -117,6 +119,16 @@ def validate_ttl(ttl: object) -> float | None:
     return float(ttl)
 
 
+def check_message_size(size: int, limit: int, what: str) -> None:
+    """Refuse, before anything is sent, one stored message larger than a backend allows:
+    an :class:`InputError` naming the limit and the size (``what`` names the limit,
+    e.g. "DynamoDB's 400 KB item limit")."""
+    if size > limit:
+        raise InputError(
+            f"a message of {size:,} bytes is larger than {what} ({limit:,} bytes); "
+            "nothing was stored")
+
+
 def check_page_args(prefix: object, limit: object, cursor: object) -> None:
     """Validate ``list_sessions`` arguments the same way in every local backend."""
     if not isinstance(prefix, str) or "\x00" in prefix:
@@ -127,47 +139,90 @@ def check_page_args(prefix: object, limit: object, cursor: object) -> None:
         raise InputError(f"cursor must be a str from a previous page or None, got {cursor!r}")
 
 
+#: The longest message (in characters, as JSON) threadline stores and decodes.
+MAX_MESSAGE_CHARS = 64 * 1024 * 1024
+
 # One encoder for all: json.dumps() with keyword arguments builds a new one per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def encode_message(message: BaseMessage) -> str:
-    """Compact JSON text of the message's LangChain dict."""
+    """Compact JSON text of the message's LangChain dict. A message longer than
+    :data:`MAX_MESSAGE_CHARS` once encoded (it could not be read back) is refused."""
     if not isinstance(message, BaseMessage):
         raise not_a_message(message)
-    return _ENCODER.encode(message_to_dict(message))
+    text = _ENCODER.encode(message_to_dict(message))
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise InputError(
+            f"a message of {len(text):,} characters (as JSON) is longer than the "
+            f"{MAX_MESSAGE_CHARS:,} threadline stores and reads back; nothing was stored")
+    return text
 
 
 def decode_message(text: str | bytes) -> BaseMessage:
-    """The message stored as ``text`` by :func:`encode_message` (or by LangChain)."""
+    """The message stored as ``text`` by :func:`encode_message` (or by LangChain).
+
+    Raises :class:`MessageFormatError` (never another error) for anything else: text
+    that is not JSON, JSON nested deeper than the parser's recursion limit, a row longer
+    than :data:`MAX_MESSAGE_CHARS`, a dict that is not a message.
+    """
+    if not isinstance(text, str | bytes):
+        raise MessageFormatError(f"a stored message must be text, got {type(text).__name__}")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise MessageFormatError(
+            f"a stored message is {len(text):,} characters long, more than the "
+            f"{MAX_MESSAGE_CHARS:,} threadline reads")
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except RecursionError as exc:
+        raise MessageFormatError("a stored message is JSON nested too deeply to read") from exc
+    except ValueError as exc:  # also UnicodeDecodeError
         raise MessageFormatError(f"a stored message is not valid JSON: {exc}") from exc
     return message_from_dict(data)
 
 
-def decode_messages(texts: Sequence[str | bytes]) -> list[BaseMessage]:
-    """Many stored messages at once: one ``json.loads`` over the rows joined into an
-    array (half the cost of parsing row by row). A row that is not exactly one JSON
-    value (so the array would not have one element per row) is decoded row by row,
-    which names the bad one."""
+def decode_messages(texts: Sequence[str | bytes], *, session_id: str | None = None,
+                    skip_invalid: bool = False, from_end: bool = False) -> list[BaseMessage]:
+    """Many stored messages at once, oldest first: one ``json.loads`` over the rows joined
+    into an array (half the cost of parsing row by row); row by row when that fails.
+
+    A bad row raises :class:`MessageFormatError` naming ``session_id`` and the row's
+    position (counted back from the newest if ``from_end``: a read of the last N). With
+    ``skip_invalid=True`` bad rows are left out instead, each reported by a
+    :class:`SkippedMessageWarning`.
+    """
     if not texts:
         return []
-    joined: str | bytes
+    joined: str | bytes | None = None
     if all(type(t) is str for t in texts):
         joined = "[" + ",".join(texts) + "]"  # type: ignore[arg-type]
     elif all(type(t) is bytes for t in texts):
         joined = b"[" + b",".join(texts) + b"]"  # type: ignore[arg-type]
-    else:
-        return [decode_message(t) for t in texts]
-    try:
-        items = json.loads(joined)
-    except ValueError:
-        items = None
-    if not isinstance(items, list) or len(items) != len(texts):
-        return [decode_message(t) for t in texts]
-    return [message_from_dict(item) for item in items]
+    if joined is not None and len(joined) <= MAX_MESSAGE_CHARS:
+        try:
+            items = json.loads(joined)
+        except (ValueError, RecursionError):
+            items = None
+        if isinstance(items, list) and len(items) == len(texts):
+            try:
+                return [message_from_dict(item) for item in items]
+            except MessageFormatError:
+                pass  # decoded again below, row by row, to name the bad one
+    return _decode_rows(texts, session_id, skip_invalid, from_end)
+
+
+def _decode_rows(texts: Sequence[str | bytes], session_id: str | None, skip_invalid: bool,
+                 from_end: bool) -> list[BaseMessage]:
+    messages: list[BaseMessage] = []
+    for index, text in enumerate(texts):
+        try:
+            messages.append(decode_message(text))
+        except MessageFormatError as exc:
+            error = exc.located(session_id, index - len(texts) if from_end else index)
+            if not skip_invalid:
+                raise error from exc
+            warnings.warn(SkippedMessageWarning(error), stacklevel=3)
+    return messages
 
 
 class SessionInfo(NamedTuple):
@@ -180,11 +235,41 @@ class SessionInfo(NamedTuple):
     expires_at: datetime | None = None
 
 
-class SessionPage(NamedTuple):
-    """One page of session ids, sorted; pass ``next_cursor`` to get the next page."""
+class SessionPage:
+    """One page of session ids, sorted; pass ``next_cursor`` to get the next page.
 
-    session_ids: list[str]
-    next_cursor: str | None
+    Iterating a page yields its session ids, so ``for sid in store.list_sessions()``
+    does the obvious thing (on the first page; :meth:`Store.iter_sessions` walks them all).
+
+    >>> page = SessionPage(["a", "b"], "b")
+    >>> list(page), len(page), page.next_cursor
+    (['a', 'b'], 2, 'b')
+    """
+
+    __slots__ = ("next_cursor", "session_ids")
+
+    def __init__(self, session_ids: list[str], next_cursor: str | None) -> None:
+        self.session_ids = session_ids
+        self.next_cursor = next_cursor
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.session_ids)
+
+    def __len__(self) -> int:
+        return len(self.session_ids)
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self.session_ids
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SessionPage):
+            return NotImplemented
+        return (self.session_ids, self.next_cursor) == (other.session_ids, other.next_cursor)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"SessionPage(session_ids={self.session_ids!r}, next_cursor={self.next_cursor!r})"
 
 
 class Store(ABC):
@@ -220,13 +305,24 @@ class Store(ABC):
     @abstractmethod
     def append(self, session_id: str, messages: Sequence[BaseMessage], *,
                ttl: float | None = None) -> None:
-        """Append messages to a session in one round trip / transaction, in order.
-        ``ttl`` overrides the store's default; the expiry is refreshed on each append."""
+        """Append messages to a session in one round trip / transaction, in order: all of
+        them or none. ``ttl`` overrides the store's default; the expiry is refreshed on
+        each append.
+
+        Idempotent for messages with an ``id``: a message whose id the session already
+        holds is not stored again (so retrying an append whose answer was lost stores
+        nothing twice). A message too large for the backend raises :class:`InputError`
+        naming the limit before anything is sent."""
 
     @abstractmethod
-    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
+    def get_messages(self, session_id: str, *, last: int | None = None,
+                     skip_invalid: bool = False) -> list[BaseMessage]:
         """The session's messages, oldest first; only the newest ``last`` if given (done
-        by the backend: LIMIT / LRANGE, not a full read). Unknown session: ``[]``."""
+        by the backend: LIMIT / LRANGE, not a full read). Unknown session: ``[]``.
+
+        A stored message that cannot be decoded raises :class:`MessageFormatError`
+        naming the session and its position; with ``skip_invalid=True`` it is left out
+        and reported by a :class:`SkippedMessageWarning` (see :func:`decode_messages`)."""
 
     @abstractmethod
     def delete_session(self, session_id: str) -> bool:
@@ -263,9 +359,10 @@ class Store(ABC):
                       ttl: float | None = None) -> None:
         await run_sync(self.append, session_id, list(messages), ttl=ttl)
 
-    async def aget_messages(self, session_id: str, *,
-                            last: int | None = None) -> list[BaseMessage]:
-        return await run_sync(self.get_messages, session_id, last=last)
+    async def aget_messages(self, session_id: str, *, last: int | None = None,
+                            skip_invalid: bool = False) -> list[BaseMessage]:
+        return await run_sync(self.get_messages, session_id, last=last,
+                              skip_invalid=skip_invalid)
 
     async def adelete_session(self, session_id: str) -> bool:
         return await run_sync(self.delete_session, session_id)
@@ -333,28 +430,44 @@ class Store(ABC):
 
 
 class StoreHistory(BaseChatMessageHistory):
-    """One session of a store, as a chat message history. Cheap to create."""
+    """One session of a store, as a chat message history. Cheap to create.
+
+    Every message it writes gets an id (a copy with a UUID4 ``id`` when it has none),
+    so what RunnableWithMessageHistory, the memories and the chat store through it can
+    be retried without duplicates (appends are idempotent for ids). The LangChain-shaped
+    subclasses (``SQLChatMessageHistory``…) store messages as given, as LangChain's do.
+    """
+
+    #: Give id-less messages an id before writing them.
+    stamp_ids: bool = True
 
     def __init__(self, store: Store, session_id: str, *, ttl: float | None = None) -> None:
         self.store = store
         self.session_id = validate_session_id(session_id)
         self.ttl = validate_ttl(ttl)
 
-    def get_messages(self, last: int | None = None) -> list[BaseMessage]:
-        return self.store.get_messages(self.session_id, last=last)
+    def get_messages(self, last: int | None = None, *,
+                     skip_invalid: bool = False) -> list[BaseMessage]:
+        return self.store.get_messages(self.session_id, last=last, skip_invalid=skip_invalid)
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
-        self.store.append(self.session_id, messages, ttl=self.ttl)
+        batch = check_messages(messages)
+        self.store.append(self.session_id, with_ids(batch) if self.stamp_ids else batch,
+                          ttl=self.ttl)
 
     def clear(self) -> None:
         self.store.delete_session(self.session_id)
 
-    async def aget_messages(self, last: int | None = None) -> list[BaseMessage]:
+    async def aget_messages(self, last: int | None = None, *,
+                            skip_invalid: bool = False) -> list[BaseMessage]:
         refuse_langchain_reader(self)
-        return await self.store.aget_messages(self.session_id, last=last)
+        return await self.store.aget_messages(self.session_id, last=last,
+                                              skip_invalid=skip_invalid)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
-        await self.store.aappend(self.session_id, messages, ttl=self.ttl)
+        batch = check_messages(messages)
+        await self.store.aappend(self.session_id, with_ids(batch) if self.stamp_ids else batch,
+                                 ttl=self.ttl)
 
     async def aclear(self) -> None:
         await self.store.adelete_session(self.session_id)

@@ -7,6 +7,10 @@ does: reading returns a new list of the same message objects. Expiry is checked 
 the monotonic clock (immune to wall-clock jumps); the wall-clock deadline is kept only to
 report ``expires_at``. Each ``open_store("memory://")`` is a separate, empty store.
 
+Appends are idempotent for messages with an ``id``: each session keeps the set of its
+ids, checked and extended under the lock, so racing retries store each message once.
+Nothing stored here can be undecodable, so ``skip_invalid`` has nothing to skip.
+
 >>> store = open_store("memory://")
 >>> store.append("s1", [HumanMessage("hi")])
 >>> [m.content for m in store.get_messages("s1")]
@@ -44,6 +48,7 @@ class _Session:
     created_at: float
     updated_at: float
     messages: list[BaseMessage] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
     deadline: float | None = None  # time.monotonic() value
     expires_at: float | None = None  # time.time() value, for reporting
 
@@ -101,14 +106,22 @@ class MemoryStore(Store):
             if session is None:
                 session = self._sessions[session_id] = _Session(wall, wall)
                 bisect.insort(self._ids, session_id)
-            session.messages.extend(batch)
+            for message in batch:
+                mid = message.id
+                if isinstance(mid, str):
+                    if mid in session.ids:
+                        continue  # already stored: a retried append stores it once
+                    session.ids.add(mid)
+                session.messages.append(message)
             session.updated_at = wall
             if ttl is not None:
                 session.deadline, session.expires_at = now + ttl, wall + ttl
             # Without a ttl an append keeps an expiry set by expire(): refreshing is
             # only meaningful for a known ttl.
 
-    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
+    def get_messages(self, session_id: str, *, last: int | None = None,
+                     skip_invalid: bool = False) -> list[BaseMessage]:
+        # skip_invalid: accepted for the contract; message objects are always readable.
         validate_session_id(session_id)
         if last is not None and (isinstance(last, bool) or not isinstance(last, int)
                                  or last < 0):

@@ -12,6 +12,12 @@ a LangChain JSON-array history file or a threadline JSON Lines history file into
 for it. :func:`import_sessions` appends blindly (fast, for empty destinations) after
 checking the whole file, so a bad line imports nothing.
 
+:func:`export_sessions` to a path never leaves a half-written file where the export goes:
+it writes a temporary file beside it (created exclusively, private while it is written),
+fsyncs it and renames it over the target only once every session was read; a read that
+fails part-way (a row that cannot be decoded, a store that drops) leaves the target as it
+was and removes the temporary file. Reads take ``skip_invalid`` like the stores do.
+
 >>> src, dst = open_store("memory://"), open_store("memory://")
 >>> src.append("s1", [HumanMessage("hi"), AIMessage("hello")])
 >>> copy_sessions(src, dst).messages
@@ -24,8 +30,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -54,8 +62,8 @@ class SessionSource(Protocol):
 
     def iter_sessions(self, prefix: str = "", *, page_size: int = 500) -> Iterator[str]: ...
 
-    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
-        ...
+    def get_messages(self, session_id: str, *, last: int | None = None,
+                     skip_invalid: bool = False) -> list[BaseMessage]: ...
 
 
 @dataclass
@@ -91,12 +99,93 @@ def _opened(fp: IO[str] | str | os.PathLike[str], mode: str) -> Iterator[IO[str]
         yield fp
 
 
+def _read(source: SessionSource, session_id: str, skip_invalid: bool) -> list[BaseMessage]:
+    # The keyword only when asked for: a source written before stores took it still works.
+    if skip_invalid:
+        return source.get_messages(session_id, skip_invalid=True)
+    return source.get_messages(session_id)
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # a platform (Windows) that cannot open a directory
+        return
+    try:
+        with suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _replacing(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
+    """A text file that becomes ``path`` only if the ``with`` block completes.
+
+    The temporary file sits beside the target (same directory, so the rename is atomic),
+    has a unique name and is created with ``O_EXCL``; it is private (0600) while being
+    written and gets the mode ``open(path, "w")`` would have given just before the
+    rename. A target that is not a regular file (``/dev/stdout``, a FIFO) is written in
+    place: it cannot be replaced, and holds no earlier content to keep.
+    """
+    target = Path(path)
+    if target.is_symlink():
+        target = target.resolve()  # replace the file the link names, keep the link
+    try:
+        existing = os.stat(target)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        with open(target, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        return
+    directory = target.parent
+    for _ in range(100):
+        temporary = directory / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                         | getattr(os, "O_CLOEXEC", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:  # name the file asked for, not the temporary one
+            raise type(exc)(exc.errno, exc.strerror, str(target)) from exc
+    else:  # pragma: no cover - 100 collisions of 48 random bits
+        raise FileExistsError(f"cannot create a temporary file beside {str(target)!r}")
+    try:
+        # The mode open(path, "w") would have left: the existing file's, else what the
+        # umask gives a new file (the kernel just applied it to the temporary file).
+        mode = stat.S_IMODE((existing or os.fstat(fd)).st_mode)
+        os.fchmod(fd, 0o600)  # still empty: nothing was readable before this
+        handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+    except BaseException:
+        os.close(fd)
+        os.unlink(temporary)
+        raise
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _fsync_directory(directory)
+
+
 def export_sessions(store: SessionSource, fp: IO[str] | str | os.PathLike[str],
                     session_ids: Iterable[str] | None = None,
-                    progress: Progress | None = None) -> int:
+                    progress: Progress | None = None, *, skip_invalid: bool = False) -> int:
     """Write sessions as JSON Lines to a text file (or a path); the number of messages.
 
-    ``progress(done, total)`` is called after each session.
+    ``progress(done, total)`` is called after each session. Given a path, the export
+    replaces the file atomically when it is complete; if reading a session fails, the file
+    is left as it was (nothing half-written). A stored message that cannot be decoded
+    raises :class:`MessageFormatError`; with ``skip_invalid=True`` it is left out and
+    reported by a :class:`~threadline.SkippedMessageWarning`.
 
     >>> import io
     >>> store = open_store("memory://")
@@ -109,12 +198,13 @@ def export_sessions(store: SessionSource, fp: IO[str] | str | os.PathLike[str],
     """
     ids = _session_ids(store, session_ids)
     written = 0
-    with _opened(fp, "w") as out:
+    opened = _replacing(fp) if isinstance(fp, str | os.PathLike) else _opened(fp, "w")
+    with opened as out:
         for done, sid in enumerate(ids, 1):
             lines = [
                 json.dumps({"session_id": sid, **message_to_dict(message)},
                            ensure_ascii=False, separators=(",", ":")) + "\n"
-                for message in store.get_messages(sid)
+                for message in _read(store, sid, skip_invalid)
             ]
             out.write("".join(lines))
             written += len(lines)
@@ -139,6 +229,9 @@ def _parse_export(lines: Iterable[str], where: str) -> dict[str, list[BaseMessag
                 raise ValueError('no "session_id" string')
             validate_session_id(sid)
             message = message_from_dict(item)
+        except RecursionError as exc:
+            raise MessageFormatError(f"{where}, line {number}: JSON nested too deeply to "
+                                     "read") from exc
         except (ValueError, MessageFormatError) as exc:
             hint = (" (the last line has no newline: the file looks truncated)"
                     if torn else "")
@@ -177,19 +270,22 @@ def import_sessions(store: Store, fp: IO[str] | str | os.PathLike[str],
 
 
 def copy_sessions(src: SessionSource, dst: Store, session_ids: Iterable[str] | None = None,
-                  progress: Progress | None = None) -> CopyReport:
+                  progress: Progress | None = None, *,
+                  skip_invalid: bool = False) -> CopyReport:
     """Copy sessions from any store (or :func:`file_source`) to any store, idempotently.
 
     For each session the destination gets only the messages it does not have yet; a
     destination session whose messages are not the start of the source's is a conflict:
     reported in ``CopyReport.conflicts`` and left as it is. Expiry times are not copied
-    (the destination's own TTL applies).
+    (the destination's own TTL applies). ``skip_invalid=True`` leaves out source messages
+    that cannot be decoded (each reported by a :class:`~threadline.SkippedMessageWarning`);
+    the destination is always read strictly.
     """
     ids = _session_ids(src, session_ids)
     report = CopyReport()
     for done, sid in enumerate(ids, 1):
         report.sessions += 1
-        source = src.get_messages(sid)
+        source = _read(src, sid, skip_invalid)
         present = dst.get_messages(sid)
         if source[:len(present)] != present:
             report.conflicts.append(sid)
@@ -241,8 +337,8 @@ def _is_export(path: Path) -> bool:
                 if line.strip():
                     try:
                         item: Any = json.loads(line)
-                    except ValueError:
-                        return False
+                    except (ValueError, RecursionError):
+                        return '"session_id"' in line  # a damaged export, or not one
                     return isinstance(item, dict) and "session_id" in item
     except FileNotFoundError as exc:
         raise InputError(f"no such file: {str(path)!r}") from exc

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from threadline._errors import ConfigurationError
+from threadline._redact import SECRET_OPTIONS, redact_url, split_userinfo
 
 __all__ = ["StoreURL", "parse_options"]
 
@@ -43,17 +44,29 @@ class StoreURL:
         if not isinstance(url, str) or "://" not in url:
             raise ConfigurationError(
                 f"a store URL looks like 'sqlite:///chat.db' or 'redis://localhost:6379/0', "
-                f"got {_redact_raw(url)!r}"
+                f"got {redact_url(url)!r}"
             )
         raw_scheme = url.split("://", 1)[0]
         scheme, _, driver = raw_scheme.lower().partition("+")
         if not scheme or not all(c.isalnum() or c in "-." for c in scheme):
             raise ConfigurationError(f"invalid URL scheme {raw_scheme!r}")
+        username = password = None
+        userinfo = split_userinfo(url)
+        if userinfo is not None:  # the password may hold '/', '#' or '?' unescaped
+            head, user, secret, rest = userinfo
+            if "@" in rest.split("/", 1)[0]:
+                raise ConfigurationError(
+                    f"the password in store URL {head}{user}:***@*** holds an '@', so the URL is "
+                    "ambiguous: quote the password (urllib.parse.quote(password, safe=''))")
+            username, password, url = unquote(user) or None, unquote(secret), head + rest
         try:
             parts = urlsplit(url)
             port = parts.port
         except ValueError as exc:
-            raise ConfigurationError(f"malformed store URL {_redact_raw(url)!r}: {exc}") from exc
+            # The driver's text may quote part of the URL: say only what is wrong.
+            raise ConfigurationError(
+                f"malformed store URL {redact_url(url)!r}: the host or port is not valid "
+                "(percent-encode '@', ':' and '/' inside a user name)") from exc
         query = tuple(parse_qsl(parts.query, keep_blank_values=True))
         names = [name for name, _ in query]
         duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -61,8 +74,9 @@ class StoreURL:
             raise ConfigurationError(f"URL option(s) {duplicated} given more than once")
         return cls(
             scheme=scheme,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password is not None else None,
+            username=username or (unquote(parts.username) if parts.username else None),
+            password=password if userinfo is not None else (
+                unquote(parts.password) if parts.password is not None else None),
             host=_host(parts.netloc, port),
             port=port,
             path=unquote(parts.path),
@@ -82,8 +96,8 @@ class StoreURL:
     def render(self, *, hide_password: bool = True, with_query: bool = True) -> str:
         """The URL as text; the password is ``***`` unless ``hide_password=False``."""
         netloc = ""
-        if self.username is not None:
-            netloc = quote(self.username, safe="")
+        if self.username is not None or self.password is not None:
+            netloc = quote(self.username or "", safe="")
             if self.password is not None:
                 netloc += ":" + ("***" if hide_password else quote(self.password, safe=""))
             netloc += "@"
@@ -93,7 +107,9 @@ class StoreURL:
             netloc += f":{self.port}"
         text = f"{self.scheme}://{netloc}{quote(self.path, safe='/:')}"
         if with_query and self.query:
-            text += "?" + urlencode(self.query)
+            query = self.query if not hide_password else tuple(
+                (k, "***" if k.lower() in SECRET_OPTIONS and v else v) for k, v in self.query)
+            text += "?" + urlencode(query, safe="*")
         return text
 
     def without_options(self, *names: str) -> StoreURL:
@@ -117,15 +133,6 @@ def _host(netloc: str, port: int | None) -> str | None:
     elif port is not None or host.endswith(":"):
         host = host.rpartition(":")[0]
     return unquote(host) or None
-
-
-def _redact_raw(url: object) -> str:
-    """A URL we could not parse, with anything that may be a password blanked."""
-    text = str(url)
-    if "@" in text and "://" in text:
-        scheme, rest = text.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return text
 
 
 def _to_bool(value: str) -> bool:

@@ -79,11 +79,13 @@ class DynamoDBChatMessageHistory(StoreHistory):
             return last
         return self.history_size if last is None else min(last, self.history_size)
 
-    def get_messages(self, last: int | None = None) -> list[BaseMessage]:
-        return super().get_messages(self._last(last))
+    def get_messages(self, last: int | None = None, *,
+                     skip_invalid: bool = False) -> list[BaseMessage]:
+        return super().get_messages(self._last(last), skip_invalid=skip_invalid)
 
-    async def aget_messages(self, last: int | None = None) -> list[BaseMessage]:
-        return await super().aget_messages(self._last(last))
+    async def aget_messages(self, last: int | None = None, *,
+                            skip_invalid: bool = False) -> list[BaseMessage]:
+        return await super().aget_messages(self._last(last), skip_invalid=skip_invalid)
 
     def __repr__(self) -> str:
         store = self.store

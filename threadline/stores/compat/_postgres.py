@@ -71,6 +71,8 @@ class PostgresChatMessageHistory(StoreHistory):
     LangChain's: an existing LangChain table of that name is refused, never altered.
     """
 
+    stamp_ids = False  # store messages as given, as LangChain does
+
     def __init__(self, *args: str, session_id: str | None = None,
                  connection_string: str | None = None, table_name: str | None = None,
                  sync_connection: psycopg.Connection[Any] | None = None,

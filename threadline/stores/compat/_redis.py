@@ -27,6 +27,8 @@ class RedisChatMessageHistory(StoreHistory):
     [HumanMessage(content='hi')]
     """
 
+    stamp_ids = False  # store messages as given, as LangChain does
+
     def __init__(self, session_id: str, url: str = "redis://localhost:6379/0",
                  key_prefix: str = "message_store:", ttl: float | None = None, *,
                  redis_client: redis.Redis | None = None) -> None:

@@ -66,6 +66,8 @@ class SQLChatMessageHistory(StoreHistory):
     passes store options such as ``ttl`` or ``pool_size``.
     """
 
+    stamp_ids = False  # store messages as given, as LangChain does
+
     def __init__(
         self,
         session_id: str,

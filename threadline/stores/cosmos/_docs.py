@@ -1,31 +1,39 @@
 """Cosmos DB documents (pure): partition keys, the session head, and the append plan.
 
 A session is one logical partition (``/pk`` = SHA-256 of the session id): a *head*
-document ``"~session"`` and one document per message, ids ``"<epoch:13>.<seq:010>"``
-sorting in write order below the head (see :mod:`threadline.stores.cosmos._store`).
-:func:`plan_append` turns what a store knows of a partition into the documents of one
-append transaction.
+document ``"~session"``, one document per message, ids ``"<epoch:13>.<seq:010>"``
+sorting in write order below the head, and one *id document* per message id, ids
+``"-<epoch:13>.<sha256 of the message id>"`` sorting below them all (see
+:mod:`threadline.stores.cosmos._store`). :func:`plan_append` turns what a store knows of
+a partition into the documents of one append transaction; :func:`chunks` splits an
+append into transactions and refuses, before anything is sent, a message larger than
+an item may be.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from threadline._errors import ConfigurationError
-from threadline.stores._base import validate_session_id
+from threadline.stores._base import check_message_size, validate_session_id
 
-__all__ = ["HEAD_ID", "MAX_BATCH", "AppendPlan", "SessionState", "message_id",
-           "partition_key", "plan_append"]
+__all__ = ["HEAD_ID", "MAX_BATCH", "AppendPlan", "Entry", "SessionState", "chunks",
+           "id_doc_id", "message_id", "partition_key", "plan_append"]
 
 SCHEMA_VERSION = 1
 HEAD_ID = "~session"
 META_PK = "~meta"  # never a SHA-256 hex digest
 MAX_BATCH = 100  # Cosmos DB's limit of operations per transactional batch
 _CHUNK = MAX_BATCH - 1  # room for the head
+#: Cosmos DB's largest item (2 MB), and what one transactional batch may carry.
+ITEM_LIMIT = 2 * 1024 * 1024
+_BATCH_BYTES = 1_900_000
+_DOC_OVERHEAD = 512  # the other fields of a message document and Cosmos' own
 _ATTEMPTS = 200
 _NAME_CHARS = frozenset("/\\?#")
 _CACHE_SIZE = 4096
@@ -48,6 +56,39 @@ def partition_key(session_id: str) -> str:
 
 def message_id(epoch: int, seq: int) -> str:
     return f"{epoch:013d}.{seq:010d}"
+
+
+def id_doc_id(epoch: int, message_id: str) -> str:
+    """The document id recording a message id in one incarnation ("-" sorts below the
+    digits of message documents; a hash, as ids may hold any character)."""
+    digest = hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"-{epoch:013d}.{digest}"
+
+
+#: One message to write: its encoded text and its id (None: no deduplication).
+Entry = tuple[str, str | None]
+
+
+def chunks(entries: Sequence[Entry]) -> Iterator[list[Entry]]:
+    """The entries of each transaction: at most 99 documents (and ~1.9 MB) besides the
+    head. Refuses a message larger than an item before anything is sent."""
+    sized = []
+    for text, message_id in entries:
+        size = len(json.dumps(text, ensure_ascii=False).encode("utf-8")) + _DOC_OVERHEAD
+        check_message_size(size, ITEM_LIMIT, "Cosmos DB's 2 MB item limit")
+        sized.append((text, message_id, size))
+    chunk: list[Entry] = []
+    docs = total = 0
+    for text, message_id, size in sized:
+        needed = 1 if message_id is None else 2
+        if chunk and (docs + needed > _CHUNK or total + size > _BATCH_BYTES):
+            yield chunk
+            chunk, docs, total = [], 0, 0
+        chunk.append((text, message_id))
+        docs += needed
+        total += size + (0 if message_id is None else _DOC_OVERHEAD)
+    if chunk:
+        yield chunk
 
 
 def _expired(head: dict[str, Any], now: float) -> bool:
@@ -97,10 +138,16 @@ class AppendPlan:
     head: dict[str, Any]
     epoch: int
     last_seq: int
+    id_ops: list[tuple[Any, ...]]
 
     def batch(self) -> list[tuple[Any, ...]]:
-        """Head first: its If-Match (or create) is the lock of the transaction."""
-        return [self.head_op, *self.message_ops]
+        """Head first: its If-Match (or create) is the lock of the transaction; then
+        the id documents (a create conflicts when the id is known), then the messages."""
+        return [self.head_op, *self.id_ops, *self.message_ops]
+
+    def is_id_op(self, index: int) -> bool:
+        """Whether operation ``index`` of :meth:`batch` creates an id document."""
+        return 1 <= index <= len(self.id_ops)
 
 
 def _head_body(pk: str, session_id: str, epoch: int, count: int, created: float,
@@ -113,14 +160,20 @@ def _head_body(pk: str, session_id: str, epoch: int, count: int, created: float,
     return head
 
 
-def plan_append(state: SessionState, session_id: str, texts: Sequence[str], now: float,
-                ttl: float | None, *, count: int | None = None) -> AppendPlan:
-    """The head and message documents of appending ``texts`` to a session (pure).
+def plan_append(state: SessionState, session_id: str, entries: Sequence[Entry | str],
+                now: float, ttl: float | None, *, count: int | None = None,
+                token: str | None = None) -> AppendPlan:
+    """The head, id and message documents of appending ``entries`` (texts, or texts
+    and message ids) to a session (pure).
 
     A live head is replaced with If-Match on its etag; a missing head is created; an
     expired one is replaced by a new incarnation (new epoch, count from 0). ``count``
     overrides the head's message count (the emulator bumps the head separately).
+    ``token`` marks the first message document, so a write whose answer was lost can be
+    recognised.
     """
+    pairs = [(e, None) if isinstance(e, str) else e for e in entries]
+    texts = [text for text, _ in pairs]
     pk = partition_key(session_id)
     head = state.head
     if head is not None and state.live(now):
@@ -140,4 +193,8 @@ def plan_append(state: SessionState, session_id: str, texts: Sequence[str], now:
     messages = [("create", ({"id": message_id(epoch, start + i), "pk": pk, "t": "m",
                              "e": epoch, "s": start + i, "w": now, "m": text},))
                 for i, text in enumerate(texts, 1)]
-    return AppendPlan(head_op, messages, body, epoch, last)
+    if token is not None and messages:
+        messages[0][1][0]["k"] = token
+    ids = [("create", ({"id": id_doc_id(epoch, mid), "pk": pk, "t": "k", "e": epoch},))
+           for _, mid in pairs if mid is not None]
+    return AppendPlan(head_op, messages, body, epoch, last, ids)

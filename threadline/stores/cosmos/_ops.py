@@ -4,7 +4,8 @@ Each Store operation is a generator (:data:`Operation`) that yields request valu
 (:class:`_Query`, :class:`_Batch`, :class:`_Write`, :class:`_Sleep`, ...) and receives
 the driver's replies; :class:`~threadline.stores.cosmos._store.CosmosStore` runs the same
 generator on the sync or the async client, so the logic — optimistic concurrency on the
-head's etag, retries with backoff, the emulator's workarounds — is written once.
+head's etag, retries with backoff, message ids, the single retry after a lost answer,
+the emulator's workarounds — is written once.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
@@ -33,13 +35,15 @@ from threadline.stores._base import (
 from threadline.stores.cosmos._docs import (
     _ATTEMPTS,
     _CACHE_SIZE,
-    _CHUNK,
     HEAD_ID,
     MAX_BATCH,
     META_PK,
     SCHEMA_VERSION,
+    Entry,
     SessionState,
     _head_body,
+    chunks,
+    id_doc_id,
     partition_key,
     plan_append,
 )
@@ -57,6 +61,9 @@ class _Query:
 class _Batch:
     pk: str
     ops: list[tuple[Any, ...]]
+    #: Answer a lost reply (connection dropped after sending) with status 0 instead of
+    #: raising: the append then checks whether it landed and tries once more.
+    lost_ok: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,16 @@ class _Write:
     id: str
     body: dict[str, Any] | None = None
     etag: str | None = None
+    lost_ok: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFailure:
+    """Why a batch failed: the index of the failing operation, and the ids of the
+    documents created anyway (only the emulator, whose batches are not atomic)."""
+
+    index: int
+    created: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +100,17 @@ class _EnableTtl:
     """Turn expiry on (default_ttl = -1) on an existing container."""
 
 
-# Replies: _Query -> list of docs; _Batch / _Write -> (status, body or results).
+# Replies: _Query -> list of docs; _Batch / _Write -> (status, body or results), a failed
+# _Batch -> (status, BatchFailure), a lost answer -> (0, the exception).
 Operation = Generator[Any, Any, T]
 _OK = range(200, 300)
+_LOST = 0
 
-_TOP_SQL = "SELECT TOP @k * FROM c WHERE c.pk = @pk ORDER BY c.id DESC"
-_ALL_SQL = "SELECT * FROM c WHERE c.pk = @pk ORDER BY c.id DESC"
+# The head and the messages, newest first; never the id documents (t = "k").
+_TOP_SQL = "SELECT TOP @k * FROM c WHERE c.pk = @pk AND c.t != 'k' ORDER BY c.id DESC"
+_ALL_SQL = "SELECT * FROM c WHERE c.pk = @pk AND c.t != 'k' ORDER BY c.id DESC"
+_IDS_SQL = "SELECT c.id FROM c WHERE c.pk = @pk AND ARRAY_CONTAINS(@ids, c.id)"
+_TOKEN_SQL = "SELECT TOP 1 c.id FROM c WHERE c.pk = @pk AND c.k = @k"
 
 
 def _backoff(attempt: int) -> _Sleep:
@@ -147,15 +169,40 @@ def _setup_op() -> Operation[None]:
 
 def _append_op(ctx: _Context, session_id: str, messages: Sequence[BaseMessage],
                ttl: float | None) -> Operation[None]:
+    """The append operation; the messages are checked at once (an oversized one is
+    refused before anything is sent, even before the store connects)."""
     sid = validate_session_id(session_id)
-    texts = [encode_message(m) for m in check_messages(messages)]
-    for start in range(0, len(texts), _CHUNK):
-        yield from _append_chunk(ctx, sid, texts[start:start + _CHUNK], ttl)
+    entries: list[Entry] = []
+    seen: set[str] = set()
+    for message in check_messages(messages):
+        if message.id is not None:
+            if message.id in seen:
+                continue  # an id repeated in one batch is stored once
+            seen.add(message.id)
+        entries.append((encode_message(message), message.id))
+    return _append_chunks(ctx, sid, list(chunks(entries)), ttl)
 
 
-def _append_chunk(ctx: _Context, sid: str, texts: list[str],
+def _append_chunks(ctx: _Context, sid: str, parts: list[list[Entry]],
+                   ttl: float | None) -> Operation[None]:
+    for chunk in parts:
+        yield from _append_chunk(ctx, sid, chunk, ttl)
+
+
+def _known_ids(pk: str, epoch: int, chunk: list[Entry]) -> Operation[set[str]]:
+    """The message ids of ``chunk`` this incarnation already holds (one query)."""
+    wanted = {id_doc_id(epoch, mid): mid for _, mid in chunk if mid is not None}
+    if not wanted:
+        return set()
+    docs = yield _Query(_IDS_SQL, {"@pk": pk, "@ids": list(wanted)}, pk)
+    return {wanted[doc["id"]] for doc in docs if doc.get("id") in wanted}
+
+
+def _append_chunk(ctx: _Context, sid: str, chunk: list[Entry],
                   ttl: float | None) -> Operation[None]:
     pk = partition_key(sid)
+    token = uuid.uuid4().hex
+    lost = False  # an answer was lost: no second retry
     # The emulator path writes the messages without touching the head, so nothing would
     # notice a cached head deleted meanwhile: it always reads the head first.
     state = None if ctx.emulator else ctx.cached(pk)
@@ -163,17 +210,36 @@ def _append_chunk(ctx: _Context, sid: str, texts: list[str],
         if state is None:
             state = yield from _read_state(pk)
         now = time.time()
-        if not ctx.emulator:
-            plan = plan_append(state, sid, texts, now, ttl)
-            status, results = yield _Batch(pk, plan.batch())
+        if ctx.emulator:
+            status, detail = yield from _emulator_append(ctx, state, sid, chunk, ttl, now,
+                                                         token, not lost)
             if status in _OK:
-                ctx.remember(pk, SessionState(results[0]["resourceBody"], plan.last_seq))
                 return
         else:
-            done = yield from _emulator_append(ctx, state, sid, texts, ttl, now)
-            if done:
+            plan = plan_append(state, sid, chunk, now, ttl, token=token)
+            status, detail = yield _Batch(pk, plan.batch(), lost_ok=not lost)
+            if status in _OK:
+                ctx.remember(pk, SessionState(detail[0]["resourceBody"], plan.last_seq))
                 return
-            status = 409
+            if (status == 409 and isinstance(detail, BatchFailure)
+                    and plan.is_id_op(detail.index)):
+                # Ids already stored (a retry): write the others on the same head.
+                known = yield from _known_ids(pk, plan.epoch, chunk)
+                chunk = [entry for entry in chunk if entry[1] not in known]
+                if not chunk:
+                    return
+                if known:
+                    continue
+        if status == _LOST:
+            # Sent, but the connection dropped before the answer: the write may have
+            # landed. The token on its first message says; otherwise try once more (the
+            # message ids keep that retry from storing anything twice).
+            found = yield _Query(_TOKEN_SQL, {"@pk": pk, "@k": token}, pk)
+            ctx.remember(pk, None)
+            if found:
+                return
+            lost, state = True, None
+            continue
         if status not in (404, 409, 412):
             raise StoreError(f"appending to a session failed (HTTP {status})")
         state = None
@@ -182,30 +248,48 @@ def _append_chunk(ctx: _Context, sid: str, texts: list[str],
     raise StoreError(f"appending to a session failed: {_ATTEMPTS} conflicting writers in a row")
 
 
-def _emulator_append(ctx: _Context, state: SessionState, sid: str, texts: list[str],
-                     ttl: float | None, now: float) -> Operation[bool]:
-    """Messages first (their ids are the lock), then the head; False: start again."""
+def _emulator_append(ctx: _Context, state: SessionState, sid: str, chunk: list[Entry],
+                     ttl: float | None, now: float, token: str,
+                     lost_ok: bool) -> Operation[tuple[int, Any]]:
+    """Id documents and messages first (their ids are the lock), then the head.
+
+    Answers (2xx, None) when done, (0, error) when an answer was lost, another status
+    to start again. The emulator's batches are not atomic (a failed create leaves the
+    earlier ones), so the ids already stored are looked up first, and what a failed
+    batch created is deleted again.
+    """
     pk = partition_key(sid)
     if not state.live(now):  # a new incarnation: the head first, as the lock on it
-        plan = plan_append(state, sid, texts, now, ttl, count=0)
+        plan = plan_append(state, sid, chunk, now, ttl, count=0)
         kind = "create" if state.head is None else "replace"
         status, body = yield _Write(kind, pk, HEAD_ID, plan.head,
-                                    None if state.head is None else state.head["_etag"])
+                                    None if state.head is None else state.head["_etag"],
+                                    lost_ok=lost_ok)
         if status not in _OK:
-            return False
+            return status, body
         state = SessionState(body, 0)
-    plan = plan_append(state, sid, texts, now, None)
-    status, _ = yield _Batch(pk, plan.message_ops)
+    else:
+        assert state.head is not None
+        known = yield from _known_ids(pk, int(state.head["e"]), chunk)
+        chunk = [entry for entry in chunk if entry[1] not in known]
+        if not chunk:
+            return 200, None
+    plan = plan_append(state, sid, chunk, now, None, token=token)
+    status, detail = yield _Batch(pk, [*plan.id_ops, *plan.message_ops], lost_ok=lost_ok)
+    if status == _LOST:
+        return status, detail
     if status not in _OK:
-        return False
+        for doc_id in detail.created if isinstance(detail, BatchFailure) else []:
+            yield _Write("delete", pk, doc_id)
+        return status, None
     if ttl is None:
         # Count and update time are read from the newest message as well.
         ctx.remember(pk, SessionState(state.head, plan.last_seq, now))
-        return True
+        return 200, None
     while True:  # bump the head: count and expiry only grow, whoever writes last
         assert state.head is not None
         if state.head.get("e") != plan.epoch:
-            return False  # deleted or re-created meanwhile: our messages are orphans
+            return 409, None  # deleted or re-created meanwhile: our messages are orphans
         now = time.time()
         head = state.head
         expires = now + ttl if ttl is not None else head.get("x")
@@ -216,13 +300,14 @@ def _emulator_append(ctx: _Context, state: SessionState, sid: str, texts: list[s
         status, new = yield _Write("replace", pk, HEAD_ID, body, head["_etag"])
         if status in _OK:
             ctx.remember(pk, SessionState(new, plan.last_seq, now))
-            return True
+            return 200, None
         state = yield from _read_state(pk)
         if state.head is None:
-            return False
+            return 404, None
 
 
-def _get_op(session_id: str, last: int | None) -> Operation[list[BaseMessage]]:
+def _get_op(session_id: str, last: int | None,
+            skip_invalid: bool = False) -> Operation[list[BaseMessage]]:
     pk = partition_key(session_id)
     if last is not None and (isinstance(last, bool) or not isinstance(last, int) or last < 0):
         raise InputError(f"last must be a non-negative int or None, got {last!r}")
@@ -236,8 +321,9 @@ def _get_op(session_id: str, last: int | None) -> Operation[list[BaseMessage]]:
     if state.head is None or not state.live(time.time()):
         return []
     epoch = state.head["e"]
-    texts = [doc["m"] for doc in docs[1:] if doc.get("t") == "m" and doc.get("e") == epoch]
-    return decode_messages(texts[::-1])
+    texts = [doc.get("m") for doc in docs[1:] if doc.get("t") == "m" and doc.get("e") == epoch]
+    return decode_messages(texts[::-1], session_id=session_id, skip_invalid=skip_invalid,
+                           from_end=last is not None)
 
 
 def _utc(value: Any) -> datetime | None:
@@ -255,12 +341,13 @@ def _info_op(session_id: str) -> Operation[SessionInfo | None]:
 
 def _delete_messages(ctx: _Context, pk: str, max_epoch: int,
                      epoch: int | None = None) -> Operation[int]:
-    """Delete the messages of epochs up to ``max_epoch`` (or of exactly ``epoch``)."""
+    """Delete the messages and id documents of epochs up to ``max_epoch`` (or of
+    exactly ``epoch``)."""
     if epoch is None:
-        sql = "SELECT c.id FROM c WHERE c.pk = @pk AND c.t = 'm' AND c.e <= @e"
+        sql = "SELECT c.id FROM c WHERE c.pk = @pk AND c.t IN ('m', 'k') AND c.e <= @e"
         params = {"@pk": pk, "@e": max_epoch}
     else:
-        sql = "SELECT c.id FROM c WHERE c.pk = @pk AND c.t = 'm' AND c.e = @e"
+        sql = "SELECT c.id FROM c WHERE c.pk = @pk AND c.t IN ('m', 'k') AND c.e = @e"
         params = {"@pk": pk, "@e": epoch}
     docs = yield _Query(sql, params, pk)
     ids = [doc["id"] for doc in docs]

@@ -5,8 +5,9 @@ account key (URL-quote it: keys contain ``/``, ``+`` and ``=``; without one, the
 ``COSMOS_KEY`` environment variable is used), the user part is ignored (write the
 account name). Defaults: port 443, database ``threadline``, container
 ``threadline_messages``. Options: ``verify`` (check the TLS certificate, default true),
-``tls`` (false: plain HTTP), ``connect_timeout``, ``emulator`` (see below), ``ttl``,
-and ``credential`` (keyword only: an ``azure.identity`` token credential instead of a key).
+``tls`` (false: plain HTTP), ``timeout``, ``connect_timeout``, ``emulator`` (see below),
+``ttl``, and ``credential`` (keyword only: an ``azure.identity`` token credential instead
+of a key).
 
 Layout — every document of a session shares one logical partition (``/pk`` = the
 SHA-256 of the session id, because a partition key value is at most 2 KB and session ids
@@ -16,19 +17,39 @@ may be 16 KB), so a session is never capped by the 2 MB item limit:
   session id, incarnation epoch, message count, created / updated / expires-at (epoch
   seconds) and Cosmos' per-item ``ttl``;
 * one document per message ``{"id": "<epoch:13>.<seq:010>", "t": "m", "e", "s", "m"}``
-  with the LangChain message dict as compact JSON text in ``m``.
+  with the LangChain message dict as compact JSON text in ``m`` (the first of each write
+  also carries its token ``k``);
+* one *id document* per message id ``{"id": "-<epoch:13>.<sha256 of the id>", "t": "k",
+  "e"}``.
 
 Ids of one partition sort in write order and ``"~session"`` sorts after them all, so one
-query — ``SELECT TOP N+1 * … WHERE c.pk = @pk ORDER BY c.id DESC`` — returns the head and
-the newest N messages: a read is one round trip.
+query — ``SELECT TOP N+1 * … WHERE c.pk = @pk AND c.t != 'k' ORDER BY c.id DESC`` —
+returns the head and the newest N messages: a read is one round trip, and never sees
+the id documents.
 
 Writes: an append is ONE transactional batch (``execute_item_batch``): the head replaced
 with ``If-Match: <etag>`` (or created, for a new session) followed by the message
 creates. A concurrent writer makes the etag stale, the whole batch fails with 412 (or 409)
 and is retried on a fresh head with jittered backoff, so no writer's message is lost and
 each batch stays whole. The head's etag is cached per store, so a turn (read, then
-append) costs two round trips. A batch holds at most 100 operations: a larger append is
-written as several transactions of 99 messages.
+append) costs two round trips. A batch holds at most 100 operations and ~2 MB: a larger
+append is written as several transactions. A message larger than the 2 MB item limit
+is refused before anything is sent.
+
+Message ids: each message with an ``id`` also creates its id document in the same
+batch. The epoch is part of the document's id, so a deleted or expired session (a new
+epoch) forgets its ids, and delete_session / purge_expired remove the documents with
+the messages. When an id is already stored the create conflicts (409), the batch
+fails whole, one query finds which ids are known and the batch is sent again without
+them: a retried turn stores nothing twice, racing retries store each id once.
+
+Lost answers: when the connection drops after an append was sent, the store looks for
+the write's token; if it is not there it sends the append once more (the ids make that
+safe). A timeout is not retried: it raises :class:`~threadline.StoreTimeoutError`
+(the write may or may not have been applied).
+
+Timeouts: ``timeout`` (seconds, default 30) is each request's read timeout and its
+deadline, the SDK's retries included; ``connect_timeout`` defaults to min(5, timeout).
 
 TTL: setup creates the container with ``default_ttl = -1`` (expiry on, items live forever
 unless they say otherwise) and the head carries ``ttl``, refreshed by each append, so
@@ -41,11 +62,14 @@ TTL. A session re-created after expiry gets a new epoch, so old messages never r
 
 ``emulator=true`` works around the gaps of ``@vercel/cosmosdb-server`` (the test
 suite's server): its batches accept only creates and run them one by one (a failed create
-stops the rest, and node runs one request at a time, so a batch of creates is still all
-or nothing), so the message creates are the lock — ids that collide fail with 409 — and
-the head is bumped afterwards with its own etag-checked replace. Counts are read as
-max(head, newest message). The production path (head replace inside the batch) is
-tested as a pure function (:func:`plan_append`).
+stops the rest but keeps the earlier ones, and node runs one request at a time), so the
+message creates are the lock — ids that collide fail with 409 — and the head is bumped
+afterwards with its own etag-checked replace. Known message ids are looked up before
+the batch, and what a failed batch created is deleted again. Counts are read as
+max(head, newest message). The emulator announces its own address as the account's
+endpoint, so endpoint discovery is off (a proxy or port mapping in front keeps working).
+The production path (head replace inside the batch) is tested as a pure function
+(:func:`plan_append`).
 
 Modules: the documents and the append plan are in :mod:`threadline.stores.cosmos._docs`,
 the operations (generators of requests, shared by the sync and the async driver) in
@@ -71,12 +95,14 @@ from threadline._errors import (
     MissingDependencyError,
     StoreConnectionError,
     StoreError,
+    StoreTimeoutError,
 )
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import SessionInfo, SessionPage, Store, validate_ttl
 from threadline.stores._url import StoreURL
 from threadline.stores.cosmos._docs import _name
 from threadline.stores.cosmos._ops import (
+    BatchFailure,
     Operation,
     _append_op,
     _Batch,
@@ -97,7 +123,13 @@ from threadline.stores.cosmos._ops import (
 
 try:
     from azure.core import MatchConditions
-    from azure.core.exceptions import AzureError, ServiceRequestError, ServiceResponseError
+    from azure.core.exceptions import (
+        AzureError,
+        ServiceRequestError,
+        ServiceRequestTimeoutError,
+        ServiceResponseError,
+        ServiceResponseTimeoutError,
+    )
     from azure.cosmos import CosmosClient, PartitionKey, exceptions
     from azure.cosmos.aio import CosmosClient as AsyncCosmosClient
 except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -108,12 +140,27 @@ __all__ = ["CosmosStore"]
 T = TypeVar("T")
 
 
-def _connect_timeout(value: Any) -> float:
+DEFAULT_TIMEOUT = 30.0
+
+
+def _seconds(value: Any) -> float:
     seconds = float(value)
     if not seconds > 0:
-        raise ValueError(f"connect_timeout must be a positive number of seconds, got {value!r}")
+        raise ValueError(f"must be a positive number of seconds, got {value!r}")
     return seconds
 
+
+def _lost(exc: Exception) -> bool:
+    """The connection failed around a write, not by a timeout: it may have been sent
+    (azure-core reports a TLS connection closed while awaiting the answer as a request
+    error, "not sent", which is not always so)."""
+    return isinstance(exc, ServiceRequestError | ServiceResponseError) and not isinstance(
+        exc, ServiceRequestTimeoutError | ServiceResponseTimeoutError)
+
+
+#: Writes are never re-sent by the SDK after a connection failure (it would take some
+#: sent ones for unsent): the append checks and retries once itself.
+_WRITE_RETRIES: dict[str, Any] = {"retry_connect": 0}
 
 
 class CosmosStore(Store):
@@ -124,15 +171,17 @@ class CosmosStore(Store):
     >>> store.history("user-1").add_user_message("hi")
 
     Options: ``verify`` (TLS certificate check, default true), ``tls`` (default true),
-    ``connect_timeout`` (seconds, default 5), ``emulator`` (work around
-    ``@vercel/cosmosdb-server``), ``credential`` (a token credential object), ``ttl``.
+    ``timeout`` (seconds per request, default 30), ``connect_timeout`` (seconds, default
+    min(5, timeout)), ``emulator`` (work around ``@vercel/cosmosdb-server``),
+    ``credential`` (a token credential object), ``ttl``.
     """
 
     OPTIONS: ClassVar[dict[str, Any]] = {
         **Store.OPTIONS,
         "verify": bool,
         "tls": bool,
-        "connect_timeout": _connect_timeout,
+        "timeout": _seconds,
+        "connect_timeout": _seconds,
         "emulator": bool,
         "credential": lambda value: value,
     }
@@ -161,6 +210,9 @@ class CosmosStore(Store):
                 "no Cosmos DB key: put it in the URL's password "
                 "(cosmos://ACCOUNT:KEY@HOST/DB/CONTAINER, URL-quoted) or in COSMOS_KEY")
         self._credential = credential
+        self.timeout: float = self.options.get("timeout") or DEFAULT_TIMEOUT
+        self.connect_timeout: float = (self.options.get("connect_timeout")
+                                       or min(5.0, self.timeout))
         self._ctx = _Context(emulator=bool(self.options.get("emulator")), ttl=self.ttl)
         self._lock = threading.Lock()
         self._stripes = [threading.Lock() for _ in range(64)]
@@ -172,17 +224,37 @@ class CosmosStore(Store):
         self._loop_clients = {}
 
     def _client_kwargs(self) -> dict[str, Any]:
-        timeout = self.options.get("connect_timeout") or 5.0
-        return {"connection_verify": self.options.get("verify", True),
-                "connection_timeout": timeout, "read_timeout": max(30.0, timeout),
-                "retry_total": 2, "retry_connect": 2, "retry_backoff_factor": 0.1,
-                "retry_backoff_max": 1}
+        kwargs = {"connection_verify": self.options.get("verify", True),
+                  "connection_timeout": self.connect_timeout, "read_timeout": self.timeout,
+                  "retry_total": 2, "retry_connect": 2, "retry_backoff_factor": 0.1,
+                  "retry_backoff_max": 1}
+        if self.options.get("emulator"):
+            kwargs["enable_endpoint_discovery"] = False
+        return kwargs
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
         try:
             yield
-        except (ServiceRequestError, ServiceResponseError) as exc:
+        except (ServiceRequestTimeoutError, ServiceResponseTimeoutError,
+                exceptions.CosmosClientTimeoutError) as exc:
+            inner = getattr(exc, "inner_exception", None)
+            if isinstance(exc, ServiceRequestTimeoutError) or isinstance(
+                    inner, ServiceRequestError):
+                raise StoreTimeoutError(
+                    f"Cosmos DB at {self.endpoint} is unreachable: no connection within "
+                    f"{self.connect_timeout:g} s", kind="connect",
+                    timeout=self.connect_timeout) from exc
+            raise StoreTimeoutError(
+                f"Cosmos DB at {self.endpoint} did not answer within {self.timeout:g} s "
+                "(a write may or may not have been applied)", kind="read",
+                timeout=self.timeout) from exc
+        except ServiceResponseError as exc:
+            raise StoreConnectionError(
+                f"Cosmos DB at {self.endpoint} dropped the connection before answering "
+                f"(a write may or may not have been applied): {type(exc).__name__}"
+            ) from exc
+        except ServiceRequestError as exc:
             raise StoreConnectionError(
                 f"cannot reach Cosmos DB at {self.endpoint}: {type(exc).__name__}") from exc
         except exceptions.CosmosHttpResponseError as exc:
@@ -194,6 +266,17 @@ class CosmosStore(Store):
                              f"{str(exc.message).splitlines()[0][:200]}") from exc
         except AzureError as exc:
             raise StoreError(f"Cosmos DB request failed: {type(exc).__name__}") from exc
+
+    def _lost_write(self, request: _Batch | _Write, exc: Exception) -> tuple[int, Exception]:
+        """A write whose connection failed: (0, exc) for the append to check and retry,
+        or the error saying the write may have been applied; timeouts are raised as is."""
+        if not _lost(exc):
+            raise exc
+        if request.lost_ok:
+            return 0, exc
+        raise StoreConnectionError(
+            f"the connection to Cosmos DB at {self.endpoint} failed during a write, which "
+            f"may or may not have been applied: {type(exc).__name__}") from exc
 
     # -- the sync driver ----------------------------------------------------------------------
 
@@ -224,50 +307,62 @@ class CosmosStore(Store):
 
     def _execute_once(self, request: Any) -> Any:
         container = self._sync_container()
+        # Each request's deadline, the SDK's retries included.
+        deadline: dict[str, Any] = {"timeout": self.timeout}
         match request:
             case _Query(sql, params, pk):
                 args = [{"name": k, "value": v} for k, v in params.items()]
                 if pk is None:
                     return list(container.query_items(sql, parameters=args,
-                                                      enable_cross_partition_query=True))
-                return list(container.query_items(sql, parameters=args, partition_key=pk))
+                                                      enable_cross_partition_query=True,
+                                                      **deadline))
+                return list(container.query_items(sql, parameters=args, partition_key=pk,
+                                                  **deadline))
             case _Batch(pk, ops):
                 try:
-                    return 200, container.execute_item_batch(ops, partition_key=pk)
+                    return 200, container.execute_item_batch(ops, partition_key=pk,
+                                                             **deadline, **_WRITE_RETRIES)
                 except exceptions.CosmosBatchOperationError as exc:
-                    return _batch_status(exc), None
+                    return _batch_failure(exc)
+                except (ServiceRequestError, ServiceResponseError) as exc:
+                    return self._lost_write(request, exc)
             case _Write():
                 try:
-                    return 200, self._write(container, request)
+                    return 200, self._write(container, request,
+                                            {**deadline, **_WRITE_RETRIES})
                 except exceptions.CosmosHttpResponseError as exc:
                     if exc.status_code in (404, 409, 412):
                         return exc.status_code, None
                     raise
+                except (ServiceRequestError, ServiceResponseError) as exc:
+                    return self._lost_write(request, exc)
             case _Sleep(seconds):
                 time.sleep(seconds)
                 return None
             case _Ensure():
                 assert self._client is not None
-                database = self._client.create_database_if_not_exists(self.database)
+                database = self._client.create_database_if_not_exists(self.database,
+                                                                        **deadline)
                 return database.create_container_if_not_exists(
                     self.container_name, partition_key=PartitionKey("/pk"),
-                    default_ttl=-1).read()
+                    default_ttl=-1, **deadline).read(**deadline)
             case _EnableTtl():
                 assert self._client is not None
                 self._client.get_database_client(self.database).replace_container(
-                    self.container_name, partition_key=PartitionKey("/pk"), default_ttl=-1)
+                    self.container_name, partition_key=PartitionKey("/pk"), default_ttl=-1,
+                    **deadline)
                 return None
         raise AssertionError(request)
 
     @staticmethod
-    def _write(container: Any, request: _Write) -> Any:
+    def _write(container: Any, request: _Write, deadline: dict[str, Any]) -> Any:
         condition = {} if request.etag is None else {
             "etag": request.etag, "match_condition": MatchConditions.IfNotModified}
         if request.kind == "create":
-            return container.create_item(request.body)
+            return container.create_item(request.body, **deadline)
         if request.kind == "replace":
-            return container.replace_item(request.id, request.body, **condition)
-        container.delete_item(request.id, partition_key=request.pk, **condition)
+            return container.replace_item(request.id, request.body, **condition, **deadline)
+        container.delete_item(request.id, partition_key=request.pk, **condition, **deadline)
         return None
 
     def _drive(self, operation: Operation[T]) -> T:
@@ -312,40 +407,50 @@ class CosmosStore(Store):
 
     async def _aexecute(self, request: Any) -> Any:
         container = await self._async_container()
+        deadline: dict[str, Any] = {"timeout": self.timeout}
         match request:
             case _Query(sql, params, pk):
                 args = [{"name": k, "value": v} for k, v in params.items()]
                 if pk is None:
-                    items = container.query_items(sql, parameters=args)
+                    items = container.query_items(sql, parameters=args, **deadline)
                 else:
-                    items = container.query_items(sql, parameters=args, partition_key=pk)
+                    items = container.query_items(sql, parameters=args, partition_key=pk,
+                                                  **deadline)
                 return [item async for item in items]
             case _Batch(pk, ops):
                 try:
-                    return 200, await container.execute_item_batch(ops, partition_key=pk)
+                    return 200, await container.execute_item_batch(
+                        ops, partition_key=pk, **deadline, **_WRITE_RETRIES)
                 except exceptions.CosmosBatchOperationError as exc:
-                    return _batch_status(exc), None
+                    return _batch_failure(exc)
+                except (ServiceRequestError, ServiceResponseError) as exc:
+                    return self._lost_write(request, exc)
             case _Write():
                 try:
-                    return 200, await self._awrite(container, request)
+                    return 200, await self._awrite(container, request,
+                                                   {**deadline, **_WRITE_RETRIES})
                 except exceptions.CosmosHttpResponseError as exc:
                     if exc.status_code in (404, 409, 412):
                         return exc.status_code, None
                     raise
+                except (ServiceRequestError, ServiceResponseError) as exc:
+                    return self._lost_write(request, exc)
             case _Sleep(seconds):
                 await asyncio.sleep(seconds)
                 return None
         raise AssertionError(request)
 
     @staticmethod
-    async def _awrite(container: Any, request: _Write) -> Any:
+    async def _awrite(container: Any, request: _Write, deadline: dict[str, Any]) -> Any:
         condition = {} if request.etag is None else {
             "etag": request.etag, "match_condition": MatchConditions.IfNotModified}
         if request.kind == "create":
-            return await container.create_item(request.body)
+            return await container.create_item(request.body, **deadline)
         if request.kind == "replace":
-            return await container.replace_item(request.id, request.body, **condition)
-        await container.delete_item(request.id, partition_key=request.pk, **condition)
+            return await container.replace_item(request.id, request.body, **condition,
+                                                **deadline)
+        await container.delete_item(request.id, partition_key=request.pk, **condition,
+                                    **deadline)
         return None
 
     async def _arun(self, operation: Operation[T]) -> T:
@@ -383,8 +488,9 @@ class CosmosStore(Store):
         with self._stripes[hash(session_id) % len(self._stripes)]:
             self._run(operation)
 
-    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
-        return self._run(_get_op(session_id, last))
+    def get_messages(self, session_id: str, *, last: int | None = None,
+                     skip_invalid: bool = False) -> list[BaseMessage]:
+        return self._run(_get_op(session_id, last, skip_invalid))
 
     def delete_session(self, session_id: str) -> bool:
         return self._run(_delete_op(self._ctx, session_id))
@@ -418,9 +524,9 @@ class CosmosStore(Store):
         await self._arun(_append_op(self._ctx, session_id, list(messages),
                                     validate_ttl(ttl) or self.ttl))
 
-    async def aget_messages(self, session_id: str, *,
-                            last: int | None = None) -> list[BaseMessage]:
-        return await self._arun(_get_op(session_id, last))
+    async def aget_messages(self, session_id: str, *, last: int | None = None,
+                            skip_invalid: bool = False) -> list[BaseMessage]:
+        return await self._arun(_get_op(session_id, last, skip_invalid))
 
     async def adelete_session(self, session_id: str) -> bool:
         return await self._arun(_delete_op(self._ctx, session_id))
@@ -474,9 +580,15 @@ def _quiet_insecure_warning(options: dict[str, Any]) -> None:
             warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
 
-def _batch_status(exc: Any) -> int:
+def _batch_failure(exc: Any) -> tuple[int, BatchFailure]:
+    """The status of a failed batch's failing operation, where it failed and what it
+    created anyway (the emulator's batches are not atomic)."""
     responses = exc.operation_responses or []
     index = exc.error_index if exc.error_index is not None else 0
+    created = [r["resourceBody"]["id"] for r in responses
+               if 200 <= int(r.get("statusCode") or 0) < 300
+               and isinstance(r.get("resourceBody"), dict) and "id" in r["resourceBody"]]
+    status = int(exc.status_code or 500)
     if 0 <= index < len(responses):
-        return int(responses[index].get("statusCode") or exc.status_code or 500)
-    return int(exc.status_code or 500)
+        status = int(responses[index].get("statusCode") or status)
+    return status, BatchFailure(index, created)

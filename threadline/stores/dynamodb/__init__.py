@@ -1,5 +1,6 @@
 """The Amazon DynamoDB store (``dynamodb://TABLE``).
 
-``_items`` builds keys, items and requests (pure); ``_store`` sends them with boto3;
-``_source`` reads langchain-community's own DynamoDB table layout for copying.
+``_items`` builds keys, items and requests (pure); ``_client`` makes the boto3 client
+(timeouts, bounded retries) and turns its errors into threadline's; ``_store`` sends the
+requests; ``_source`` reads langchain-community's own DynamoDB table layout for copying.
 """

@@ -2,9 +2,10 @@
 
 Nothing here talks to DynamoDB. The layout is described in the store's module
 docstring: a session is a partition of message items ``Base+1 .. Base+Count`` under a
-session item at ``Seq = META_SEQ``. :class:`Requests` builds the arguments of one
-table's requests, among them the ``TransactWriteItems`` of an append
-(:meth:`Requests.transaction`).
+session item at ``Seq = META_SEQ``, and an id item per message id at a negative
+``Seq`` (:func:`id_seq`). :class:`Requests` builds the arguments of one table's
+requests, among them the ``TransactWriteItems`` of an append
+(:meth:`Requests.transaction`), and :func:`known_ids` reads its cancellation.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from threadline._errors import InputError
-from threadline.stores._base import validate_session_id
+from threadline.stores._base import check_message_size, validate_session_id
 
-__all__ = ["META_SEQ", "SCHEMA_PK", "SCHEMA_VERSION", "Requests", "partition_key"]
+__all__ = ["META_SEQ", "SCHEMA_PK", "SCHEMA_VERSION", "Entry", "Requests", "id_seq",
+           "known_ids", "partition_key"]
 
 SCHEMA_VERSION = 1
 #: Sort key of the session item: above every message sequence number.
@@ -31,6 +33,11 @@ _MAX_RAW_KEY_BYTES = 1024
 _ITEM_LIMIT = 400 * 1024
 _TX_ITEMS = 100
 _TX_BYTES = 3_500_000
+#: Id items sort below every message: ``Seq`` in ``-2**120 .. -1``.
+_ID_BITS = 120
+
+#: One message to write: its encoded text and its id (None: no deduplication).
+Entry = tuple[str, str | None]
 
 
 def _positive(value: Any) -> float:
@@ -101,22 +108,49 @@ def _alive(meta: dict[str, Any] | None, now: float) -> bool:
     return expires is None or expires > now
 
 
-def _chunks(encoded: list[str], pk: str) -> Iterator[list[str]]:
-    """Messages per transaction: at most 99 (plus the session item) and ~3.5 MB."""
-    chunk: list[str] = []
-    size = 0
-    for text in encoded:
-        item_size = len(text.encode("utf-8")) + len(pk.encode("utf-8")) + 64
-        if item_size > _ITEM_LIMIT:
-            raise InputError(f"a message of {item_size} bytes does not fit in one DynamoDB "
-                             "item (400 KB); store large payloads elsewhere and keep a link")
-        if chunk and (len(chunk) == _TX_ITEMS - 1 or size + item_size > _TX_BYTES):
+def id_seq(message_id: str) -> int:
+    """The sort key of a message id's item: a negative number from its SHA-256 (120
+    bits: collisions are out of reach; 37 digits fit DynamoDB's 38-digit numbers)."""
+    digest = hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).digest()
+    return -1 - int.from_bytes(digest[:_ID_BITS // 8], "big")
+
+
+def _chunks(entries: list[Entry], pk: str) -> Iterator[list[Entry]]:
+    """Messages per transaction: at most 100 items (the session item, the messages and
+    their id items) and ~3.5 MB. Refuses a message above the 400 KB item limit before
+    anything is sent."""
+    key_size = len(pk.encode("utf-8")) + 64
+    sized = []
+    for text, message_id in entries:
+        size = len(text.encode("utf-8")) + key_size
+        check_message_size(size, _ITEM_LIMIT, "DynamoDB's 400 KB item limit")
+        sized.append((text, message_id, size + (0 if message_id is None else key_size)))
+    chunk: list[Entry] = []
+    items, total = 1, 0
+    for text, message_id, size in sized:
+        needed = 1 if message_id is None else 2
+        if chunk and (items + needed > _TX_ITEMS or total + size > _TX_BYTES):
             yield chunk
-            chunk, size = [], 0
-        chunk.append(text)
-        size += item_size
+            chunk, items, total = [], 1, 0
+        chunk.append((text, message_id))
+        items += needed
+        total += size
     if chunk:
         yield chunk
+
+
+def known_ids(reasons: list[dict[str, Any]], chunk: list[Entry], base: int) -> set[str]:
+    """The ids of ``chunk`` the session already holds, from the cancellation reasons of
+    its transaction (written with ``base``): the id items whose condition failed because
+    an item of this incarnation is in place. Reasons follow the request's items: the
+    session item, the messages, then the id items in message order."""
+    ids = [message_id for _, message_id in chunk if message_id is not None]
+    known = set()
+    for message_id, reason in zip(ids, reasons[1 + len(chunk):], strict=False):
+        held = reason.get("Item", {}).get("Base", {}).get("N")
+        if reason.get("Code") == "ConditionalCheckFailed" and held == str(base):
+            known.add(message_id)
+    return known
 
 
 def _plain(value: Any) -> Any:
@@ -161,10 +195,11 @@ class Requests:
         return {self.pk_name: {"S": pk}, "Seq": _n(seq)}
 
     def transaction(self, pk: str, session_id: str, state: tuple[int, int] | None,
-                     chunk: list[str], token: str, ttl: float | None
+                     chunk: list[Entry], token: str, ttl: float | None
                      ) -> tuple[list[dict[str, Any]], tuple[int, int]]:
         """The TransactItems writing ``chunk`` after ``state`` (None: a new session),
-        and the state after it."""
+        and the state after it: the session item, the messages, then an id item per
+        message id, put only if no item of this incarnation (``Base``) holds it."""
         now = time.time()
         values: dict[str, Any] = {":now": _n(now)}
         if ttl is not None:
@@ -192,7 +227,7 @@ class Requests:
                                     "OR #e > :now)",
                 values=values, ReturnValuesOnConditionCheckFailure="ALL_OLD")}
         ops = [meta_op]
-        for i, text in enumerate(chunk):
+        for i, (text, _) in enumerate(chunk):
             message = {**self.key(pk, base + count + 1 + i), "Message": {"S": text}}
             if i == 0:
                 message["Tok"] = {"S": token}
@@ -202,4 +237,11 @@ class Requests:
                     ReturnValuesOnConditionCheckFailure="ALL_OLD")})
             else:
                 ops.append({"Put": {"TableName": self.table, "Item": message}})
+        for _, message_id in chunk:
+            if message_id is not None:
+                ops.append({"Put": self.expression(
+                    TableName=self.table,
+                    Item={**self.key(pk, id_seq(message_id)), "Base": _n(base)},
+                    ConditionExpression="attribute_not_exists(#pk) OR #b <> :b",
+                    values={":b": _n(base)}, ReturnValuesOnConditionCheckFailure="ALL_OLD")})
         return ops, (base, count + len(chunk))

@@ -8,10 +8,11 @@ the driver of a :class:`~threadline.stores.dynamodb._store.DynamoDBStore`, as a 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from threadline._errors import StoreError
+from threadline._errors import MessageFormatError, SkippedMessageWarning, StoreError
 from threadline.messages._serialization import message_from_dict
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import check_page_args, validate_session_id
@@ -51,7 +52,11 @@ class LangChainDynamoDBSource:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         yield from sorted(sid for sid in ids if sid.startswith(prefix))
 
-    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
+    def get_messages(self, session_id: str, *, last: int | None = None,
+                     skip_invalid: bool = False) -> list[BaseMessage]:
+        """The session's messages; a bad entry raises MessageFormatError naming the
+        session and its position in ``History`` (skipped, with a warning, if
+        ``skip_invalid``)."""
         from boto3.dynamodb.types import TypeDeserializer  # type: ignore[import-untyped]
 
         found = self.store._call("get_item", TableName=self.store.table,
@@ -63,7 +68,15 @@ class LangChainDynamoDBSource:
         history = _plain(TypeDeserializer().deserialize(raw))
         if not isinstance(history, list):
             raise StoreError(f"session {session_id!r}: {self.history_key!r} is not a list")
-        messages = [message_from_dict(entry) for entry in history]
+        messages: list[BaseMessage] = []
+        for index, entry in enumerate(history):
+            try:
+                messages.append(message_from_dict(entry))
+            except MessageFormatError as exc:
+                error = exc.located(session_id, index)
+                if not skip_invalid:
+                    raise error from exc
+                warnings.warn(SkippedMessageWarning(error), stacklevel=2)
         if last is not None:
             return messages[-last:] if last > 0 else []
         return messages

@@ -3,6 +3,7 @@
 Layout (``SessionId`` is the ``primary_key_name`` option, ``Seq`` the sort key)::
 
     SessionId  Seq          attributes
+    s1         -H(id)       Base=B (one item per message id: H is 120 bits of its SHA-256)
     s1         B+1          Message (LangChain dict as JSON), Tok (first item of a write)
     s1         B+2          Message
     s1         10**37       Session, Base=B, Count, CreatedAt, UpdatedAt, ExpiresAt, expireAt
@@ -13,7 +14,8 @@ item* sorts above all of them (``Seq = 10**37``), so a session is never bounded 
 400 KB item limit. ``B`` (the base) is chosen from the clock when a session is created
 (microseconds * 10**6): a session deleted or expired and written again gets a larger
 base, and items left over from an earlier incarnation (``Seq <= B``) are ignored by
-reads and removed by :meth:`DynamoDBStore.purge_expired`.
+reads and removed by :meth:`DynamoDBStore.purge_expired`. Id items sort below every
+message (negative ``Seq``); reads ask for ``Seq > 0`` and never see them.
 
 The partition key is the session id itself when it is at most 1024 UTF-8 bytes and does
 not start with ``#``; otherwise ``#h:`` + its SHA-256 (partition keys are limited to
@@ -27,10 +29,23 @@ and report the rest as unprocessed) and because the count check and the messages
 commit together. When the check fails, DynamoDB returns the current session item
 (``ReturnValuesOnConditionCheckFailure``), so the retry needs no extra read; a session
 this store has not seen yet is first tried as new (a conditional Put of the session
-item). Appends of more than 99 messages, or above ~3.5 MB, are written as several
-transactions in order. Each write carries a token on its first item: when a request
-whose answer was lost is retried and finds that item in place, the write is known to
-have landed and is not repeated.
+item). Appends of more than 100 items (the session item, the messages and their id
+items), or above ~3.5 MB, are written as several transactions in order. Each write
+carries a token on its first item: when a request whose answer was lost is retried and
+finds that item in place, the write is known to have landed and is not repeated. A
+message larger than the 400 KB item limit is refused before anything is sent.
+
+Message ids: each message with an ``id`` also puts its id item, on the condition that
+no item of this incarnation (same ``Base``) holds it. When the id is already there the
+transaction is cancelled, the cancellation names the failing id items
+(:func:`~threadline.stores.dynamodb._items.known_ids`) and the append is sent again
+without them: a retried turn stores nothing twice, racing retries store each id once.
+An id item of an earlier incarnation does not count (a deleted or expired session
+forgets its ids); delete_session and purge_expired remove them.
+
+Timeouts: ``timeout`` (seconds, default 30) bounds every call, botocore's retries
+included (see :mod:`threadline.stores.dynamodb._client`); running out raises
+:class:`~threadline.StoreTimeoutError`.
 
 Reads: the last N are one ``Query`` (``ScanIndexForward=False``, ``Limit=N+1``): the
 session item comes first, then the newest messages; longer reads page with
@@ -67,7 +82,6 @@ from threadline._errors import (
     ConfigurationError,
     InputError,
     MissingDependencyError,
-    StoreConnectionError,
     StoreError,
 )
 from threadline.messages._values import BaseMessage
@@ -82,10 +96,12 @@ from threadline.stores._base import (
     validate_ttl,
 )
 from threadline.stores._url import StoreURL
+from threadline.stores.dynamodb._client import DynamoError, make_client, wrap_error
 from threadline.stores.dynamodb._items import (
     META_SEQ,
     SCHEMA_PK,
     SCHEMA_VERSION,
+    Entry,
     Requests,
     _alive,
     _attribute_name,
@@ -96,12 +112,11 @@ from threadline.stores.dynamodb._items import (
     _positive,
     _table_name,
     _utc,
+    known_ids,
     partition_key,
 )
 
 try:
-    import boto3  # type: ignore[import-untyped]
-    import botocore.config  # type: ignore[import-untyped]
     import botocore.exceptions  # type: ignore[import-untyped]
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependencyError("boto3", "dynamodb") from exc
@@ -113,23 +128,6 @@ __all__ = ["DynamoDBStore"]
 
 _CACHE_SIZE = 10_000
 _MAX_ATTEMPTS = 200
-
-_CONNECTION_ERRORS = (
-    botocore.exceptions.EndpointConnectionError,
-    botocore.exceptions.ConnectTimeoutError,
-    botocore.exceptions.ReadTimeoutError,
-    botocore.exceptions.ConnectionClosedError,
-)
-_AUTH_CODES = {"UnrecognizedClientException", "InvalidSignatureException",
-               "AccessDeniedException", "ExpiredTokenException"}
-
-
-class _DynamoError(StoreError):
-    """A DynamoDB error answer; ``code`` is its error code (for the cases we handle)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class DynamoDBStore(Store):
@@ -148,6 +146,7 @@ class DynamoDBStore(Store):
         "table": _table_name,
         "region": str,
         "endpoint_url": str,
+        "timeout": _positive,
         "connect_timeout": _positive,
         "read_timeout": _positive,
         "max_attempts": int,
@@ -185,25 +184,6 @@ class DynamoDBStore(Store):
     def _where(self) -> str:
         return self.options.get("endpoint_url") or f"region {self.options.get('region')}"
 
-    def _make_client(self) -> Any:
-        opts = self.options
-        config = botocore.config.Config(
-            connect_timeout=opts.get("connect_timeout", 5.0),
-            read_timeout=opts.get("read_timeout", 10.0),
-            retries={"max_attempts": opts.get("max_attempts", 3), "mode": "standard"},
-            max_pool_connections=opts.get("pool_size", 16),
-        )
-        session = opts.get("boto3_session") or boto3.session.Session(
-            aws_access_key_id=self.url.username, aws_secret_access_key=self.url.password)
-        try:
-            return session.client("dynamodb", region_name=opts.get("region"),
-                                  endpoint_url=opts.get("endpoint_url"), config=config)
-        except botocore.exceptions.NoRegionError as exc:
-            raise ConfigurationError("no AWS region: add ?region=... to the DynamoDB URL "
-                                     "or set AWS_DEFAULT_REGION") from exc
-        except ValueError as exc:
-            raise ConfigurationError(f"invalid DynamoDB endpoint_url: {exc}") from exc
-
     def client(self) -> Any:
         """The boto3 DynamoDB client (created on first use, shared by all threads)."""
         if self._closed:
@@ -211,27 +191,12 @@ class DynamoDBStore(Store):
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = self._make_client()
+                    self._client = make_client(
+                        self.options, self.url.username, self.url.password)
         return self._client
 
     def _wrap(self, exc: Exception, operation: str) -> StoreError:
-        if isinstance(exc, _CONNECTION_ERRORS):
-            return StoreConnectionError(
-                f"cannot reach DynamoDB at {self._where()}: {type(exc).__name__}")
-        if isinstance(exc, botocore.exceptions.NoCredentialsError):
-            return StoreConnectionError("no AWS credentials: pass dynamodb://KEY_ID:SECRET@"
-                                        "TABLE, a boto3_session, or configure boto3")
-        if isinstance(exc, botocore.exceptions.ClientError):
-            error = exc.response.get("Error", {})
-            code, message = error.get("Code", "?"), error.get("Message", "")
-            if code in _AUTH_CODES:
-                return StoreConnectionError(
-                    f"DynamoDB at {self._where()} rejected the credentials ({code})")
-            if code == "ResourceNotFoundException":
-                return _DynamoError(code, f"DynamoDB table {self.table!r} does not exist "
-                                          f"({operation}): {message}")
-            return _DynamoError(code, f"DynamoDB {operation} failed: {code}: {message}")
-        return StoreError(f"DynamoDB {operation} failed: {exc}")
+        return wrap_error(exc, operation, self._where(), self.table, self.options)
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:
@@ -259,7 +224,7 @@ class DynamoDBStore(Store):
     def _setup(self) -> None:
         try:
             table = self._call("describe_table", TableName=self.table)["Table"]
-        except _DynamoError as exc:
+        except DynamoError as exc:
             if exc.code != "ResourceNotFoundException":
                 raise
             table = self._create_table()
@@ -282,7 +247,7 @@ class DynamoDBStore(Store):
                            {"AttributeName": "Seq", "KeyType": "RANGE"}],
                 AttributeDefinitions=[{"AttributeName": self.pk_name, "AttributeType": "S"},
                                       {"AttributeName": "Seq", "AttributeType": "N"}])
-        except _DynamoError as exc:  # another process created it meanwhile
+        except DynamoError as exc:  # another process created it meanwhile
             if exc.code != "ResourceInUseException":
                 raise
         waiter = self.client().get_waiter("table_exists")
@@ -321,7 +286,7 @@ class DynamoDBStore(Store):
         """Delete the whole table (every session in it)."""
         try:
             self._call("delete_table", TableName=self.table)
-        except _DynamoError as exc:
+        except DynamoError as exc:
             if exc.code != "ResourceNotFoundException":
                 raise
         self._ready = False
@@ -362,7 +327,7 @@ class DynamoDBStore(Store):
         except botocore.exceptions.BotoCoreError as exc:
             raise self._wrap(exc, "TransactWriteItems") from exc
 
-    def _write_chunk(self, pk: str, session_id: str, chunk: list[str],
+    def _write_chunk(self, pk: str, session_id: str, chunk: list[Entry],
                      ttl: float | None) -> None:
         token = uuid.uuid4().hex
         with self._lock:
@@ -382,11 +347,23 @@ class DynamoDBStore(Store):
                 # A retried request whose first answer was lost: it had landed.
                 self._remember(pk, meta_reason.get("Item"))
                 return
+            # Ids this incarnation already holds are left out (a retry, or racing ones).
+            known = known_ids(reasons, chunk, after[0])
             if meta_reason.get("Code") == "ConditionalCheckFailed":
                 meta = meta_reason.get("Item")
                 state = self._remember(pk, meta if _alive(meta, time.time()) else None)
+                if state is None or state[0] != after[0]:
+                    known = set()  # another incarnation now: its ids are not ours
+                chunk = [entry for entry in chunk if entry[1] not in known]
+                if not chunk:
+                    return
                 if attempt:  # several writers at once: spread the retries out
                     time.sleep(random.uniform(0, min(0.002 * 2 ** min(attempt, 6), 0.1)))
+                continue
+            if known:  # the session item's check passed: the known ids are this session's
+                chunk = [entry for entry in chunk if entry[1] not in known]
+                if not chunk:
+                    return
                 continue
             if any(r.get("Code") == "TransactionConflict" for r in reasons):
                 time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 10)))
@@ -404,9 +381,17 @@ class DynamoDBStore(Store):
         pk = partition_key(session_id)
         batch = check_messages(messages)
         ttl = validate_ttl(ttl) if ttl is not None else self.ttl
-        if not batch:
+        entries: list[Entry] = []
+        ids: set[str] = set()
+        for message in batch:
+            if message.id is not None:
+                if message.id in ids:
+                    continue  # an id repeated in one batch is stored once
+                ids.add(message.id)
+            entries.append((encode_message(message), message.id))
+        if not entries:
             return
-        chunks = list(_chunks([encode_message(m) for m in batch], pk))
+        chunks = list(_chunks(entries, pk))  # refuses an oversized message before sending
         self._ensure_ready()
         for chunk in chunks:
             self._write_chunk(pk, session_id, chunk, ttl)
@@ -422,7 +407,8 @@ class DynamoDBStore(Store):
                 return
             kwargs = {**kwargs, "ExclusiveStartKey": page["LastEvaluatedKey"]}
 
-    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
+    def get_messages(self, session_id: str, *, last: int | None = None,
+                     skip_invalid: bool = False) -> list[BaseMessage]:
         pk = partition_key(session_id)
         if last is not None and (isinstance(last, bool) or not isinstance(last, int)
                                  or last < 0):
@@ -430,12 +416,19 @@ class DynamoDBStore(Store):
         if last == 0:
             return []
         self._ensure_ready()
+        # Seq > 0: the session item and the messages, never the id items below them.
         query = self._requests.expression(
-            TableName=self.table, KeyConditionExpression="#pk = :pk",
-            values={":pk": {"S": pk}}, ScanIndexForward=False,
+            TableName=self.table, KeyConditionExpression="#pk = :pk AND #seq > :zero",
+            values={":pk": {"S": pk}, ":zero": _n(0)}, ScanIndexForward=False,
             ConsistentRead=self.consistent_read)
         if last is not None:
             query["Limit"] = last + 1  # the session item, then the newest messages
+        found = self._newest(pk, query, last)
+        return decode_messages(found[::-1], session_id=session_id, skip_invalid=skip_invalid,
+                               from_end=last is not None)
+
+    def _newest(self, pk: str, query: dict[str, Any], last: int | None) -> list[str]:
+        """The stored texts of the session's messages, newest first."""
         found: list[str] = []
         low = high = -1
         for page in self._pages("query", query):
@@ -447,12 +440,12 @@ class DynamoDBStore(Store):
                     low, high = _int(item, "Base"), _int(item, "Base") + _int(item, "Count")
                     self._remember(pk, item)
                 elif seq <= low:  # an older incarnation's leftovers, and all below
-                    return decode_messages(found[::-1])
+                    return found
                 elif seq <= high:  # a write committing right now is not shown half-done
-                    found.append(item["Message"]["S"])
+                    found.append(item.get("Message", {}).get("S"))
                     if last is not None and len(found) >= last:
-                        return decode_messages(found[::-1])
-        return decode_messages(found[::-1])
+                        return found
+        return found
 
     def _meta(self, pk: str) -> dict[str, Any] | None:
         found = self._call("get_item", TableName=self.table, Key=self._requests.key(pk, META_SEQ),
@@ -496,13 +489,18 @@ class DynamoDBStore(Store):
 
     # -- deletion and expiry ---------------------------------------------------------------
 
-    def _delete_items(self, pk: str, below: int) -> None:
-        """Delete the items of a partition with ``Seq < below``: a keys-only Query, then
-        BatchWriteItem 25 at a time (unprocessed items are sent again)."""
+    def _delete_items(self, pk: str, below: int, low: int | None = None) -> None:
+        """Delete the items of a partition with ``low <= Seq < below`` (id items have
+        negative ``Seq``): a keys-only Query, then BatchWriteItem 25 at a time
+        (unprocessed items are sent again)."""
+        condition, values = "#pk = :pk AND #seq < :below", {":pk": {"S": pk},
+                                                             ":below": _n(below)}
+        if low is not None:
+            condition = "#pk = :pk AND #seq BETWEEN :low AND :high"
+            values = {":pk": {"S": pk}, ":low": _n(low), ":high": _n(below - 1)}
         query = self._requests.expression(
-            TableName=self.table, KeyConditionExpression="#pk = :pk AND #seq < :below",
-            ProjectionExpression="#pk, #seq",
-            values={":pk": {"S": pk}, ":below": _n(below)}, ConsistentRead=True)
+            TableName=self.table, KeyConditionExpression=condition,
+            ProjectionExpression="#pk, #seq", values=values, ConsistentRead=True)
         requests = [{"DeleteRequest": {"Key": key}}
                     for page in self._pages("query", query) for key in page]
         for start in range(0, len(requests), 25):
@@ -523,7 +521,7 @@ class DynamoDBStore(Store):
             old = self._call("delete_item", **self._requests.expression(
                 TableName=self.table, Key=self._requests.key(pk, META_SEQ),
                 ConditionExpression=condition, values=values, ReturnValues="ALL_OLD"))
-        except _DynamoError as exc:
+        except DynamoError as exc:
             if exc.code != "ConditionalCheckFailedException":
                 raise
             return None
@@ -557,39 +555,68 @@ class DynamoDBStore(Store):
                 ConditionExpression="attribute_exists(#pk) AND (attribute_not_exists(#e) "
                                     "OR #e > :now)",
                 values=values))
-        except _DynamoError as exc:
+        except DynamoError as exc:
             if exc.code != "ConditionalCheckFailedException":
                 raise
 
     def purge_expired(self) -> int:
-        """Delete expired sessions, and messages left without a live session item
-        (DynamoDB's TTL deletes only session items). A Scan of the whole table."""
+        """Delete expired sessions, and messages and id items left without a live
+        session item (DynamoDB's TTL deletes only session items). A Scan of the whole
+        table."""
         self._ensure_ready()
         now = time.time()
         metas: dict[str, dict[str, Any]] = {}
         lowest: dict[str, int] = {}  # pk -> its lowest message seq
+        id_items: dict[str, list[dict[str, Any]]] = {}  # pk -> its id items
         for item in self._scan("#pk <> :schema", "#pk, #seq, #b, #c, #e",
                                {":schema": {"S": SCHEMA_PK}}):
             pk, seq = item[self.pk_name]["S"], _int(item, "Seq")
             if seq == META_SEQ:
                 metas[pk] = item
-            else:
+            elif seq > 0:
                 lowest[pk] = min(seq, lowest.get(pk, seq))
+            else:
+                id_items.setdefault(pk, []).append(item)
         purged = 0
+        dropped = set()
         for pk, meta in metas.items():
-            if not _alive(meta, now):
-                purged += self._drop(pk, "#e <= :now", {":now": _n(now)}) is not None
+            if not _alive(meta, now) and self._drop(pk, "#e <= :now", {":now": _n(now)}):
+                purged += 1
+                dropped.add(pk)
         for pk, seq in lowest.items():
             found = metas.get(pk)
-            if found is not None and _alive(found, now) and seq > _int(found, "Base"):
+            if pk in dropped or (found is not None and _alive(found, now)
+                                 and seq > _int(found, "Base")):
                 continue
             # Leftovers, probably: look again, a session may have been written since.
             current = self._meta(pk)
             if current is None:
                 self._delete_items(pk, META_SEQ)
+                dropped.add(pk)
             elif seq <= _int(current, "Base"):
-                self._delete_items(pk, _int(current, "Base") + 1)
+                self._delete_items(pk, _int(current, "Base") + 1, low=1)
+        for pk, items in id_items.items():
+            found = metas.get(pk)
+            if pk not in dropped and not (found is not None and _alive(found, now) and all(
+                    _int(i, "Base") == _int(found, "Base") for i in items)):
+                self._purge_ids(pk, items)
         return purged
+
+    def _purge_ids(self, pk: str, items: list[dict[str, Any]]) -> None:
+        """Delete the id items of earlier incarnations, each only if no append has
+        rewritten it since the Scan (its ``Base`` unchanged)."""
+        current = self._meta(pk)
+        base = None if current is None else _int(current, "Base")
+        for item in items:
+            if _int(item, "Base") == base:
+                continue
+            try:
+                self._call("delete_item", **self._requests.expression(
+                    TableName=self.table, Key=self._requests.key(pk, _int(item, "Seq")),
+                    ConditionExpression="#b = :b", values={":b": item["Base"]}))
+            except DynamoError as exc:
+                if exc.code != "ConditionalCheckFailedException":
+                    raise
 
     # -- LangChain's layout ----------------------------------------------------------------
 

@@ -1,62 +1,56 @@
-"""The history file format and its I/O, shared by every file-backed history.
+"""The history file format, as pure functions: bytes in, message slots and messages out.
 
 Format: JSON Lines, one LangChain message dict per line (``{"type": "human", "data":
-{...}}``), or LangChain's JSON array; the first non-blank byte tells them apart. The pure
-functions turn bytes into messages and back; the I/O helpers read with ``pread``, write
-whole buffers, take ``flock`` locks on sidecar lock files, and replace a file atomically
-(temporary file in the same directory, ``os.replace``, directory fsync).
-:class:`~threadline.FileChatMessageHistory` (one file) and the ``file://`` store (one
-file per session) both write through these, so the format, its crash rules and its
-locking exist once.
+{...}}``), or LangChain's JSON array; the first non-blank byte tells them apart.
+
+A file is cut into *slots*, one per stored message, each with the file offset where it
+starts and its raw bytes: the non-blank lines of a JSON Lines file (the last line counts
+only when it is complete JSON: a line cut by a killed write is *torn*, not a message), or
+the top-level items of an array. Slots are numbered from 0, oldest first; that number is
+the message's position in errors. Decoding never raises anything but
+:class:`DamagedMessageError` for a bad slot, whatever the bytes (not text, not JSON, JSON
+nested 100,000 deep, a dict that is not a message), so one damaged line can be skipped
+(``skip_invalid``), set aside (:func:`~threadline.stores.file.repair_history_file`) or
+reported with its line number. The I/O lives in :mod:`._files`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
-import secrets
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import Any
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
-from threadline._errors import HistoryFileError, MessageFormatError
+from threadline._errors import DamagedMessageError, MessageFormatError, SkippedMessageWarning
 from threadline.messages._serialization import message_from_dict
 from threadline.messages._values import BaseMessage
+from threadline.stores._base import decode_message
 
 __all__ = [
     "BLANK",
     "CHUNK",
     "EXPECTED",
-    "TORN",
-    "classify_tail",
-    "count_newlines",
+    "DamagedMessageError",
+    "Slot",
+    "decode_slots",
     "encode_lines",
     "file_kind",
-    "flocked",
-    "fsync_dir",
-    "item_message",
-    "last_line_start",
-    "open_lock",
-    "parse_array",
-    "parse_lines",
-    "pread_all",
-    "read_head",
-    "replace_file",
-    "write_all",
+    "split_array",
+    "split_lines",
 ]
 
 BLANK = b" \t\r\n"
 CHUNK = 64 * 1024
-BLOCK = 64 * 1024
-#: What :func:`classify_tail` returns for a torn last line.
-TORN = object()
 EXPECTED = ("expected LangChain's JSON array of message dicts or JSON Lines with one "
-             'message dict ({"type": "human", "data": {...}}) per line')
+            'message dict ({"type": "human", "data": {...}}) per line')
 
 
-# --- pure core: bytes in, messages out --------------------------------------------------
+class Slot(NamedTuple):
+    """One stored message's bytes: where they start in the file, and the bytes."""
+
+    offset: int
+    raw: bytes
 
 
 def file_kind(head: bytes) -> str:
@@ -72,211 +66,202 @@ _ENCODERS = {flag: json.JSONEncoder(ensure_ascii=flag, separators=(",", ":"))
              for flag in (False, True)}
 
 
-def _dump(item: dict[str, Any], ensure_ascii: bool) -> str:
-    # JSON escapes control characters, so a line never holds a raw newline.
-    return _ENCODERS[ensure_ascii].encode(item)
-
-
 def encode_lines(items: Sequence[dict[str, Any]], encoding: str, ensure_ascii: bool) -> bytes:
-    return "".join(_dump(item, ensure_ascii) + "\n" for item in items).encode(encoding)
+    # JSON escapes control characters, so a line never holds a raw newline.
+    encoder = _ENCODERS[ensure_ascii]
+    return "".join(encoder.encode(item) + "\n" for item in items).encode(encoding)
 
 
-def item_message(item: object, where: str) -> BaseMessage:
+# --- cutting a file into slots --------------------------------------------------------------
+
+
+def _is_json(raw: bytes, encoding: str) -> bool:
+    """Whether an unterminated last line is whole: a prefix of a JSON object is never
+    valid JSON, so a line cut by a write is not (JSON too deep to parse counts as whole:
+    it is damaged, not torn)."""
     try:
-        return message_from_dict(item)
-    except MessageFormatError as exc:
-        raise HistoryFileError(f"{where}: {exc}; {EXPECTED}") from exc
+        json.loads(raw.decode(encoding))
+    except RecursionError:
+        return True
+    except ValueError:  # UnicodeDecodeError included: a write cut inside a character
+        return False
+    return True
 
 
-def parse_lines(
-    data: bytes, encoding: str, where: str, first_line: int
-) -> tuple[list[dict[str, Any]], list[BaseMessage], int, int, bytes]:
-    """Items and messages of the complete lines of ``data``.
+def split_lines(data: bytes, base: int, encoding: str) -> tuple[list[Slot], int, bool]:
+    """The slots of ``data``, whole lines of a JSON Lines file from file offset ``base``.
 
-    Returns ``(items, messages, end of the last complete line, lines, tail)``; the tail
-    is whatever follows the last newline, left for :func:`classify_tail`.
+    Returns ``(slots, end, torn)``: ``end`` is the file offset just after the last
+    newline; ``torn`` says the bytes after it are a torn write (not a slot).
     """
     cut = data.rfind(b"\n") + 1
-    body, tail = data[:cut], data[cut:]
+    slots: list[Slot] = []
+    offset = base
+    # split(b"\n"), not splitlines(): with ensure_ascii=False a message may hold U+2028.
+    for line in data[:cut].split(b"\n")[:-1]:
+        if line.strip(BLANK):
+            slots.append(Slot(offset, line))
+        offset += len(line) + 1
+    tail = data[cut:]
+    torn = False
+    if tail.strip(BLANK):
+        if _is_json(tail, encoding):
+            slots.append(Slot(base + cut, tail))
+        else:
+            torn = True
+    return slots, base + cut, torn
+
+
+_SPACE = " \t\r\n"  # JSON's whitespace
+_BLANKS = re.compile(r"[ \t\r\n]*")
+# Where a top-level item may start after a damaged one: a comma, then an object.
+_NEXT = re.compile(r",[ \t\r\n]*\{")
+_DECODER = json.JSONDecoder()
+
+
+def _value_end(text: str, pos: int, *, message: bool = False) -> int | None:
+    """Where the JSON value at ``pos`` ends if it parses (and, with ``message``, is a
+    message dict) and a ``,`` or ``]`` follows it; else None."""
     try:
-        text = body.decode(encoding)
-    except UnicodeDecodeError as exc:
-        bad = first_line + body.count(b"\n", 0, exc.start)
-        raise HistoryFileError(
-            f"{where}, line {bad}: not valid {encoding} text ({exc.reason} at byte "
-            f"{exc.start} of the part read); {EXPECTED}"
-        ) from exc
-    # split("\n"), not splitlines(): with ensure_ascii=False a message may hold U+2028.
-    lines = text.split("\n")
-    lines.pop()  # the empty string after the final newline
-    items: list[dict[str, Any]] = []
-    messages: list[BaseMessage] = []
-    for number, line in enumerate(lines, first_line):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except ValueError as exc:
-            raise HistoryFileError(
-                f"{where}, line {number}: not JSON ({exc}); {EXPECTED}"
-            ) from exc
-        messages.append(item_message(item, f"{where}, line {number}"))
-        items.append(item)
-    return items, messages, cut, len(lines), tail
-
-
-def classify_tail(tail: bytes, encoding: str, where: str) -> object:
-    """What follows the last newline: None (nothing), ``TORN``, or ``(item, message)``.
-
-    A complete message without its newline is kept (a prefix of a JSON object is never
-    valid JSON, so it cannot be a torn line); JSON that is not a message is an error.
-    """
-    if not tail.strip(BLANK):
+        value, end = _DECODER.raw_decode(text, pos)
+        if message:
+            message_from_dict(value)
+    except (ValueError, RecursionError, MessageFormatError):
         return None
-    try:
-        item = json.loads(tail.decode(encoding))
-    except ValueError:  # UnicodeDecodeError included: a write cut inside a character
-        return TORN
-    return item, item_message(item, f"{where}, last line")
+    after = _BLANKS.match(text, end).end()  # type: ignore[union-attr]
+    return end if text[after:after + 1] in (",", "]") else None
 
 
-def parse_array(data: bytes, encoding: str, where: str) -> tuple[list[Any], list[BaseMessage]]:
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise HistoryFileError(
-            f"{where}: not valid {encoding} text ({exc.reason} at byte {exc.start}); "
-            f"{EXPECTED}"
-        ) from exc
-    try:
-        items = json.loads(text)
-    except ValueError as exc:
-        raise HistoryFileError(f"{where}: not valid JSON ({exc}); {EXPECTED}") from exc
-    if not isinstance(items, list):
-        raise HistoryFileError(f"{where}: holds a JSON {type(items).__name__}; {EXPECTED}")
-    messages = [item_message(item, f"{where}, message {i}") for i, item in enumerate(items)]
-    return items, messages
+def split_array(data: bytes, encoding: str) -> tuple[list[Slot], Slot | None]:
+    """The top-level items of a JSON array file that is not well formed, so that one bad
+    item does not hide the others: each item is parsed on its own (a bad one is cut off
+    at the next ``, {`` where a readable message starts).
 
-
-# --- I/O helpers ------------------------------------------------------------------------
-
-
-def pread_all(fd: int, size: int, offset: int = 0) -> bytes:
-    parts: list[bytes] = []
-    while size > 0:
-        part = os.pread(fd, min(size, 1 << 30), offset)
-        if not part:  # the file shrank under us: read what is there
-            break
-        parts.append(part)
-        size -= len(part)
-        offset += len(part)
-    return b"".join(parts)
-
-
-def read_head(fd: int, size: int) -> bytes:
-    """The file's first bytes, up to its first non-blank one."""
-    offset, head = 0, b""
-    while offset < size:
-        part = os.pread(fd, min(4096, size - offset), offset)
-        if not part:
-            break
-        head += part
-        offset += len(part)
-        if head.lstrip(BLANK):
-            break
-    return head
-
-
-def last_line_start(fd: int, size: int) -> int:
-    """Where the file's last complete line starts (0 if it has fewer than two lines)."""
-    seen = 0
-    end = size
-    while end > 0:
-        begin = max(0, end - BLOCK)
-        chunk = os.pread(fd, end - begin, begin)
-        at = len(chunk)
-        while (at := chunk.rfind(b"\n", 0, at)) >= 0:
-            seen += 1
-            if seen == 2:
-                return begin + at + 1
-        end = begin
-    return 0
-
-
-def count_newlines(fd: int, end: int) -> int:
-    """Newlines in the first ``end`` bytes: line numbers for error messages. A byte
-    count, not a parse: ~0.2 ms per MB."""
-    count, offset = 0, 0
-    while offset < end:
-        chunk = os.pread(fd, min(BLOCK * 16, end - offset), offset)
-        if not chunk:
-            break
-        count += chunk.count(b"\n")
-        offset += len(chunk)
-    return count
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-# --- locks and atomic replacement ---------------------------------------------------------
-
-
-def open_lock(path: Path) -> int:
-    """Open the lock file ``path``, creating it; raises ``OSError``. Lock files are never
-    deleted: unlinking one that others wait on would let two writers in at once."""
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-
-
-@contextlib.contextmanager
-def flocked(fd: int, *, exclusive: bool = True) -> Iterator[None]:
-    """Hold an ``flock`` on ``fd`` for the block, then close it (which releases it)."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)
-
-
-def replace_file(target: Path, data: bytes, *, mode: int | None = None,
-                 durable: bool = True) -> os.stat_result:
-    """Atomically make ``data`` the content of ``target``; the new file's stat.
-
-    Writes a temporary file beside ``target`` and renames it over ``target``, so a crash
-    leaves the old file or the new one, never a mix. ``mode``: the new file's permission
-    bits (``None``: those of a new file, 0o666 minus the umask). ``durable``: fsync the
-    data before the rename (else a power loss could leave an empty file) and the
-    directory after it (which makes the rename itself durable).
+    Returns ``(items, rest)``: ``rest`` is None if the array ends well, else what
+    follows the last item (an unterminated last item, text after the array), stripped:
+    a slot of its own unless it is empty.
     """
-    parent = target.parent
-    tmp = parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    text = data.decode(encoding, "surrogateescape")  # every byte kept, bad ones too
+    size = len(text)
+    spans: list[tuple[int, int]] = []
+    rest: tuple[int, int] | None = None
+    pos = _BLANKS.match(text, text.index("[") + 1).end()  # type: ignore[union-attr]
+    if text[pos:pos + 1] == "]":
+        pos += 1
+    else:
+        while True:
+            if text[pos:pos + 1] == "]":  # after a trailing comma
+                pos += 1
+                break
+            end = _value_end(text, pos)
+            if end is None:
+                found = next((m for m in _NEXT.finditer(text, pos)
+                              if _value_end(text, m.end() - 1, message=True) is not None),
+                             None)
+                if found is None:
+                    rest = (pos, size)
+                    break
+                spans.append((pos, found.start()))  # the damaged item
+                pos = found.end() - 1
+                continue
+            spans.append((pos, end))
+            pos = _BLANKS.match(text, end).end()  # type: ignore[union-attr]
+            pos += 1
+            if text[pos - 1] == "]":
+                break
+            pos = _BLANKS.match(text, pos).end()  # type: ignore[union-attr]
+    if rest is None and text[pos:].strip(_SPACE):
+        rest = (pos, size)
+    slots: list[Slot] = []
+    offset, last = 0, 0
+    for begin, end in [*spans, *([rest] if rest else [])]:
+        part = text[begin:end]
+        begin += len(part) - len(part.lstrip(_SPACE))
+        offset += len(text[last:begin].encode(encoding, "surrogateescape"))
+        last = begin
+        slots.append(Slot(offset, part.strip(_SPACE).encode(encoding, "surrogateescape")))
+    if rest is None:
+        return slots, None
+    return slots[:-1], slots[-1]
+
+
+# --- decoding slots -------------------------------------------------------------------------
+
+
+def _decode_all(slots: Sequence[Slot], encoding: str) -> list[BaseMessage] | None:
+    """Every slot at once (one ``json.loads`` over them joined into an array, half the
+    cost of one per slot), or None if any is bad."""
     try:
-        try:
-            if mode is not None:
-                os.fchmod(fd, mode & 0o7777)
-            write_all(fd, data)
-            if durable:
-                os.fsync(fd)
-            st = os.fstat(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if durable:
-        fsync_dir(parent)
-    return st
+        items = json.loads((b"[" + b",".join(s.raw for s in slots) + b"]").decode(encoding))
+        if isinstance(items, list) and len(items) == len(slots):
+            return [message_from_dict(item) for item in items]
+    except (ValueError, RecursionError, MessageFormatError):
+        pass  # decoded again slot by slot, to name the bad one
+    return None
+
+
+def _decode_one(raw: bytes, encoding: str) -> BaseMessage | str:
+    """The message, or why it cannot be read."""
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return f"not valid {encoding} text ({exc.reason} at byte {exc.start})"
+    if not text.strip():
+        return "an empty item"
+    try:
+        return decode_message(text)
+    except MessageFormatError as exc:
+        return str(exc)
+    except RecursionError:  # a deep structure that JSON parsed but a check recursed into
+        return "a stored message is JSON nested too deeply to read"
+
+
+def damaged(reason: str, *, where: str, session_id: str | None, position: int,
+            line: int | None) -> DamagedMessageError:
+    """The error for the bad message at ``position`` (negative: counted from the newest)."""
+    at = (f"message {position}" if position >= 0
+          else f"message {position} (counting back from the newest, -1)")
+    of = f" of session {session_id!r:.200}" if session_id is not None else ""
+    loc = f", line {line}" if line is not None else ""
+    text = f"{at}{of} cannot be read ({where}{loc}): {reason}"
+    return DamagedMessageError(text, session_id=session_id, position=position, line=line)
+
+
+def decode_slots(slots: Sequence[Slot], *, encoding: str, where: str,
+                 session_id: str | None = None, first: int = 0, from_end: bool = False,
+                 skip_invalid: bool = False,
+                 line_of: Callable[[int], int] | None = None) -> list[BaseMessage]:
+    """The messages of ``slots``; ``first`` is the position of ``slots[0]`` in the file,
+    or, ``from_end``, positions count back from the last slot (-1).
+
+    A bad slot raises :class:`DamagedMessageError` naming the file, ``session_id``, the
+    position and (``line_of(offset)``) the line; ``skip_invalid`` leaves it out instead,
+    with a :class:`SkippedMessageWarning`.
+    """
+    if not slots:
+        return []
+    fast = _decode_all(slots, encoding)
+    if fast is not None:
+        return fast
+    messages: list[BaseMessage] = []
+    for index, slot in enumerate(slots):
+        found = _decode_one(slot.raw, encoding)
+        if not isinstance(found, str):
+            messages.append(found)
+            continue
+        position = index - len(slots) if from_end else first + index
+        error = damaged(found, where=where, session_id=session_id, position=position,
+                        line=None if line_of is None else line_of(slot.offset))
+        if not skip_invalid:
+            raise error
+        # stacklevel: the caller of get_messages (decode_slots < _read < _get < it).
+        warnings.warn(SkippedMessageWarning(error), stacklevel=5)
+    return messages
+
+
+def bad_slots(slots: Sequence[Slot], encoding: str) -> list[int]:
+    """The indexes of the slots that cannot be read (for repairs)."""
+    if _decode_all(slots, encoding) is not None:
+        return []
+    return [i for i, slot in enumerate(slots)
+            if isinstance(_decode_one(slot.raw, encoding), str)]

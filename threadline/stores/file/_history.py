@@ -15,27 +15,38 @@ from the file under the write lock, so concurrent writers never mix the two.
 file's format on purpose.
 
 Concurrency. Every write holds an exclusive ``flock`` on a sidecar ``<file>.lock``;
-reads hold a shared one when that file exists (a read never creates or changes a file).
+reads hold a shared one when that file exists (a read never creates a file).
 The lock is on a separate file because clear, conversion and array writes replace the
 history file with ``os.replace``: a lock on the replaced inode would protect nothing.
 
 Crashes. Complete lines are never rewritten in place, so a crash cannot damage a stored
-message. A SIGKILL during an append can leave a torn last line (no newline, not JSON);
-reads skip it with a warning, and the next append cuts it off under the lock before
-writing, so the new line is not glued onto it. Whole-file rewrites go through a temporary
-file in the same directory, fsynced before ``os.replace`` (and the directory after it).
+message. A SIGKILL during an append can leave a torn last line (no newline, not JSON),
+possibly after whole lines of the same batch: before each append the writer notes in
+the lock file where it begins (and clears the note once written), so reads skip the
+whole interrupted batch with a warning (a turn is stored whole or not at all), and the
+next append cuts it off under the lock before writing. Whole-file rewrites go through a
+temporary file in the same directory, fsynced before ``os.replace`` (and the directory
+after it), and noted in the lock file until the rename: the next use of the history
+(opening it, even to read) removes what a rewrite killed before its rename left.
 
 Durability. Appends are not fsynced unless ``fsync=True``: written data sits in the page
 cache, which survives the death of the process (SIGKILL, OOM kill); only a power loss or
 a kernel crash can lose the latest appends, and what survives still reads cleanly.
 
-Validation. A write never touches a file it cannot read as a history: it raises
-:class:`HistoryFileError` and leaves the bytes as they were. To keep appends O(1), the
-process remembers how far it has checked each file (inode, offset, line count and the
-bytes just before the offset); a later write, by any history object of the process,
-checks only the bytes added since, by any process. So the first write to a file that
-this process has not read yet checks it whole, once. Messages come out of
-:mod:`threadline.messages._serialization`: stored data never names a class to load.
+Bad data. A message that cannot be read raises :class:`DamagedMessageError` (a
+:class:`HistoryFileError` and a :class:`MessageFormatError`) naming the file, the line
+and the message's position; ``skip_invalid=True`` reads the others instead. A write
+never touches a file it cannot read whole: it raises that same error and leaves the
+bytes as they were; :func:`~threadline.stores.file.repair_history_file` keeps the
+readable messages and sets the damaged ones aside.
+
+Ids. Appends are idempotent for messages with an ``id``: one whose id the file already
+holds is not stored again, nor an id repeated in one batch (a retried append stores
+nothing twice), as in every threadline store.
+
+Appends stay O(1): the process remembers, per file, how far it is known to be readable
+and the ids in that part (:mod:`._cache`); an append reads only what other writers added
+since. The first write to a file this process has not read yet reads it whole, once.
 """
 
 from __future__ import annotations
@@ -44,44 +55,52 @@ import codecs
 import contextlib
 import json
 import os
-import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from threadline._errors import HistoryFileError, InputError
-from threadline.core._history import BaseChatMessageHistory
+from threadline._concurrency import run_sync
+from threadline._errors import HistoryFileError, InputError, MessageFormatError
+from threadline.core._history import BaseChatMessageHistory, refuse_langchain_reader
 from threadline.messages._convert import check_messages
-from threadline.messages._serialization import message_to_dict
+from threadline.messages._serialization import message_from_dict, message_to_dict
 from threadline.messages._values import BaseMessage
+from threadline.stores.file import _cache
+from threadline.stores.file._cache import CHECKED as _CHECKED  # noqa: F401  (benchmarks)
+from threadline.stores.file._files import (
+    count_newlines,
+    flocked,
+    fsync_dir,
+    interrupted_write,
+    leftover,
+    note_done,
+    note_rewrite,
+    note_write,
+    noted_rewrite,
+    open_lock,
+    pread_all,
+    read_head,
+    read_last_slots,
+    replace_file,
+    write_all,
+)
 from threadline.stores.file._format import (
     BLANK,
     CHUNK,
     EXPECTED,
-    TORN,
-    classify_tail,
-    count_newlines,
+    Slot,
+    decode_slots,
     encode_lines,
     file_kind,
-    flocked,
-    fsync_dir,
-    item_message,
-    last_line_start,
-    open_lock,
-    parse_array,
-    parse_lines,
-    pread_all,
-    read_head,
-    replace_file,
-    write_all,
+    split_array,
+    split_lines,
 )
 
-__all__ = ["Conversion", "FileChatMessageHistory"]
+__all__ = ["Conversion", "FileChatMessageHistory", "Written"]
 
 _FORMATS = (None, "jsonl", "json")
 Format = Literal["jsonl", "json"]
-_FINGERPRINT = 64
 
 
 class Conversion(NamedTuple):
@@ -96,36 +115,32 @@ class Conversion(NamedTuple):
         return self.source != self.target
 
 
-class _Checked(NamedTuple):
-    """Bytes ``[0, end)`` of inode ``(dev, ino)`` are ``lines`` lines of valid messages."""
+class Written(NamedTuple):
+    """What one write did: messages ``added`` (ids already held are not), the
+    ``messages`` the file holds now, and its ``size`` and inode right after."""
 
-    dev: int
+    added: int
+    messages: int
+    size: int
     ino: int
-    end: int
-    lines: int
-    tail: bytes  # the bytes just before ``end``: tells a file rewritten in place
 
 
-# How far each file (by inode) is known to be valid, shared by the history objects of
-# this process so that a fresh object per request appends in O(1) too. Entries are only
-# hints: each use checks the inode, the size and the bytes before ``end``.
-_CHECKED: dict[tuple[int, int], _Checked] = {}
-_CHECKED_MAX = 4096  # ~1 MB at most
-# A file longer than this gets an O(1) check (its last line) on a process's first append.
-_FULL_CHECK_MAX = 256 * 1024
-_CHECKED_LOCK = threading.Lock()
+def _fresh(batch: Sequence[BaseMessage], known: Callable[[str], bool]) -> list[BaseMessage]:
+    """``batch`` without the messages whose id is ``known`` or came earlier in it."""
+    fresh: list[BaseMessage] = []
+    seen: set[str] = set()
+    for message in batch:
+        mid = message.id
+        if isinstance(mid, str):
+            if mid in seen or known(mid):
+                continue
+            seen.add(mid)
+        fresh.append(message)
+    return fresh
 
 
-def _checked_get(st: os.stat_result) -> _Checked | None:
-    return _CHECKED.get((st.st_dev, st.st_ino))
-
-
-def _checked_put(checked: _Checked) -> None:
-    with _CHECKED_LOCK:
-        _CHECKED.pop((checked.dev, checked.ino), None)
-        if len(_CHECKED) >= _CHECKED_MAX:
-            del _CHECKED[next(iter(_CHECKED))]  # the oldest entry
-        _CHECKED[checked.dev, checked.ino] = checked
+def _ids(messages: Sequence[BaseMessage]) -> set[str]:
+    return {m.id for m in messages if isinstance(m.id, str)}
 
 
 class FileChatMessageHistory(BaseChatMessageHistory):
@@ -138,7 +153,8 @@ class FileChatMessageHistory(BaseChatMessageHistory):
     first write; ``"json"`` always writes the array (each write rewrites the file).
     Concurrent processes are serialised with ``flock`` on ``<file>.lock`` (POSIX only),
     and a crash never damages a stored message. ``fsync=True`` makes each append durable
-    against power loss as well, at the cost of a disk flush.
+    against power loss as well, at the cost of a disk flush. Appends are idempotent for
+    messages with an ``id`` (as in every threadline store).
 
     >>> history = FileChatMessageHistory("chat.jsonl")  # doctest: +SKIP
     >>> history.add_messages([HumanMessage("hi"), AIMessage("hello")])  # doctest: +SKIP
@@ -187,6 +203,7 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         self.fsync = fsync
         self._lock_path = path.with_name(path.name + ".lock")
         self._where = f"chat history file {str(path)!r}"
+        self._opened = False  # whether this object has looked for a killed rewrite's file
 
     def __repr__(self) -> str:
         # No I/O here: a repr cannot say which format the file has, only what writes do.
@@ -196,13 +213,27 @@ class FileChatMessageHistory(BaseChatMessageHistory):
 
     # --- reading ------------------------------------------------------------------------
 
-    def get_messages(self, last: int | None = None) -> list[BaseMessage]:
+    def get_messages(self, last: int | None = None, *,
+                     skip_invalid: bool = False) -> list[BaseMessage]:
+        """The messages, oldest first; only the newest ``last`` if given (read from the
+        end of the file). A message that cannot be read raises
+        :class:`~threadline.stores.file.DamagedMessageError`; ``skip_invalid=True``
+        leaves it out instead, with a :class:`~threadline.SkippedMessageWarning`."""
+        return self._get(last, skip_invalid=skip_invalid)
+
+    async def aget_messages(self, last: int | None = None, *,
+                            skip_invalid: bool = False) -> list[BaseMessage]:
+        refuse_langchain_reader(self)
+        return await run_sync(self._get, last, skip_invalid=skip_invalid)
+
+    def _get(self, last: int | None, *, skip_invalid: bool = False,
+             session_id: str | None = None) -> list[BaseMessage]:
         if last is not None:
             if not isinstance(last, int) or isinstance(last, bool):
                 raise InputError(f"last must be an int or None, got {type(last).__name__}")
             if last <= 0:
                 return []
-        with self._shared_lock():
+        with self._shared_lock() as lock_fd:
             try:
                 fd = os.open(self.file_path, os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
@@ -210,13 +241,14 @@ class FileChatMessageHistory(BaseChatMessageHistory):
             except OSError as exc:
                 raise self._os_error("cannot read", exc) from exc
             try:
-                return self._read(fd, last)
+                return self._read(fd, lock_fd, last, skip_invalid, session_id)
             except OSError as exc:  # e.g. the path is a directory
                 raise self._os_error("cannot read", exc) from exc
             finally:
                 os.close(fd)
 
-    def _read(self, fd: int, last: int | None) -> list[BaseMessage]:
+    def _read(self, fd: int, lock_fd: int | None, last: int | None, skip_invalid: bool,
+              session_id: str | None) -> list[BaseMessage]:
         st = os.fstat(fd)
         head = read_head(fd, st.st_size)
         kind = file_kind(head)
@@ -225,81 +257,115 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         if kind == "unknown":
             raise self._not_history(head)
         if kind == "json":
-            _, messages = parse_array(pread_all(fd, st.st_size), self.encoding, self._where)
-            return messages if last is None else messages[-last:]
-        if last is not None and st.st_size > CHUNK:
-            found = self._read_last(fd, st.st_size, last)
-            if found is not None:
-                return found
-        data = pread_all(fd, st.st_size)
-        _, messages, end, lines, tail = parse_lines(data, self.encoding, self._where, 1)
-        tail_kind = classify_tail(tail, self.encoding, self._where)
-        self._keep_tail(messages, tail_kind)
-        if tail_kind is TORN:
-            self._warn_torn("skipped", 3)
-        _checked_put(_Checked(st.st_dev, st.st_ino, end, lines,
-                              data[max(0, end - _FINGERPRINT):end]))
-        return messages if last is None else messages[-last:]
+            return self._read_array(pread_all(fd, st.st_size), last, skip_invalid,
+                                    session_id)
+        limit = self._limit(lock_fd, fd, st)
+        if last is not None and limit > CHUNK:
+            slots, end, torn = read_last_slots(fd, limit, last, self.encoding)
+            self._warn_torn("skipped", torn, st.st_size - limit, 4)
+            return decode_slots(slots, encoding=self.encoding, where=self._where,
+                                session_id=session_id, from_end=True,
+                                skip_invalid=skip_invalid,
+                                line_of=lambda offset: count_newlines(fd, offset) + 1)
+        data = pread_all(fd, limit)
+        slots, end, torn = split_lines(data, 0, self.encoding)
+        self._warn_torn("skipped", torn, st.st_size - limit, 4)
+        window = slots if last is None else slots[-last:]
+        messages = decode_slots(window, encoding=self.encoding, where=self._where,
+                                session_id=session_id, first=len(slots) - len(window),
+                                from_end=last is not None, skip_invalid=skip_invalid,
+                                line_of=lambda offset: data.count(b"\n", 0, offset) + 1)
+        if last is None and not torn and limit == st.st_size and len(messages) == len(slots):
+            # Remember it readable (with its ids) so that appends need not read it again.
+            body = len(slots) - (1 if slots and slots[-1].offset >= end else 0)
+            _cache.put(st.st_dev, st.st_ino, end, data.count(b"\n", 0, end), body,
+                       _ids(messages[:body]), data[:end])
+        return messages
 
-    def _read_last(self, fd: int, size: int, last: int) -> list[BaseMessage] | None:
-        """The newest ``last`` messages, parsing lines backwards from the end of the file.
+    def _read_array(self, data: bytes, last: int | None, skip_invalid: bool,
+                    session_id: str | None) -> list[BaseMessage]:
+        fast = self._array_fast(data)
+        if fast is not None:
+            return fast[1] if last is None else fast[1][-last:]
+        slots = self._array_slots(data)
+        window = slots if last is None else slots[-last:]
+        return decode_slots(window, encoding=self.encoding, where=self._where,
+                            session_id=session_id, first=len(slots) - len(window),
+                            from_end=last is not None, skip_invalid=skip_invalid)
 
-        Returns None when a bad line turns up: the full read then names its line number.
-        """
-        pos, step, buf = size, CHUNK, b""
-        while pos > 0:
-            step = min(step, pos)
-            pos -= step
-            buf = os.pread(fd, step, pos) + buf
-            step *= 2
-            start = buf.find(b"\n") + 1 if pos else 0  # skip the line cut by ``pos``
-            if pos and not start:
-                continue
-            region = buf[start:]
-            cut = region.rfind(b"\n") + 1
-            found: list[BaseMessage] = []
-            try:
-                tail_kind = classify_tail(region[cut:], self.encoding, self._where)
-                self._keep_tail(found, tail_kind)
-                for line in reversed(region[:cut].split(b"\n")[:-1]):
-                    if len(found) >= last:
-                        break
-                    if line.strip(BLANK):
-                        found.append(item_message(json.loads(line.decode(self.encoding)),
-                                                   self._where))
-            except (ValueError, HistoryFileError):
-                return None
-            if len(found) >= last or pos == 0:
-                if tail_kind is TORN:
-                    self._warn_torn("skipped", 4)
-                found.reverse()
-                return found[-last:]
+    def _array_fast(self, data: bytes) -> tuple[list[Any], list[BaseMessage]] | None:
+        """The items and messages of a well-formed array file in one parse, or None."""
+        try:
+            items = json.loads(data.decode(self.encoding))
+            if isinstance(items, list):
+                return items, [message_from_dict(item) for item in items]
+        except (ValueError, RecursionError, MessageFormatError):
+            pass
         return None
 
-    def _keep_tail(self, messages: list[BaseMessage], tail_kind: object) -> None:
-        """Add a complete last line (one missing only its newline) to ``messages``."""
-        if isinstance(tail_kind, tuple):
-            messages.append(tail_kind[1])
+    def _array_slots(self, data: bytes) -> list[Slot]:
+        items, rest = split_array(data, self.encoding)
+        return [*items, rest] if rest is not None and rest.raw else items
 
-    def _warn_torn(self, what: str, depth: int) -> None:
-        warnings.warn(f"{self._where}: {what} a torn last line (left by an interrupted write)",
-                      RuntimeWarning, stacklevel=depth + 1)
+    @staticmethod
+    def _limit(lock_fd: int | None, fd: int, st: os.stat_result) -> int:
+        """Where the stored messages end: where an append that did not finish began
+        (whatever it wrote is not a message, even whole lines: the question of a turn
+        whose answer was cut off), else the file's end."""
+        start = interrupted_write(lock_fd, fd, st)
+        return st.st_size if start is None else start
+
+    def _warn_torn(self, what: str, torn: bool, interrupted: int, depth: int) -> None:
+        if interrupted:
+            text = f"a torn last write ({interrupted} bytes left by an interrupted append)"
+        elif torn:
+            text = "a torn last line (left by an interrupted write)"
+        else:
+            return
+        warnings.warn(f"{self._where}: {what} {text}", RuntimeWarning, stacklevel=depth + 1)
+
+    def _count(self) -> int:
+        """How many messages the file holds (readable or not), without decoding them."""
+        with self._shared_lock() as lock_fd:
+            try:
+                fd = os.open(self.file_path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return 0
+            try:
+                st = os.fstat(fd)
+                checked = _cache.get(st)
+                if checked is not None and checked.end == st.st_size:
+                    return checked.messages
+                data = pread_all(fd, st.st_size)
+                kind = file_kind(data)
+                if kind == "json":
+                    return len(self._array_slots(data))
+                if kind != "jsonl":
+                    return 0
+                limit = self._limit(lock_fd, fd, st)
+                return len(split_lines(data[:limit], 0, self.encoding)[0])
+            except OSError:
+                return 0
+            finally:
+                os.close(fd)
 
     # --- writing ------------------------------------------------------------------------
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
-        batch = check_messages(messages)
+        self._add(check_messages(messages))
+
+    def _add(self, batch: Sequence[BaseMessage], session_id: str | None = None
+             ) -> Written | None:
+        """Store ``batch`` (checked messages); what was done, None for an empty batch."""
         if not batch:
-            return
-        items = [message_to_dict(m) for m in batch]
-        with self._exclusive_lock():
+            return None
+        with self._exclusive_lock() as lock_fd:
             fd = self._open(os.O_RDWR | os.O_APPEND | os.O_CREAT)
             try:
                 st = os.fstat(fd)
                 if self._writes_array(fd, st.st_size):
-                    self._rewrite_array(fd, st, items)
-                else:
-                    self._append(fd, st, items)
+                    return self._rewrite_array(fd, lock_fd, st, batch, session_id)
+                return self._append(fd, lock_fd, st, batch, session_id)
             except OSError as exc:
                 raise self._os_error("cannot write", exc) from exc
             finally:
@@ -314,93 +380,136 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         kind = file_kind(read_head(fd, size))
         return kind == "json" or (kind == "empty" and self._new_files == "json")
 
-    def _append(self, fd: int, st: os.stat_result, items: list[dict[str, Any]]) -> None:
-        size, checked = st.st_size, _checked_get(st)
-        if (checked is not None and (checked.dev, checked.ino) == (st.st_dev, st.st_ino)
-                and checked.end <= size
-                and os.pread(fd, len(checked.tail), checked.end - len(checked.tail))
-                == checked.tail):
-            start, line = checked.end, checked.lines
-        else:
-            start, line = 0, 0
-        if start == 0:
-            # Another program may have rewritten the file in place (LangChain does).
+    def _append(self, fd: int, lock_fd: int, st: os.stat_result, batch: Sequence[BaseMessage],
+                session_id: str | None) -> Written:
+        size, checked = st.st_size, _cache.get(st)
+        if (checked is None or checked.end > size
+                or os.pread(fd, len(checked.tail), checked.end - len(checked.tail))
+                != checked.tail):
+            # Unknown here, or another program rewrote it in place (LangChain does).
             head = read_head(fd, size)
             kind = file_kind(head)
             if kind == "unknown":
                 raise self._not_history(head)
             if kind == "json":
-                self._migrate(fd, size, items)
-                return
-            if size > _FULL_CHECK_MAX:
-                # Keep the first append of a process O(1) on long files: check only the
-                # last complete line and what follows it (reads still check every line).
-                start = last_line_start(fd, size)
-                line = count_newlines(fd, start)
-        # Check what was added since (by anyone) before appending to it.
-        _, _, cut, lines, tail = parse_lines(pread_all(fd, size - start, start),
-                                              self.encoding, self._where, line + 1)
-        end = start + cut
-        tail_kind = classify_tail(tail, self.encoding, self._where)
-        prefix = b""
-        if isinstance(tail_kind, tuple):
-            prefix, end, lines = b"\n", size, lines + 1
-        elif tail:
-            if tail_kind is TORN:
-                self._warn_torn("cut off", 3)
-            os.ftruncate(fd, end)
-        data = prefix + encode_lines(items, self.encoding, self.ensure_ascii)
+                return self._migrate(fd, lock_fd, st, batch, session_id)
+            checked = None
+        # Where a writer killed inside its append began (none if nothing was added since
+        # our own last append, the usual case).
+        limit = size if checked is not None and checked.end == size else self._limit(
+            lock_fd, fd, st)
+        if checked is not None and limit < checked.end:
+            checked = None  # an interrupted write inside what we knew: check it all
+        start = checked.end if checked is not None else 0
+        lines = checked.lines if checked is not None else 0
+        count = checked.messages if checked is not None else 0
+        known = checked.ids if checked is not None else set()
+        # Check what was added since (by anyone) before appending to it: a file that
+        # cannot be read is not written, with the error a read gives.
+        region = pread_all(fd, limit - start, start)
+        slots, end, torn = split_lines(region, start, self.encoding)
+        whole_tail = bool(slots) and slots[-1].offset >= end  # a last line without "\n"
+        cut = limit if whole_tail else end  # drops a torn line, an interrupted write
+        messages = decode_slots(
+            slots, encoding=self.encoding, where=self._where, session_id=session_id,
+            first=count,
+            line_of=lambda offset: lines + region.count(b"\n", 0, offset - start) + 1)
+        added_ids = _ids(messages)
+        fresh = _fresh(batch, lambda mid: mid in known or mid in added_ids)
+        total = count + len(slots)
+        if not fresh:
+            return Written(0, total, size, st.st_ino)
+        self._warn_torn("cut off", torn, size - limit, 4)
+        if cut < size:
+            os.ftruncate(fd, cut)
+        prefix = b"\n" if whole_tail else b""
+        data = prefix + encode_lines([message_to_dict(m) for m in fresh], self.encoding,
+                                     self.ensure_ascii)
+        note_write(lock_fd, st.st_ino, cut, data)
         try:
             write_all(fd, data)
         except BaseException:
             # Leave no partial line behind (disk full, interrupt): the file stays clean.
             with contextlib.suppress(OSError):
-                os.ftruncate(fd, end)
+                os.ftruncate(fd, cut)
             raise
+        note_done(lock_fd, st.st_ino, cut + len(data))
         if self.fsync:
             os.fsync(fd)
             if size == 0:  # the file may be new: make its directory entry durable too
                 fsync_dir(self.file_path.parent)
-        new_end = end + len(data)
-        _checked_put(_Checked(st.st_dev, st.st_ino, new_end, line + lines + len(items),
-                              data[-_FINGERPRINT:]))
+        new_end = cut + len(data)
+        known |= added_ids
+        known |= _ids(fresh)
+        newlines = region.count(b"\n", 0, end - start) + data.count(b"\n")
+        _cache.put(st.st_dev, st.st_ino, new_end, lines + newlines, total + len(fresh),
+                   known, data)
+        return Written(len(fresh), total + len(fresh), new_end, st.st_ino)
 
-    def _migrate(self, fd: int, size: int, items: list[dict[str, Any]]) -> None:
-        """Turn a LangChain array file into JSON Lines holding its messages and ``items``."""
-        old, _ = parse_array(pread_all(fd, size), self.encoding, self._where)
-        self._write_lines([*old, *items], os.fstat(fd).st_mode)
+    def _migrate(self, fd: int, lock_fd: int, st: os.stat_result,
+                 batch: Sequence[BaseMessage], session_id: str | None) -> Written:
+        """Turn a LangChain array file into JSON Lines holding its messages and ``batch``."""
+        _, items, messages = self._load(fd, lock_fd, st, 6, session_id)
+        held = _ids(messages)
+        fresh = _fresh(batch, held.__contains__)
+        new = self._write_lines([*items, *(message_to_dict(m) for m in fresh)], st.st_mode,
+                                lock_fd)
+        return Written(len(fresh), len(items) + len(fresh), new.st_size, new.st_ino)
 
-    def _rewrite_array(self, fd: int, st: os.stat_result, items: list[dict[str, Any]]) -> None:
-        _, old = self._load(fd, st, 4)
-        self._write_array([*old, *items], st.st_mode)
+    def _rewrite_array(self, fd: int, lock_fd: int, st: os.stat_result,
+                       batch: Sequence[BaseMessage], session_id: str | None) -> Written:
+        source, items, messages = self._load(fd, lock_fd, st, 5, session_id)
+        held = _ids(messages)
+        fresh = _fresh(batch, held.__contains__)
+        if not fresh and source == "json":
+            return Written(0, len(items), st.st_size, st.st_ino)
+        new = self._write_array([*items, *(message_to_dict(m) for m in fresh)], st.st_mode,
+                                lock_fd)
+        return Written(len(fresh), len(items) + len(fresh), new.st_size, new.st_ino)
 
-    def _load(self, fd: int, st: os.stat_result, depth: int) -> tuple[Format, list[Any]]:
-        """The file's format and every message dict in it, all checked; for rewrites."""
+    def _load(self, fd: int, lock_fd: int | None, st: os.stat_result, depth: int,
+              session_id: str | None = None) -> tuple[Format, list[Any], list[BaseMessage]]:
+        """The file's format, message dicts and messages, all checked; for rewrites."""
         data = pread_all(fd, st.st_size)
         kind = file_kind(data)
         if kind == "unknown":
             raise self._not_history(data[:16])
         if kind == "json":
-            items, _ = parse_array(data, self.encoding, self._where)
-            return "json", items
-        items, _, _, _, tail = parse_lines(data, self.encoding, self._where, 1)
-        tail_kind = classify_tail(tail, self.encoding, self._where)
-        if isinstance(tail_kind, tuple):
-            items.append(tail_kind[0])
-        elif tail_kind is TORN:
-            self._warn_torn("dropped", depth)
-        return "jsonl", items
+            fast = self._array_fast(data)
+            if fast is not None:
+                return "json", fast[0], fast[1]
+            slots = self._array_slots(data)
+            messages = decode_slots(slots, encoding=self.encoding, where=self._where,
+                                    session_id=session_id)
+            return "json", self._items(slots), messages
+        limit = self._limit(lock_fd, fd, st)
+        slots, _, torn = split_lines(data[:limit], 0, self.encoding)
+        self._warn_torn("dropped", torn, st.st_size - limit, depth)
+        messages = decode_slots(slots, encoding=self.encoding, where=self._where,
+                                session_id=session_id,
+                                line_of=lambda offset: data.count(b"\n", 0, offset) + 1)
+        return "jsonl", self._items(slots), messages
 
-    def _write_lines(self, items: list[Any], mode: int) -> None:
+    def _items(self, slots: Sequence[Slot]) -> list[Any]:
+        """The JSON values of slots known to be readable, as stored."""
+        if not slots:
+            return []
+        items: list[Any] = json.loads(
+            (b"[" + b",".join(s.raw for s in slots) + b"]").decode(self.encoding))
+        return items
+
+    def _write_lines(self, items: list[Any], mode: int, lock_fd: int) -> os.stat_result:
         data = encode_lines(items, self.encoding, self.ensure_ascii)
-        st = self._replace(data, mode)
-        _checked_put(_Checked(st.st_dev, st.st_ino, len(data), len(items),
-                              data[-_FINGERPRINT:]))
+        st = self._replace(data, mode, lock_fd)
+        ids = {item["data"]["id"] for item in items
+               if isinstance(item.get("data"), dict) and isinstance(item["data"].get("id"), str)}
+        _cache.put(st.st_dev, st.st_ino, len(data), len(items), len(items), ids, data)
+        return st
 
-    def _write_array(self, items: list[Any], mode: int) -> None:
+    def _write_array(self, items: list[Any], mode: int, lock_fd: int) -> os.stat_result:
         # json.dumps' default separators: byte for byte what LangChain writes.
         text = json.dumps(items, ensure_ascii=self.ensure_ascii)
-        self._replace(text.encode(self.encoding), mode)
+        return self._replace(text.encode(self.encoding), mode, lock_fd)
 
     def convert(self, to: Format) -> Conversion:
         """Rewrite the file in format ``to``, keeping every message; what was done.
@@ -417,16 +526,16 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         # A first look without the lock, so that refusing a file that is not a history
         # (or is missing) does not leave a lock file beside it.
         self._peek()
-        with self._exclusive_lock():
+        with self._exclusive_lock() as lock_fd:
             fd = self._open(os.O_RDONLY)
             try:
                 st = os.fstat(fd)
-                source, items = self._load(fd, st, 3)
+                source, items, _ = self._load(fd, lock_fd, st, 3)
                 if source != to:
                     if to == "json":
-                        self._write_array(items, st.st_mode)
+                        self._write_array(items, st.st_mode, lock_fd)
                     else:
-                        self._write_lines(items, st.st_mode)
+                        self._write_lines(items, st.st_mode, lock_fd)
             except OSError as exc:
                 raise self._os_error("cannot convert", exc) from exc
             finally:
@@ -453,7 +562,7 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         """
         if not self.file_path.exists():
             return  # as if the clear came just before whoever creates it now
-        with self._exclusive_lock():
+        with self._exclusive_lock() as lock_fd:
             try:
                 fd = os.open(self.file_path, os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
@@ -467,18 +576,23 @@ class FileChatMessageHistory(BaseChatMessageHistory):
                 if kind == "unknown":
                     raise self._not_history(head)
                 array = self.format == "json" or (self.format is None and kind == "json")
-                new = self._replace(b"[]" if array else b"", st.st_mode)
+                new = self._replace(b"[]" if array else b"", st.st_mode, lock_fd)
             except OSError as exc:
                 raise self._os_error("cannot clear", exc) from exc
             finally:
                 os.close(fd)
         if not array:
-            _checked_put(_Checked(new.st_dev, new.st_ino, 0, 0, b""))
+            _cache.put(new.st_dev, new.st_ino, 0, 0, 0, set(), b"")
 
-    def _replace(self, data: bytes, mode: int) -> os.stat_result:
-        """Atomically make ``data`` the file's content; the new file's stat."""
+    def _real_path(self) -> Path:
         # Through a symlink, replace its target, not the link (as an in-place write would).
-        return replace_file(Path(os.path.realpath(self.file_path)), data, mode=mode)
+        return Path(os.path.realpath(self.file_path))
+
+    def _replace(self, data: bytes, mode: int, lock_fd: int) -> os.stat_result:
+        """Atomically make ``data`` the file's content; the new file's stat. Called
+        under the write lock (``lock_fd``), where the temporary file is noted until the
+        rename: a rewrite killed before it leaves a note for the next user."""
+        return replace_file(self._real_path(), data, mode=mode, lock_fd=lock_fd)
 
     # --- files and locks ----------------------------------------------------------------
 
@@ -488,8 +602,25 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         except OSError as exc:
             raise self._os_error("cannot open", exc) from exc
 
+    def _remove_leftover(self, lock_fd: int, *, exclusive: bool) -> None:
+        """On the first use of this object (opening the history): remove the temporary
+        file of a rewrite killed before its rename, noted in the lock file (one read, no
+        directory scan). Holding the lock, shared or exclusive, proves its writer gone."""
+        if self._opened:
+            return
+        self._opened = True
+        name = noted_rewrite(lock_fd)
+        if name is None:
+            return
+        path = leftover(name, self._real_path())
+        if path is not None:
+            with contextlib.suppress(OSError):  # gone already, or a read-only directory
+                path.unlink()
+        if exclusive:
+            note_rewrite(lock_fd, None)
+
     @contextlib.contextmanager
-    def _exclusive_lock(self) -> Iterator[None]:
+    def _exclusive_lock(self) -> Iterator[int]:
         try:
             fd = open_lock(self._lock_path)
         except FileNotFoundError as exc:
@@ -500,10 +631,11 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         except OSError as exc:
             raise self._os_error("cannot create the lock file of", exc) from exc
         with flocked(fd):
-            yield
+            self._remove_leftover(fd, exclusive=True)
+            yield fd
 
     @contextlib.contextmanager
-    def _shared_lock(self) -> Iterator[None]:
+    def _shared_lock(self) -> Iterator[int | None]:
         # Without a lock file no threadline writer has written here yet: read unlocked
         # rather than create a file on a read (the directory may be read-only, too).
         try:
@@ -511,10 +643,11 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         except OSError:
             fd = None
         if fd is None:
-            yield
+            yield None
         else:
             with flocked(fd, exclusive=False):
-                yield
+                self._remove_leftover(fd, exclusive=False)
+                yield fd
 
     def _os_error(self, what: str, exc: OSError) -> HistoryFileError:
         return HistoryFileError(f"{what} {self._where}: {exc.strerror or exc}")

@@ -14,17 +14,28 @@ in case never collide on case-insensitive file systems; the ``s_`` prefix keeps 
 metadata file keeps. No id can reach outside the directory: ``/``, ``.``, ``\\`` and NUL
 are always encoded.
 
-Concurrency. A write (append, expire, delete) holds an exclusive ``flock`` on
+Concurrency. A write (append, expire, delete, repair) holds an exclusive ``flock`` on
 ``<name>.session.lock`` while it checks the expiry, appends through the history file
 (which takes its own lock) and rewrites the metadata atomically (temporary file +
 ``os.replace``), so threads and processes can share a directory. Reads take no store lock:
-the history file's own shared lock gives them whole lines. Lock files are never deleted
-(unlinking a lock file others wait on would let two writers in at once).
+the history file's own shared lock gives them whole lines, and whole turns (a turn killed
+mid-write is skipped whole). Lock files are never deleted (unlinking a lock file others
+wait on would let two writers in at once).
+
+Counts. ``message_count`` is what the history file reported after the append (it counts
+the file, so an append that stores nothing new, ids already held, adds nothing), stored
+with the file's size and inode at that moment. ``session_info`` trusts it only while the
+file still has that size and inode: a process killed between its append and the metadata
+update, a torn write, a repair or another writer makes it count the file again, so the
+count never drifts from the file's content.
+
+Leftovers. A metadata or history rewrite notes its temporary file in the lock file it
+holds, so the next writer of that session removes what a killed one left; opening the
+store (its first use) also scans the directory once for such files (stale: their process
+is gone), each removed under its session's locks.
 
 Listing scans the directory (``os.scandir``), decodes names and sorts: O(sessions) per
 page, which suits the thousands of sessions a local directory holds; use SQLite for more.
-If a process dies between an append and its metadata update, ``message_count`` can lag
-by that batch; the messages themselves are never lost.
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -52,8 +63,19 @@ from threadline.stores._base import (
     validate_ttl,
 )
 from threadline.stores._url import StoreURL
-from threadline.stores.file._format import flocked, open_lock, replace_file
-from threadline.stores.file._history import FileChatMessageHistory
+from threadline.stores.file import _cache
+from threadline.stores.file._files import (
+    flocked,
+    is_stale,
+    leftover,
+    noted_rewrite,
+    open_lock,
+    replace_file,
+    temp_owner,
+    try_flock,
+)
+from threadline.stores.file._history import FileChatMessageHistory, Written
+from threadline.stores.file._repair import RepairReport, repair_history
 
 __all__ = ["MAX_ENCODED", "FileStore", "decode_name", "encode_name"]
 
@@ -89,6 +111,11 @@ def _utc(timestamp: float | None) -> datetime | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
 
 
+class _SessionFile(FileChatMessageHistory):
+    """A session's history file: always JSON Lines (O(1) appends), whatever the default
+    for files found elsewhere."""
+
+
 class FileStore(Store):
     """Sessions as files in a directory: ``open_store("file:///srv/chat/sessions")``."""
 
@@ -119,10 +146,9 @@ class FileStore(Store):
         return (base.with_name(stem + _DATA), base.with_name(stem + _META),
                 base.with_name(stem + _LOCK))
 
-    def _history(self, data: Path) -> FileChatMessageHistory:
-        # Explicit: the store's own files are always JSON Lines (O(1) appends), whatever
-        # the history's default for files it finds.
-        return FileChatMessageHistory(data, format="jsonl")
+    @staticmethod
+    def _history(data: Path) -> _SessionFile:
+        return _SessionFile(data, format="jsonl")
 
     def _check(self) -> None:
         if self._closed:
@@ -130,12 +156,14 @@ class FileStore(Store):
         if not self._ready:
             self.setup()
 
-    def _locked(self, lock_path: Path) -> contextlib.AbstractContextManager[None]:
+    @contextlib.contextmanager
+    def _locked(self, lock_path: Path) -> Iterator[int]:
         try:
             fd = open_lock(lock_path)
         except OSError as exc:
             raise StoreError(f"cannot lock session file {str(lock_path)!r}: {exc}") from exc
-        return flocked(fd)
+        with flocked(fd):
+            yield fd
 
     @staticmethod
     def _read_meta(meta: Path) -> dict[str, Any] | None:
@@ -148,29 +176,87 @@ class FileStore(Store):
         return data if isinstance(data, dict) else None
 
     @staticmethod
-    def _write_meta(meta: Path, data: dict[str, Any]) -> None:
+    def _write_meta(meta: Path, data: dict[str, Any], lock_fd: int) -> None:
+        """Replace the metadata file; ``lock_fd``: the session's lock, held, where the
+        temporary file is noted, so the next write removes it if this one is killed."""
+        name = noted_rewrite(lock_fd)
+        path = None if name is None else leftover(name, meta)
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()
         # Not fsynced: the metadata is rebuilt from the history file if a crash loses it.
-        replace_file(meta, json.dumps(data, ensure_ascii=False).encode("utf-8"), durable=False)
+        replace_file(meta, json.dumps(data, ensure_ascii=False).encode("utf-8"), durable=False,
+                     lock_fd=lock_fd)
 
     @staticmethod
     def _expired(meta: dict[str, Any] | None, now: float) -> bool:
         expires = meta.get("expires_at") if meta else None
         return isinstance(expires, int | float) and expires <= now
 
+    @staticmethod
+    def _stamp(meta: dict[str, Any], written: Written) -> None:
+        """Record the count with the size and inode of the file it describes."""
+        meta.update(message_count=written.messages, size=written.size, inode=written.ino)
+
+    def _count(self, meta: dict[str, Any], data: Path) -> int:
+        """The session's message count: the metadata's while the file is as it describes
+        it, else counted from the file."""
+        try:
+            st = data.stat()
+        except OSError:
+            return 0
+        count = meta.get("message_count")
+        if (isinstance(count, int) and meta.get("size") == st.st_size
+                and meta.get("inode") == st.st_ino):
+            return count
+        return self._history(data)._count()
+
     def _remove(self, data: Path, meta: Path) -> None:
+        with contextlib.suppress(OSError):
+            _cache.forget(data.stat())  # a new file may get its inode
         for path in (data, meta):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
+    def _sweep(self) -> None:
+        """Remove the temporary files of killed rewrites, each under its session's lock
+        (and its history file's, for a history file's), taken only if free."""
+        now = time.time()
+        try:
+            entries = list(os.scandir(self.directory))
+        except OSError:
+            return
+        for entry in entries:
+            owner = temp_owner(entry.name)
+            if owner is None or not owner[0].startswith(("s_", "h_")):
+                continue
+            target, pid = owner
+            stem = next((target[:-len(end)] for end in (_DATA, _META) if target.endswith(end)),
+                        None)
+            if stem is None or not is_stale(entry.path, pid, now):
+                continue
+            locks = [self.directory / (stem + _LOCK)]
+            if target.endswith(_DATA):
+                locks.append(self.directory / (target + ".lock"))
+            held = [fd for fd in map(try_flock, locks) if fd is not None]
+            try:
+                if len(held) == len(locks):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+            finally:
+                for fd in held:
+                    os.close(fd)
+
     # -- the contract --------------------------------------------------------------------------
 
     def setup(self) -> None:
-        """Create the directory (idempotent)."""
+        """Create the directory (idempotent) and remove what killed rewrites left in it."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create store directory {str(self.directory)!r}: {exc}"
                              ) from exc
+        self._sweep()
         self._ready = True
 
     def append(self, session_id: str, messages: Sequence[BaseMessage], *,
@@ -181,7 +267,7 @@ class FileStore(Store):
         if not batch:
             return
         self._check()
-        with self._locked(lock):
+        with self._locked(lock) as lock_fd:
             now = time.time()
             meta = self._read_meta(meta_path)
             if meta is not None and self._expired(meta, now):
@@ -189,22 +275,22 @@ class FileStore(Store):
                 self._remove(data, meta_path)
                 meta = None
             if meta is None:
-                count, created = 0, now
-                if data.exists():  # metadata lost in a crash: rebuilt from the file
-                    count = len(self._history(data).get_messages())
-                    created = data.stat().st_mtime
+                # New, or its metadata lost in a crash (then rebuilt from the file).
+                created = data.stat().st_mtime if data.exists() else now
                 meta = {"session_id": session_id, "created_at": created, "updated_at": now,
-                        "expires_at": None, "message_count": count}
+                        "expires_at": None, "message_count": 0}
                 # Written first, so a session is listed even if the append is interrupted.
-                self._write_meta(meta_path, meta)
-            self._history(data).add_messages(batch)
+                self._write_meta(meta_path, meta, lock_fd)
+            written = self._history(data)._add(batch, session_id)
             meta["updated_at"] = now
-            meta["message_count"] = int(meta.get("message_count", 0)) + len(batch)
+            if written is not None:  # None only for an empty batch
+                self._stamp(meta, written)
             if ttl is not None:
                 meta["expires_at"] = now + ttl
-            self._write_meta(meta_path, meta)
+            self._write_meta(meta_path, meta, lock_fd)
 
-    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
+    def get_messages(self, session_id: str, *, last: int | None = None,
+                     skip_invalid: bool = False) -> list[BaseMessage]:
         data, meta_path, _ = self._paths(session_id)
         if last is not None and (isinstance(last, bool) or not isinstance(last, int)
                                  or last < 0):
@@ -212,8 +298,32 @@ class FileStore(Store):
         self._check()
         if self._expired(self._read_meta(meta_path), time.time()):
             return []
-        messages: list[BaseMessage] = self._history(data).get_messages(last=last)
-        return messages
+        return self._history(data)._get(last, skip_invalid=skip_invalid,
+                                        session_id=session_id)
+
+    def repair(self, session_id: str) -> RepairReport:
+        """Rewrite a session's file with only its readable messages, keeping the
+        damaged lines in a side file beside it (see
+        :func:`~threadline.stores.file.repair_history_file`); the count follows.
+
+        >>> store.repair("s1")  # doctest: +SKIP
+        RepairReport(kept=41, damaged=1, side_file=PosixPath('.../s_s1.jsonl.damaged-...'))
+        """
+        data, meta_path, lock = self._paths(session_id)
+        self._check()
+        with self._locked(lock) as lock_fd:
+            if not data.exists():
+                return RepairReport(0, 0, None)
+            history = self._history(data)
+            report = repair_history(history)
+            meta = self._read_meta(meta_path)
+            if meta is None:
+                meta = {"session_id": session_id, "created_at": data.stat().st_mtime,
+                        "updated_at": time.time(), "expires_at": None}
+            st = data.stat()
+            self._stamp(meta, Written(0, history._count(), st.st_size, st.st_ino))
+            self._write_meta(meta_path, meta, lock_fd)
+        return report
 
     def delete_session(self, session_id: str) -> bool:
         data, meta_path, lock = self._paths(session_id)
@@ -270,15 +380,16 @@ class FileStore(Store):
         self._check()
         meta = self._read_meta(meta_path)
         if meta is None:
-            if not data.exists():
+            try:
+                stat = data.stat()
+            except OSError:
                 return None
             # Metadata lost (a crash): describe the session from its file.
-            stat = data.stat()
-            count = len(self._history(data).get_messages())
+            count = self._history(data)._count()
             return SessionInfo(session_id, count, _utc(stat.st_mtime), _utc(stat.st_mtime))
         if self._expired(meta, time.time()):
             return None
-        return SessionInfo(session_id, int(meta.get("message_count", 0)),
+        return SessionInfo(session_id, self._count(meta, data),
                            _utc(meta.get("created_at")), _utc(meta.get("updated_at")),
                            _utc(meta.get("expires_at")))
 
@@ -286,13 +397,13 @@ class FileStore(Store):
         _, meta_path, lock = self._paths(session_id)
         ttl = validate_ttl(ttl)
         self._check()
-        with self._locked(lock):
+        with self._locked(lock) as lock_fd:
             now = time.time()
             meta = self._read_meta(meta_path)
             if meta is None or self._expired(meta, now):
                 return
             meta["expires_at"] = None if ttl is None else now + ttl
-            self._write_meta(meta_path, meta)
+            self._write_meta(meta_path, meta, lock_fd)
 
     def purge_expired(self) -> int:
         self._check()

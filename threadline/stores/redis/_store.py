@@ -5,40 +5,56 @@ Layout (``P`` is the ``key_prefix`` option, default LangChain's ``"message_store
 * ``P{session_id}`` — a list of messages, **newest first**: LPUSH of the LangChain dict
   as JSON. This is exactly what langchain-community's ``RedisChatMessageHistory``
   writes and reads, so either library reads the other's sessions.
-* ``P\\0meta\\0{session_id}`` — a hash: ``created_at`` / ``updated_at`` (epoch seconds).
+* ``P\\0meta\\0{session_id}`` — a hash: ``created_at`` / ``updated_at`` (epoch seconds),
+  ``ids_cover`` (how many of the list's oldest messages the id set accounts for).
+* ``P\\0ids\\0{session_id}`` — a set: the ids of the session's messages, so an append
+  skips a message whose id the session holds (a retried turn is stored once).
 * ``P\\0sessions`` — a sorted set of session ids, all scored 0, so ``ZRANGEBYLEX`` lists
   ids by prefix in byte order (= code-point order) with the last id as the cursor.
 * ``P\\0schema`` — the layout version.
 
 Our own keys put a NUL right after the prefix; :func:`validate_session_id` rejects NUL,
-so no session id can ever name one of them. The message count is the list's LLEN (not a
-counter that LangChain's writes would leave stale).
+so no session id can ever name one of them, and LangChain, which reads ``P{session_id}``
+only, never sees them. The message count is the list's LLEN (not a counter that
+LangChain's writes would leave stale).
 
 The list is the session: one whose list is gone does not exist, whatever our own keys
-say. Redis expires list and hash together, but LangChain's ``clear()`` deletes the list
-only, leaving the hash and the index entry behind. So ``session_info`` and reads answer
-"no such session"; the next append starts it afresh (a small script at the head of its
-transaction sees that the list is missing and drops the stale hash, so ``created_at`` is
-the time of that append); listing skips index entries whose list is gone and drops them
-and their hash with a small atomic script; and :meth:`purge_expired` sweeps the whole
-index, then SCANs the prefix for hashes whose index entry is gone too.
+say. Redis expires list, hash and id set together (every append gives the three one
+expiry), but LangChain's ``clear()`` deletes the list only, leaving the rest behind. So
+``session_info`` and reads answer "no such session"; the next append starts it afresh
+(its script sees that the list is missing and drops the stale hash and ids, so
+``created_at`` is the time of that append and old ids are forgotten); listing skips index
+entries whose list is gone and drops them, their hash and id set with a small atomic
+script; and :meth:`purge_expired` sweeps the whole index, then SCANs the prefix for
+hashes and id sets whose index entry is gone too.
 
-Appending is one round trip: a MULTI/EXEC pipeline with that metadata script, the LPUSH
-of the whole batch, PEXPIRE of the list and hash when a ttl applies, and the index ZADD.
-Reading the last N is one LRANGE. Sessions LangChain wrote are not in the index until
+Appending is one round trip: one EVAL of a script (``APPEND_SCRIPT`` in ``_ops``) that
+skips messages whose id the set holds, LPUSHes the others, stamps the hash, sets the
+expiry of the three keys and adds the index entry, atomically. Messages other writers
+pushed (LangChain, or threadline before id sets) have their ids learnt by the next
+append, which reads only those (the list grew past ``ids_cover``). Reading the last N is
+one LRANGE. Sessions LangChain wrote are not in the index until
 :meth:`RedisStore.reindex` (a SCAN) adds them; they can be read, appended and deleted
-by id at any time.
+by id at any time. A message longer than the server's ``proto-max-bulk-len`` (512 MB
+unless configured; read with CONFIG GET when a message is over 1 MB, Redis's smallest
+possible limit) is refused with an :class:`~threadline.InputError` before anything is sent.
 
 Each operation is a pure generator of command batches (:mod:`threadline.stores.redis._ops`),
-driven here by the sync client (a ``redis.ConnectionPool``) or by a ``redis.asyncio``
-client. An asyncio client is bound
-to the loop that created it, so there is one per running loop, created on first use and
-closed when that loop's tasks are cancelled (as ``asyncio.run`` does on exit).
+driven here by the sync client (a blocking ``redis.ConnectionPool``) or by a
+``redis.asyncio`` client. An asyncio client is bound to the loop that created it, so
+there is one per running loop, created on first use and closed when that loop's tasks
+are cancelled (as ``asyncio.run`` does on exit).
 
-Connection errors are retried with exponential backoff (redis-py ``Retry``), so a
-restarted server is reconnected on the next call; a dead pooled connection is detected
-before a command is sent. Timeouts are not retried: a transaction that timed out may
-still run, and running it twice would duplicate messages.
+Failures (see :mod:`threadline.stores.redis._connect`): ``timeout`` (default 30 s)
+bounds each command and the wait for a pooled connection, ``connect_timeout`` (default
+min(5 s, timeout)) connecting; running out raises :class:`~threadline.StoreTimeoutError`
+of kind "connect", "read" or "pool". Reads and idempotent writes retry connection errors
+with exponential backoff (redis-py ``Retry``), so a restarted server is reconnected on the
+next call; a dead pooled connection is detected before a command is sent. An append is
+never resent by redis-py: when its connection fails after sending, the server may or may
+not have run it, so the store sends it once more only if every message has an id (the
+script then stores each id once); otherwise, and after a timeout (a second wait could
+double the bound ``timeout`` promises), the error says the outcome is unknown.
 
 >>> store = open_store("redis://localhost:6379/0?key_prefix=chat:", ttl=86400)
 >>> store.append("s1", [HumanMessage("hi")])
@@ -51,20 +67,22 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from threadline._concurrency import run_sync
 from threadline._errors import (
-    ConfigurationError,
     MissingDependencyError,
     StoreConnectionError,
     StoreError,
+    StoreTimeoutError,
 )
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
     SessionInfo,
     SessionPage,
     Store,
+    check_messages,
     validate_key_prefix,
     validate_ttl,
 )
@@ -88,7 +106,18 @@ from threadline.stores.redis._ops import (
 try:
     import redis
     import redis.asyncio as aioredis
-    from redis.backoff import ExponentialWithJitterBackoff
+
+    from threadline.stores.redis._connect import (
+        ConnectTimeout,
+        PoolExhausted,
+        SentAndLost,
+        asend_once,
+        async_client,
+        pool_kwargs,
+        seconds,
+        send_once,
+        sync_pool,
+    )
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependencyError("redis", "redis") from exc
 
@@ -96,90 +125,43 @@ __all__ = ["RedisStore"]
 
 T = TypeVar("T")
 
-_RETRIES = 3
-
 # Pools whose keys under a prefix have had their layout checked: prefix set per pool.
 _ready_pools: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
 _ready_lock = threading.Lock()
 
 
-def _connect_timeout(value: Any) -> float:
-    seconds = float(value)
-    if not seconds > 0:
-        raise ValueError(f"connect_timeout must be a positive number of seconds, got {value!r}")
-    return seconds
+@dataclass(slots=True)
+class _Append:
+    """One append call: may it be sent again (every message has an id), and has a
+    request that writes been sent yet (then a failure leaves its outcome unknown)?"""
+
+    resend: bool
+    sent: bool = False
 
 
-# -- connections ----------------------------------------------------------------------------
+def _resendable(messages: Sequence[BaseMessage]) -> bool:
+    return all(m.id is not None for m in messages)
 
 
-def _pool_kwargs(url: StoreURL, options: dict[str, Any]) -> dict[str, Any]:
-    """Connection keywords shared by the sync and asyncio pools (classes excluded)."""
-    timeout = options.get("connect_timeout") or 5.0
-    kwargs: dict[str, Any] = {
-        "username": url.username,
-        "password": url.password,
-        "socket_connect_timeout": timeout,
-        "socket_timeout": timeout,
-        "max_connections": options.get("pool_size") or 50,
-    }
-    db = options.get("db")
-    if url.scheme == "unix":
-        if not url.path:
-            raise ConfigurationError("a unix:// Redis URL needs a socket path: "
-                                     "unix:///run/redis/redis.sock?db=0")
-        kwargs["path"] = url.path
-    else:
-        if db is None and url.database:
-            try:
-                db = int(url.database)
-            except ValueError:
-                raise ConfigurationError(
-                    f"the path of a Redis URL is a database number, got {url.database!r} "
-                    f"in {url.render()}"
-                ) from None
-        kwargs["host"] = url.host or "localhost"
-        kwargs["port"] = url.port or 6379
-    kwargs["db"] = db or 0
-    if url.scheme == "rediss":
-        kwargs["ssl_cert_reqs"] = options.get("ssl_cert_reqs") or "required"
-        if options.get("ssl_ca_certs"):
-            kwargs["ssl_ca_certs"] = options["ssl_ca_certs"]
-    elif options.get("ssl_cert_reqs") or options.get("ssl_ca_certs"):
-        raise ConfigurationError("ssl_cert_reqs / ssl_ca_certs need a rediss:// URL")
-    return kwargs
-
-
-def _pool(url: StoreURL, kwargs: dict[str, Any], lib: Any, retry_class: Any) -> Any:
-    """A connection pool of ``lib`` (``redis`` or ``redis.asyncio``) that retries
-    connection errors with backoff."""
-    retry = retry_class(ExponentialWithJitterBackoff(cap=1.0, base=0.05), _RETRIES,
-                        supported_errors=(redis.ConnectionError,))
-    cls = {"unix": lib.UnixDomainSocketConnection,
-           "rediss": lib.SSLConnection}.get(url.scheme, lib.Connection)
-    return lib.ConnectionPool(connection_class=cls, retry=retry, **kwargs)
-
-
-def _sync_pool(url: StoreURL, kwargs: dict[str, Any]) -> redis.ConnectionPool:
-    from redis.retry import Retry
-
-    pool: redis.ConnectionPool = _pool(url, kwargs, redis, Retry)
-    return pool
-
-
-def _async_client(url: StoreURL, kwargs: dict[str, Any]) -> aioredis.Redis:
-    from redis.asyncio.retry import Retry
-
-    # The client closes the pool with it.
-    return aioredis.Redis.from_pool(_pool(url, kwargs, aioredis, Retry))
+def _outcome(append: _Append | None) -> str:
+    """What an error of an append must add: whether it may have been stored."""
+    if append is None or not append.sent:
+        return ""
+    if append.resend:
+        return ("; the append may or may not have been stored: appending the same "
+                "messages again is safe (they have ids, and a session stores an id once)")
+    return ("; the append may or may not have been stored (its messages have no ids, so "
+            "it was not sent again: that could store them twice)")
 
 
 class RedisStore(Store):
     """Sessions in Redis, in LangChain's layout: ``open_store("redis://localhost/0")``.
 
-    Options: ``key_prefix`` (default ``"message_store:"``), ``connect_timeout`` (seconds,
-    default 5; also the socket timeout), ``pool_size`` (default 50), ``db`` (for
-    ``unix://`` URLs), ``ssl_cert_reqs`` / ``ssl_ca_certs`` (``rediss://``), ``ttl``.
+    Options: ``key_prefix`` (default ``"message_store:"``), ``timeout`` (seconds, default
+    30: bounds each command, connecting and each wait for a pooled connection),
+    ``connect_timeout`` (default min(5, timeout)), ``pool_timeout`` (default timeout),
+    ``pool_size`` (default 50), ``db`` (for ``unix://`` URLs), ``ssl_cert_reqs`` /
+    ``ssl_ca_certs`` (``rediss://``), ``ttl``.
 
     >>> store = open_store("redis://localhost:6379/0", ttl=3600)
     >>> store.history("user-1").add_user_message("hi")
@@ -188,7 +170,9 @@ class RedisStore(Store):
     OPTIONS: ClassVar[dict[str, Any]] = {
         **Store.OPTIONS,
         "key_prefix": validate_key_prefix,
-        "connect_timeout": _connect_timeout,
+        "timeout": seconds("timeout"),
+        "connect_timeout": seconds("connect_timeout"),
+        "pool_timeout": seconds("pool_timeout"),
         "pool_size": int,
         "db": int,
         "ssl_cert_reqs": str,
@@ -201,11 +185,11 @@ class RedisStore(Store):
         prefix = self.options.get("key_prefix")
         self.key_prefix: str = "message_store:" if prefix is None else prefix
         self._keys = Keys(self.key_prefix.encode())
-        self._kwargs = _pool_kwargs(self.url, self.options)
+        self._kwargs = pool_kwargs(self.url, self.options)
         # Creating a pool opens no connection: the first command does.
         self._owns_client = client is None
         self.client: redis.Redis = (
-            redis.Redis(connection_pool=_sync_pool(self.url, self._kwargs))
+            redis.Redis(connection_pool=sync_pool(self.url, self._kwargs))
             if client is None else client
         )
         self._loop_clients: dict[asyncio.AbstractEventLoop,
@@ -226,24 +210,51 @@ class RedisStore(Store):
     # -- driving operations ----------------------------------------------------------------
 
     @contextmanager
-    def _errors(self) -> Iterator[None]:
+    def _errors(self, append: _Append | None = None) -> Iterator[None]:
         if self._closed:
             raise StoreError(f"this store is closed: {self!r}")
         try:
             yield
+        except PoolExhausted as exc:
+            wait = self._setting("timeout")
+            raise StoreTimeoutError(
+                f"no free connection to Redis at {self.url.render()}: {exc} (pool_size="
+                f"{self._setting('max_connections')}); raise pool_size or lower the load",
+                kind="pool", timeout=wait) from exc
         except redis.AuthenticationError as exc:
             raise StoreConnectionError(
                 f"Redis at {self.url.render()} refused the credentials (wrong or missing "
                 f"username/password): {exc}"
             ) from exc
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except redis.TimeoutError as exc:
+            connect = isinstance(exc, ConnectTimeout) or "connecting" in str(exc)
+            limit = self._setting("socket_connect_timeout" if connect else "socket_timeout")
+            within = f" within {limit:g} s" if isinstance(limit, int | float) else ""
+            what = ("cannot reach Redis at {url}{within} (connect_timeout)" if connect else
+                    "Redis at {url} did not answer{within} (timeout)")
+            raise StoreTimeoutError(
+                what.format(url=self.url.render(), within=within) + f": {exc}"
+                + _outcome(append), kind="connect" if connect else "read",
+                timeout=limit) from exc
+        except SentAndLost as exc:
             raise StoreConnectionError(
-                f"cannot reach Redis at {self.url.render()}: {exc}"
+                f"the connection to Redis at {self.url.render()} failed: {exc}"
+                + _outcome(append)) from exc
+        except redis.ConnectionError as exc:
+            raise StoreConnectionError(
+                f"cannot reach Redis at {self.url.render()}: {exc}" + _outcome(append)
             ) from exc
         except redis.ResponseError as exc:
             raise StoreError(f"Redis at {self.url.render()} refused a command: {exc}") from exc
         except redis.RedisError as exc:
             raise StoreError(f"Redis error at {self.url.render()}: {exc}") from exc
+
+    def _setting(self, name: str) -> Any:
+        """A timeout or size of the sync pool (ours or the client's we were given)."""
+        pool = self.client.connection_pool
+        if name in ("timeout", "max_connections"):
+            return getattr(pool, name, None)
+        return pool.connection_kwargs.get(name)
 
     def _run(self, op: Operation[T]) -> T:
         with self._errors():
@@ -251,25 +262,44 @@ class RedisStore(Store):
                 self.setup()
             return self._drive(op)
 
-    def _drive(self, op: Operation[T]) -> T:
+    def _drive(self, op: Operation[T], append: _Append | None = None) -> T:
         try:
             batch = next(op)
             while True:
-                batch = op.send(self._execute(batch))
+                batch = op.send(self._execute(batch, append))
         except StopIteration as stop:
             result: T = stop.value
             return result
 
-    def _execute(self, batch: Batch) -> list[Any]:
+    def _execute(self, batch: Batch, append: _Append | None = None) -> list[Any]:
         # redis-py leaves execute_command untyped: Any keeps mypy strict elsewhere.
         client: Any = self.client
-        if len(batch.commands) == 1 and not batch.transaction:
+        if append is not None:  # an append's commands: one each, sent once
+            append.sent |= batch.writes
+            return [send_once(client, command, writes=batch.writes,
+                              errors_as_replies=batch.errors_as_replies)
+                    for command in batch.commands]
+        if len(batch.commands) == 1 and not (batch.transaction or batch.errors_as_replies):
             return [client.execute_command(*batch.commands[0])]
         pipe: Any = client.pipeline(transaction=batch.transaction)
         for command in batch.commands:
             pipe.execute_command(*command)
-        replies: list[Any] = pipe.execute()
-        return replies
+        return list(pipe.execute(raise_on_error=not batch.errors_as_replies))
+
+    def _append(self, make: Callable[[], Operation[int]], resend: bool) -> None:
+        """Run an append; after a connection failure that leaves its outcome unknown,
+        once more when every message has an id (the script skips the ids it holds)."""
+        append = _Append(resend)
+        with self._errors(append):
+            if not self._ready:
+                self.setup()
+            try:
+                self._drive(make(), append)
+                return
+            except SentAndLost:
+                if not resend:
+                    raise
+            self._drive(make(), append)
 
     async def _arun(self, op: Operation[T], sync: Callable[[], T]) -> T:
         if not self._owns_client:
@@ -282,21 +312,46 @@ class RedisStore(Store):
                 self._mark_ready()
             return await self._adrive(client, op)
 
-    async def _adrive(self, client: Any, op: Operation[T]) -> T:
+    async def _adrive(self, client: Any, op: Operation[T], append: _Append | None = None) -> T:
         try:
             batch = next(op)
             while True:
-                if len(batch.commands) == 1 and not batch.transaction:
+                if append is not None:
+                    append.sent |= batch.writes
+                    replies = [await asend_once(client, command, writes=batch.writes,
+                                                errors_as_replies=batch.errors_as_replies)
+                               for command in batch.commands]
+                elif len(batch.commands) == 1 and not (batch.transaction
+                                                       or batch.errors_as_replies):
                     replies = [await client.execute_command(*batch.commands[0])]
                 else:
                     pipe = client.pipeline(transaction=batch.transaction)
                     for command in batch.commands:
                         pipe.execute_command(*command)
-                    replies = await pipe.execute()
+                    replies = await pipe.execute(raise_on_error=not batch.errors_as_replies)
                 batch = op.send(replies)
         except StopIteration as stop:
             result: T = stop.value
             return result
+
+    async def _aappend(self, make: Callable[[], Operation[int]], resend: bool,
+                       sync: Callable[[], None]) -> None:
+        """:meth:`_append` on this loop's asyncio client."""
+        if not self._owns_client:
+            return await run_sync(sync)
+        append = _Append(resend)
+        with self._errors(append):
+            client = self._aclient()
+            if not self._ready:
+                await self._adrive(client, setup_op(self._keys))
+                self._mark_ready()
+            try:
+                await self._adrive(client, make(), append)
+                return
+            except SentAndLost:
+                if not resend:
+                    raise
+            await self._adrive(client, make(), append)
 
     def _aclient(self) -> aioredis.Redis:
         loop = asyncio.get_running_loop()
@@ -306,7 +361,7 @@ class RedisStore(Store):
         with self._lock:
             for stale in [lp for lp in self._loop_clients if lp.is_closed()]:
                 del self._loop_clients[stale]
-        client = _async_client(self.url, self._kwargs)
+        client = async_client(self.url, self._kwargs)
         # The task's cancellation (asyncio.run cancels every task before closing its
         # loop) is our chance to close this loop's connections while the loop still runs.
         task = loop.create_task(self._hold(loop, client), name="threadline-redis-client")
@@ -336,10 +391,13 @@ class RedisStore(Store):
 
     def append(self, session_id: str, messages: Sequence[BaseMessage], *,
                ttl: float | None = None) -> None:
-        self._run(append_op(self._keys, session_id, messages, validate_ttl(ttl) or self.ttl))
+        batch, ttl = check_messages(messages), validate_ttl(ttl) or self.ttl
+        self._append(lambda: append_op(self._keys, session_id, batch, ttl),
+                     _resendable(batch))
 
-    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
-        return self._run(get_op(self._keys, session_id, last))
+    def get_messages(self, session_id: str, *, last: int | None = None,
+                     skip_invalid: bool = False) -> list[BaseMessage]:
+        return self._run(get_op(self._keys, session_id, last, skip_invalid))
 
     def delete_session(self, session_id: str) -> bool:
         return self._run(delete_op(self._keys, session_id))
@@ -381,15 +439,16 @@ class RedisStore(Store):
 
     async def aappend(self, session_id: str, messages: Sequence[BaseMessage], *,
                       ttl: float | None = None) -> None:
-        batch = list(messages)
-        await self._arun(
-            append_op(self._keys, session_id, batch, validate_ttl(ttl) or self.ttl),
-            lambda: self.append(session_id, batch, ttl=ttl))
+        batch, default = check_messages(list(messages)), validate_ttl(ttl) or self.ttl
+        await self._aappend(lambda: append_op(self._keys, session_id, batch, default),
+                            _resendable(batch),
+                            lambda: self.append(session_id, batch, ttl=ttl))
 
-    async def aget_messages(self, session_id: str, *,
-                            last: int | None = None) -> list[BaseMessage]:
-        return await self._arun(get_op(self._keys, session_id, last),
-                                lambda: self.get_messages(session_id, last=last))
+    async def aget_messages(self, session_id: str, *, last: int | None = None,
+                            skip_invalid: bool = False) -> list[BaseMessage]:
+        return await self._arun(
+            get_op(self._keys, session_id, last, skip_invalid),
+            lambda: self.get_messages(session_id, last=last, skip_invalid=skip_invalid))
 
     async def adelete_session(self, session_id: str) -> bool:
         return await self._arun(delete_op(self._keys, session_id),
@@ -455,8 +514,7 @@ class RedisStore(Store):
                 sids: list[bytes] = list(self.client.zrangebylex(  # type: ignore[arg-type]
                     self._keys.index, start, b"+", 0, SCAN_BATCH))
                 if sids:
-                    self.client.unlink(*[k for s in sids for k in
-                                         (self._keys.messages(s), self._keys.meta(s))])
+                    self.client.unlink(*[k for s in sids for k in self._keys.session(s)])
                 if len(sids) < SCAN_BATCH:
                     break
                 start = b"(" + sids[-1]

@@ -1,4 +1,4 @@
-"""Pure helpers for SQL backends: names, prefix ranges, LIKE escaping, migrations.
+"""Pure helpers for SQL backends: names, prefix ranges, LIKE escaping, migrations, batches.
 
 Nothing here touches a connection: these functions build statement text and parameters
 that the SQLite, PostgreSQL and MySQL backends share. Identifiers are validated with
@@ -17,13 +17,16 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from threadline._errors import StoreError
-from threadline.stores._base import validate_identifier
+from threadline.messages._values import BaseMessage
+from threadline.stores._base import check_message_size, validate_identifier
 
 __all__ = [
     "DEFAULT_TABLE",
     "Migration",
     "TableNames",
+    "check_text_sizes",
     "escape_like",
+    "first_of_each_id",
     "pending_migrations",
     "prefix_upper_bound",
     "quote_ansi",
@@ -46,6 +49,8 @@ class TableNames:
     #: Index names, prefixed with the table so two stores in one database never clash.
     messages_index: str
     expires_index: str
+    #: The unique index on (session, message id) that makes appends idempotent.
+    ids_index: str
 
 
 def table_names(table: str = DEFAULT_TABLE) -> TableNames:
@@ -61,6 +66,7 @@ def table_names(table: str = DEFAULT_TABLE) -> TableNames:
         schema=f"{table}_schema",
         messages_index=f"{table}_session_idx",
         expires_index=f"{table}_expires_idx",
+        ids_index=f"{table}_message_id_idx",
     )
 
 
@@ -132,3 +138,32 @@ def pending_migrations(migrations: Sequence[Migration[C]],
         )
     return [(number, migration) for number, migration
             in enumerate(migrations[version:], version + 1)]
+
+
+def first_of_each_id(batch: list[BaseMessage]) -> list[BaseMessage]:
+    """``batch`` without the later messages of an id it already holds (the first one is
+    stored, as a retry would); messages without an id are all kept.
+
+    >>> from threadline import HumanMessage
+    >>> [m.content for m in first_of_each_id(
+    ...     [HumanMessage("a", id="1"), HumanMessage("b", id="1"), HumanMessage("c")])]
+    ['a', 'c']
+    """
+    seen: set[str] = set()
+    kept: list[BaseMessage] = []
+    for message in batch:
+        if message.id is not None:
+            if message.id in seen:
+                continue
+            seen.add(message.id)
+        kept.append(message)
+    return kept if len(kept) < len(batch) else batch
+
+
+def check_text_sizes(texts: Sequence[str], limit: int, what: str) -> None:
+    """Refuse (:func:`~threadline.stores._base.check_message_size`) an encoded message
+    of more than ``limit`` UTF-8 bytes. Cheap for the usual sizes: a character is at
+    most 4 bytes, so only texts longer than ``limit / 4`` characters are measured."""
+    for text in texts:
+        if len(text) * 4 > limit:
+            check_message_size(len(text.encode("utf-8", "surrogatepass")), limit, what)

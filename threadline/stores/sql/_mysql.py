@@ -10,9 +10,18 @@ Design:
 * Connections are autocommit with multi-statements on (``append`` is one round trip)
   and run READ COMMITTED (no gap locks, hence no deadlock between two writers creating
   the same session).
+* Both shells render a statement with its parameters escaped (:func:`_render`) before
+  sending it, so its size is known: one larger than the server's ``max_allowed_packet``
+  (read at setup) is refused with an :class:`InputError` instead of the server dropping
+  the connection ("server has gone away").
+* Timeouts: PyMySQL's ``read_timeout`` / ``write_timeout`` bound each statement (and the
+  handshake), ``connect_timeout`` the TCP connect; the async shell bounds each statement
+  with ``asyncio.timeout``. A timed-out connection is closed, never reused, and the call
+  raises :class:`StoreTimeoutError` ("read", "connect" or "pool").
 * Dropped connections: an idle pooled connection whose socket is readable was closed by
-  the server (restart), so it is discarded before use at no round trip; reads are
-  retried once on a connection error, writes are not (the statement may have run).
+  the server (restart), so it is discarded before use at no round trip; reads, and
+  appends whose every message has an id (idempotent), are run once more on a connection
+  error; other writes are not (the statement may have run); timeouts are not retried.
 """
 
 from __future__ import annotations
@@ -28,11 +37,13 @@ from typing import Any, TypeVar
 from threadline._concurrency import run_sync
 from threadline._errors import (
     ConfigurationError,
+    InputError,
     MissingDependencyError,
     StoreConnectionError,
     StoreError,
 )
 from threadline.stores._url import StoreURL
+from threadline.stores.sql._common import check_text_sizes
 from threadline.stores.sql._mysql_statements import STATEMENTS, Names, setup_steps
 from threadline.stores.sql._server import Op, Rows, SQLServerStore, adrive, drive
 
@@ -48,12 +59,29 @@ T = TypeVar("T")
 
 #: Client errors meaning "the connection is gone" (2006 gone away, 2013 lost, ...).
 _CONNECTION_ERRORS = {2003, 2006, 2013, 2055, 1053, 1927, 4031}
+#: Runs of an op chosen as a deadlock's victim (InnoDB rolled its transaction back:
+#: concurrent first appends of one session all wait on its new row, then deadlock).
+_DEADLOCK_RUNS = 4
 
 
 def _closed_by_server(conn: Any) -> bool:
     """An idle connection with bytes to read was closed by the server (a restart sends
     an error packet and EOF). A syscall, no round trip."""
-    sock = getattr(conn, "_sock", None)
+    return _readable(getattr(conn, "_sock", None))
+
+
+def _aclosed_by_server(conn: Any) -> bool:
+    """:func:`_closed_by_server` for aiomysql: what its reader already got, then the
+    socket itself (the loop may not have run since the server closed it)."""
+    reader, writer = getattr(conn, "_reader", None), getattr(conn, "_writer", None)
+    if reader is None or writer is None:
+        return True
+    if reader.at_eof() or len(getattr(reader, "_buffer", b"")):
+        return True
+    return _readable(writer.get_extra_info("socket"))
+
+
+def _readable(sock: Any) -> bool:
     if sock is None:
         return True
     try:
@@ -70,6 +98,36 @@ def _is_connection_error(exc: BaseException) -> bool:
             and exc.args[0] in _CONNECTION_ERRORS)
 
 
+def _deadlocked(exc: BaseException) -> bool:
+    return (isinstance(exc, pymysql.err.OperationalError) and bool(exc.args)
+            and exc.args[0] == 1213)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A socket timeout, even wrapped by PyMySQL ("Lost connection ... (timed out)")."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        if isinstance(error, TimeoutError):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _render(conn: Any, op: Op[Any]) -> str:
+    """The statement with its parameters escaped by the connection, as it is sent.
+    Bytes are hex literals (aiomysql 0.3 cannot escape bytes with PyMySQL 1.2)."""
+    if not op.params:
+        return str(op.query)
+    return str(op.query) % tuple(f"X'{p.hex()}'" if isinstance(p, bytes) else conn.escape(p)
+                                 for p in op.params)
+
+
+class _PoolFull(Exception):
+    """Every connection of the pool stayed busy for ``pool_timeout``."""
+
+
 class _SyncPool:
     """A small thread-safe pool of PyMySQL connections, created on demand."""
 
@@ -82,8 +140,7 @@ class _SyncPool:
 
     def acquire(self) -> Any:
         if not self._slots.acquire(timeout=self._timeout):
-            raise StoreConnectionError(
-                f"no free MySQL connection within pool_timeout={self._timeout:g} s")
+            raise _PoolFull
         try:
             while True:
                 with self._lock:
@@ -134,11 +191,17 @@ class MySQLStore(SQLServerStore):
     >>> store.history("user-1/conv-7").add_user_message("hi")  # doctest: +SKIP
 
     Options: ``table`` (messages table; sessions go in ``<table>_sessions``),
-    ``connect_timeout`` (seconds, default 5), ``pool_size`` (default 5),
-    ``pool_timeout`` (seconds to wait for a free connection, default 10), ``ttl``.
+    ``timeout`` (seconds a connect, a statement or a pool wait may take, default 30),
+    ``connect_timeout`` (default 5, at most ``timeout``), ``pool_size`` (default 5),
+    ``pool_timeout`` (seconds to wait for a free connection, default 10, at most
+    ``timeout``), ``ttl``.
     """
 
     STATEMENTS = STATEMENTS
+    #: Until the server's max_allowed_packet is read (at setup): MySQL's largest one.
+    MAX_MESSAGE_BYTES = 1 << 30
+    LIMIT_NAME = "MySQL's max_allowed_packet"
+    SERVER = "MySQL"
 
     def __init__(self, url: StoreURL | str, **options: Any) -> None:
         super().__init__(url, **options)
@@ -152,12 +215,14 @@ class MySQLStore(SQLServerStore):
                 f"a MySQL store URL names a database: mysql://user@host:3306/dbname, "
                 f"got {self.url.render()!r}")
         self._configure(Names)
+        self._max_packet: int | None = None  # the server's max_allowed_packet
         self._pool: _SyncPool | None = None
         self._pool_lock = threading.Lock()
         self._apool: Any = None
         self._apool_loop: asyncio.AbstractEventLoop | None = None
         self._alock: asyncio.Lock | None = None
         self._keeper: AsyncGenerator[None, None] | None = None
+        self._abusy = 0  # connections of the async pool in use (to explain a timeout)
 
     def _connect_args(self) -> dict[str, Any]:
         return {
@@ -173,20 +238,42 @@ class MySQLStore(SQLServerStore):
             "init_command": "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
         }
 
-    # -- errors --------------------------------------------------------------------------
+    # -- errors and limits ---------------------------------------------------------------
 
-    def _wrap(self, exc: BaseException, what: str) -> StoreError:
+    def _wrap(self, exc: BaseException, what: str, op: Op[Any] | None = None) -> StoreError:
+        """``exc`` as a threadline error; a timeout is a read timeout when ``op`` was
+        sent, else a connect timeout."""
         if isinstance(exc, StoreError):
             return exc
+        if isinstance(exc, _PoolFull):
+            return self._pool_timeout()
+        if _timed_out(exc):
+            return self._read_timeout(op) if op is not None else self._connect_timeout()
         where = self.url.render(with_query=False)
         reason = str(exc).strip() or type(exc).__name__
         if self.url.password:
             reason = reason.replace(self.url.password, "***")
-        if _is_connection_error(exc) or isinstance(exc, TimeoutError) or (
+        if _is_connection_error(exc) or (
                 isinstance(exc, pymysql.err.OperationalError) and exc.args
                 and exc.args[0] in (1044, 1045, 1049)):  # access denied, unknown database
             return StoreConnectionError(f"cannot {what} MySQL at {where}: {reason}")
         return StoreError(f"MySQL {what} failed at {where}: {reason}")
+
+    def _message_limit(self) -> int:
+        return self._max_packet or self.MAX_MESSAGE_BYTES
+
+    def _check_packet(self, op: Op[Any], query: str) -> None:
+        """Refuse, before sending it, a statement larger than max_allowed_packet."""
+        limit = self._max_packet
+        if limit is None or len(query) * 4 < limit:  # a character is at most 4 bytes
+            return
+        check_text_sizes(op.texts, limit, self.LIMIT_NAME)
+        size = len(query.encode("utf-8", "surrogatepass")) + 1  # + the command byte
+        if size > limit:
+            raise InputError(
+                f"storing these {len(op.texts)} message(s) takes a statement of {size:,} "
+                f"bytes (escaped), larger than {self.LIMIT_NAME} ({limit:,} bytes); "
+                "append fewer or smaller messages at a time; nothing was stored")
 
     # -- sync shell ----------------------------------------------------------------------
 
@@ -195,15 +282,17 @@ class MySQLStore(SQLServerStore):
             raise StoreError("the store is closed")
         with self._pool_lock:
             if self._pool is None:
-                args = self._connect_args()
+                args = {**self._connect_args(), "read_timeout": self.timeout,
+                        "write_timeout": self.timeout}
                 self._pool = _SyncPool(lambda: pymysql.connect(**args), self.pool_size,
                                        self.pool_timeout)
             return self._pool
 
-    @staticmethod
-    def _execute(conn: Any, op: Op[T]) -> T:
+    def _execute(self, conn: Any, op: Op[T]) -> T:
+        query = _render(conn, op)
+        self._check_packet(op, query)
         with conn.cursor() as cur:
-            cur.execute(op.query, op.params or None)
+            cur.execute(query)
             first: Rows = list(cur.fetchall() or []) if cur.description is not None else []
             while cur.nextset():  # multi-statement ops: consume (and check) every result
                 if not first and cur.description is not None:
@@ -213,13 +302,15 @@ class MySQLStore(SQLServerStore):
     def _acquire(self, pool: _SyncPool) -> Any:
         try:
             return pool.acquire()
-        except pymysql.err.MySQLError as exc:
+        except (pymysql.err.MySQLError, OSError, _PoolFull) as exc:
             raise self._wrap(exc, "connect to") from exc
 
     def _run(self, op: Op[T], *, setup: bool = True) -> T:
         if setup and not self._ready:
             self.setup()
-        for attempt in (1, 2):
+        dropped, runs = False, 0
+        while True:
+            runs += 1
             pool = self._get_pool()
             conn = self._acquire(pool)
             broken = False
@@ -227,12 +318,19 @@ class MySQLStore(SQLServerStore):
                 return self._execute(conn, op)
             except (pymysql.err.MySQLError, OSError) as exc:
                 broken = True  # never reuse a connection in an unknown state
-                if attempt == 1 and op.retry and _is_connection_error(exc):
+                if _deadlocked(exc) and runs < _DEADLOCK_RUNS:
                     continue
-                raise self._wrap(exc, "query") from exc
+                if not dropped and self._may_rerun(op, exc):
+                    dropped = True
+                    continue
+                raise self._wrap(exc, "query", op) from exc
             finally:
                 pool.release(conn, broken=broken)
-        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _may_rerun(op: Op[Any], exc: BaseException) -> bool:
+        """The connection dropped under ``op`` (not a timeout) and ``op`` is idempotent."""
+        return op.retry and _is_connection_error(exc) and not _timed_out(exc)
 
     def setup(self) -> None:
         """Create or migrate the tables (idempotent; runs once per process by itself)."""
@@ -240,10 +338,11 @@ class MySQLStore(SQLServerStore):
         conn = self._acquire(pool)
         broken = True
         try:
-            drive(setup_steps(self._names), lambda op: self._execute(conn, op))
+            self._max_packet = drive(setup_steps(self._names),
+                                     lambda op: self._execute(conn, op))
             broken = False
         except (pymysql.err.MySQLError, OSError) as exc:
-            raise self._wrap(exc, "set up the schema in") from exc
+            raise self._wrap(exc, "set up the schema in", self.STATEMENTS.ping) from exc
         finally:
             pool.release(conn, broken=broken)
         self._ready = True
@@ -270,84 +369,100 @@ class MySQLStore(SQLServerStore):
         if self._alock is None or self._apool_loop is not loop:
             # asyncio objects belong to one loop; another asyncio.run gets a new pool.
             self._alock, self._apool, self._apool_loop = asyncio.Lock(), None, loop
+            self._abusy = 0
         async with self._alock:
             if self._apool is None:
                 args = self._connect_args()
-                try:
-                    args["db"] = args.pop("database")  # aiomysql's name for it
-                    self._apool = await asyncio.wait_for(aiomysql.create_pool(
-                        minsize=1, maxsize=self.pool_size, pool_recycle=3600, **args),
-                        self.connect_timeout + 1)
-                except (pymysql.err.MySQLError, OSError, TimeoutError) as exc:
+                args["db"] = args.pop("database")  # aiomysql's name for it
+                try:  # the handshake too: aiomysql bounds only the TCP connect
+                    async with asyncio.timeout(self.connect_timeout):
+                        self._apool = await aiomysql.create_pool(
+                            minsize=1, maxsize=self.pool_size, pool_recycle=3600, **args)
+                except TimeoutError as exc:
+                    raise self._connect_timeout() from exc
+                except (pymysql.err.MySQLError, OSError) as exc:
                     raise self._wrap(exc, "connect to") from exc
                 self._keeper = _close_with_loop(self._apool)
                 await anext(self._keeper)
             return self._apool
 
-    @staticmethod
-    async def _aexecute(conn: Any, op: Op[T]) -> T:
-        # aiomysql 0.3 cannot escape bytes with PyMySQL 1.2: bind them as hex literals.
-        query = op.query
-        if op.params:
-            query = query % tuple(f"X'{p.hex()}'" if isinstance(p, bytes) else conn.escape(p)
-                                  for p in op.params)
-        async with conn.cursor() as cur:
+    async def _aexecute(self, conn: Any, op: Op[T]) -> T:
+        query = _render(conn, op)
+        self._check_packet(op, query)
+        # No "async with" cursor: on a timeout, closing it would read the rest of the
+        # results from the stalled connection (the caller closes the connection).
+        async with asyncio.timeout(self.timeout):
+            cur = await conn.cursor()
             await cur.execute(query)
             first: Rows = (list(await cur.fetchall() or [])
                            if cur.description is not None else [])
             while await cur.nextset():
                 if not first and cur.description is not None:
                     first = list(await cur.fetchall() or [])
+            await cur.close()
         return op.result(first)
 
     async def _aacquire(self, pool: Any) -> Any:
         deadline = time.monotonic() + self.pool_timeout
         while True:
             try:
-                conn = await asyncio.wait_for(pool.acquire(),
-                                              max(0.01, deadline - time.monotonic()))
+                async with asyncio.timeout(max(0.01, deadline - time.monotonic())):
+                    conn = await pool.acquire()
             except TimeoutError as exc:
-                raise StoreConnectionError(
-                    f"no free MySQL connection within pool_timeout={self.pool_timeout:g} s"
-                ) from exc
+                if self._abusy >= self.pool_size:
+                    raise self._pool_timeout() from exc
+                raise self._connect_timeout(self.pool_timeout, "pool_timeout") from exc
             except (pymysql.err.MySQLError, OSError) as exc:
                 raise self._wrap(exc, "connect to") from exc
-            reader = getattr(conn, "_reader", None)
-            if reader is None or not (reader.at_eof() or getattr(reader, "eof_received", False)
-                                      or len(getattr(reader, "_buffer", b""))):
+            if not _aclosed_by_server(conn):
+                self._abusy += 1
                 return conn
             conn.close()  # closed by the server while idle (restart): take another
             pool.release(conn)
 
+    def _arelease(self, pool: Any, conn: Any) -> None:
+        self._abusy -= 1
+        pool.release(conn)
+
     async def _arun(self, op: Op[T], *, setup: bool = True) -> T:
         if setup and not self._ready:
             await self.asetup()
-        for attempt in (1, 2):
+        dropped, runs = False, 0
+        while True:
+            runs += 1
             pool = await self._get_apool()
             conn = await self._aacquire(pool)
             try:
                 return await self._aexecute(conn, op)
+            except TimeoutError as exc:
+                conn.close()  # mid-statement: never reuse it
+                raise self._read_timeout(op) from exc
             except (pymysql.err.MySQLError, OSError) as exc:
                 conn.close()  # never reuse a connection in an unknown state
-                if attempt == 1 and op.retry and _is_connection_error(exc):
+                if _deadlocked(exc) and runs < _DEADLOCK_RUNS:
                     continue
-                raise self._wrap(exc, "query") from exc
+                if not dropped and self._may_rerun(op, exc):
+                    dropped = True
+                    continue
+                raise self._wrap(exc, "query", op) from exc
             finally:
-                pool.release(conn)
-        raise AssertionError("unreachable")
+                self._arelease(pool, conn)
 
     async def asetup(self) -> None:
         pool = await self._get_apool()
         conn = await self._aacquire(pool)
         try:
-            await adrive(setup_steps(self._names), lambda op: self._aexecute(conn, op))
+            self._max_packet = await adrive(setup_steps(self._names),
+                                            lambda op: self._aexecute(conn, op))
         except BaseException as exc:
             conn.close()  # also releases the setup lock
+            if isinstance(exc, TimeoutError):
+                raise self._read_timeout(self.STATEMENTS.ping) from exc
             if isinstance(exc, pymysql.err.MySQLError | OSError):
-                raise self._wrap(exc, "set up the schema in") from exc
+                raise self._wrap(exc, "set up the schema in", self.STATEMENTS.ping) from exc
             raise
         finally:
-            pool.release(conn)
+            self._arelease(pool, conn)
         self._ready = True
 
     async def aclose(self) -> None:

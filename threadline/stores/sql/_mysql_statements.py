@@ -8,6 +8,12 @@ session so each batch stays contiguous. Session ids are stored as utf8 bytes in 
 (byte order = code point order, no PAD SPACE collation surprises) and looked up by a
 ``BINARY(32)`` sha256 of them, so 10 KB ids work with a btree; queries compare the id as
 well. Messages are utf8mb4 LONGTEXT, times are UTC ``DATETIME(6)``.
+
+Message ids: ``msg_key`` is 16 bytes of the id's sha256 (NULL without an id), unique per
+session (``UNIQUE (sid, msg_key)``; NULLs never clash). The batch INSERT skips the keys the
+session holds (``ON DUPLICATE KEY UPDATE id = id`` changes nothing, so ``ROW_COUNT()`` is
+the number of rows inserted, which is what the message count adds). An expired session's
+rows are deleted before the INSERT, so its ids are forgotten with them.
 """
 
 from __future__ import annotations
@@ -19,13 +25,7 @@ from typing import Any
 
 from threadline._errors import ConfigurationError, StoreError
 from threadline.messages._values import BaseMessage
-from threadline.stores._base import (
-    SessionInfo,
-    SessionPage,
-    decode_messages,
-    encode_message,
-    validate_identifier,
-)
+from threadline.stores._base import SessionInfo, SessionPage, decode_messages, validate_identifier
 from threadline.stores.sql._server import Op, Rows, Statements, no_result
 
 __all__ = ["MIGRATIONS", "STATEMENTS", "Names", "setup_steps"]
@@ -40,6 +40,12 @@ def _id_bytes(session_id: str) -> bytes:
 
 def _hash(session_id: str) -> bytes:
     return hashlib.sha256(_id_bytes(session_id)).digest()
+
+
+def _message_key(message_id: str | None) -> bytes | None:
+    if message_id is None:
+        return None
+    return hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).digest()[:16]
 
 
 def _micros(ttl: float | None) -> int | None:
@@ -72,7 +78,7 @@ _LIVE = f"(s.expires_at IS NULL OR s.expires_at > {_NOW})"
 _TABLE_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 
 
-def _migration_1(n: Names) -> list[str]:
+def _migration_1(n: Names, columns: set[str]) -> list[str]:
     return [
         f"CREATE TABLE {n.s} ("
         " sid BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
@@ -92,11 +98,22 @@ def _migration_1(n: Names) -> list[str]:
     ]
 
 
-#: Schema migrations, in order; the schema table holds how many have run.
-MIGRATIONS: list[Callable[[Names], list[str]]] = [_migration_1]
+def _migration_2(n: Names, columns: set[str]) -> list[str]:
+    """Message ids: appends skip the ids a session holds (old rows have none). DDL
+    commits by itself in MySQL, so a setup killed after it finds the column there."""
+    if "msg_key" in columns:
+        return []
+    return [f"ALTER TABLE {n.m} ADD COLUMN msg_key BINARY(16) NULL,"
+            " ADD UNIQUE KEY sid_key (sid, msg_key)"]
 
 
-def setup_steps(n: Names) -> Generator[Op[Any], Rows, None]:
+#: Schema migrations, in order; the schema table holds how many have run. Each gets the
+#: columns the messages table has.
+MIGRATIONS: list[Callable[[Names, set[str]], list[str]]] = [_migration_1, _migration_2]
+
+
+def setup_steps(n: Names) -> Generator[Op[Any], Rows, int]:
+    """Create or migrate the schema; returns the server's ``max_allowed_packet``."""
     # DDL commits implicitly in MySQL: a named lock serialises concurrent setups.
     # The lock is released at the end, or with the connection the shells close on error.
     yield Op("SELECT GET_LOCK(%s, 30)", (f"threadline:{n.table}",), no_result)
@@ -119,17 +136,23 @@ def setup_steps(n: Names) -> Generator[Op[Any], Rows, None]:
         raise StoreError(
             f"the schema of table {n.table!r} is version {version}, newer than this "
             f"threadline knows ({len(MIGRATIONS)}); upgrade threadline")
+    columns: set[str] = set()
+    if 0 < version < len(MIGRATIONS):
+        rows = yield Op("SELECT column_name FROM information_schema.columns"
+                        " WHERE table_schema = DATABASE() AND table_name = %s", (n.table,), list)
+        columns = {_text(r[0]) for r in rows}
     for migration in MIGRATIONS[version:]:
-        for statement in migration(n):
+        for statement in migration(n, columns):
             yield Op(statement, (), no_result)
     if version < len(MIGRATIONS):
         yield Op(f"UPDATE {n.schema} SET version = %s", (len(MIGRATIONS),), no_result)
-    yield Op("SELECT RELEASE_LOCK(%s)", (f"threadline:{n.table}",), no_result)
+    rows = yield Op("SELECT @@max_allowed_packet, RELEASE_LOCK(%s)",
+                    (f"threadline:{n.table}",), list)
+    return int(rows[0][0])
 
 
-def _append_op(n: Names, session_id: str, messages: Sequence[BaseMessage],
-               ttl: float | None) -> Op[None]:
-    texts = [encode_message(m) for m in messages]
+def _append_op(n: Names, session_id: str, texts: Sequence[str],
+               message_ids: Sequence[str | None], ttl: float | None) -> Op[None]:
     expired = f"expires_at <= {_NOW}"
     # ON DUPLICATE KEY UPDATE assigns left to right and later expressions see earlier
     # results, so everything that looks at the old expires_at comes before it. An
@@ -138,34 +161,44 @@ def _append_op(n: Names, session_id: str, messages: Sequence[BaseMessage],
         "START TRANSACTION;"
         f" INSERT INTO {n.s} (session_hash, session_id, created_at, updated_at, expires_at,"
         " message_count)"
-        f" VALUES (%s, %s, {_NOW}, {_NOW}, {_TTL}, %s)"
+        f" VALUES (%s, %s, {_NOW}, {_NOW}, {_TTL}, 0)"
         " ON DUPLICATE KEY UPDATE sid = LAST_INSERT_ID(sid),"
         f" created_at = IF({expired}, VALUES(created_at), created_at),"
-        f" message_count = IF({expired}, VALUES(message_count),"
-        "  message_count + VALUES(message_count)),"
+        f" message_count = IF({expired}, 0, message_count),"
         f" floor_id = IF({expired}, (SELECT COALESCE(MAX(id), 0) FROM {n.m}), floor_id),"
         " updated_at = VALUES(updated_at),"
         f" expires_at = COALESCE(VALUES(expires_at), IF({expired}, NULL, expires_at));"
         " SET @threadline_sid = LAST_INSERT_ID();"
         f" DELETE m FROM {n.m} AS m JOIN {n.s} AS s ON s.sid = m.sid"
         " WHERE m.sid = @threadline_sid AND m.id <= s.floor_id;"
-        f" INSERT INTO {n.m} (sid, message) VALUES "
-        + ", ".join(["(@threadline_sid, %s)"] * len(texts))
-        + "; COMMIT"
+        f" INSERT INTO {n.m} (sid, msg_key, message) VALUES "
+        + ", ".join(["(@threadline_sid, %s, %s)"] * len(texts))
+        + " ON DUPLICATE KEY UPDATE id = id;"
+        " SET @threadline_added = ROW_COUNT();"
+        f" UPDATE {n.s} SET message_count = message_count + @threadline_added"
+        " WHERE sid = @threadline_sid; COMMIT"
     )
-    params = (_hash(session_id), _id_bytes(session_id), _micros(ttl), len(texts), *texts)
-    return Op(query, params, no_result, retry=False)
+    rows = [v for key, text in zip(message_ids, texts, strict=True)
+            for v in (_message_key(key), text)]
+    params = (_hash(session_id), _id_bytes(session_id), _micros(ttl), *rows)
+    # Safe to run again after a dropped connection only if every message has an id.
+    return Op(query, params, no_result, retry=None not in message_ids, write=True,
+              texts=texts)
 
 
-def _get_op(n: Names, session_id: str, last: int | None) -> Op[list[BaseMessage]]:
+def _get_op(n: Names, session_id: str, last: int | None,
+            skip_invalid: bool = False) -> Op[list[BaseMessage]]:
     base = (f"SELECT m.message FROM {n.s} AS s JOIN {n.m} AS m ON m.sid = s.sid"
             f" WHERE s.session_hash = %s AND s.session_id = %s AND {_LIVE}")
     params: tuple[Any, ...] = (_hash(session_id), _id_bytes(session_id))
     if last is None:
         return Op(base + " ORDER BY m.id", params,
-                   lambda rows: decode_messages([r[0] for r in rows]))
+                   lambda rows: decode_messages([r[0] for r in rows], session_id=session_id,
+                                                skip_invalid=skip_invalid))
     return Op(base + " ORDER BY m.id DESC LIMIT %s", (*params, last),
-               lambda rows: decode_messages([r[0] for r in reversed(rows)]))
+               lambda rows: decode_messages([r[0] for r in reversed(rows)],
+                                            session_id=session_id, skip_invalid=skip_invalid,
+                                            from_end=True))
 
 
 def _delete_op(n: Names, session_id: str) -> Op[bool]:
@@ -176,7 +209,7 @@ def _delete_op(n: Names, session_id: str) -> Op[bool]:
         f" DELETE s, m FROM {n.s} AS s LEFT JOIN {n.m} AS m ON m.sid = s.sid"
         " WHERE s.session_hash = %s AND s.session_id = %s; COMMIT")
     key = (_hash(session_id), _id_bytes(session_id))
-    return Op(query, (*key, *key), lambda rows: int(rows[0][0]) > 0)
+    return Op(query, (*key, *key), lambda rows: int(rows[0][0]) > 0, write=True)
 
 
 def _list_op(n: Names, prefix: str, limit: int, cursor: str | None) -> Op[SessionPage]:
@@ -209,7 +242,8 @@ def _info_op(n: Names, session_id: str) -> Op[SessionInfo | None]:
 def _expire_op(n: Names, session_id: str, ttl: float | None) -> Op[None]:
     query = (f"UPDATE {n.s} AS s SET s.expires_at = {_TTL}"
              f" WHERE s.session_hash = %s AND s.session_id = %s AND {_LIVE}")
-    return Op(query, (_micros(ttl), _hash(session_id), _id_bytes(session_id)), no_result)
+    return Op(query, (_micros(ttl), _hash(session_id), _id_bytes(session_id)), no_result,
+              write=True)
 
 
 def _purge_op(n: Names) -> Op[int]:
@@ -219,11 +253,11 @@ def _purge_op(n: Names) -> Op[int]:
         f" SELECT COUNT(*) FROM {n.s} WHERE expires_at <= {_NOW} FOR UPDATE;"
         f" DELETE s, m FROM {n.s} AS s LEFT JOIN {n.m} AS m ON m.sid = s.sid"
         f" WHERE s.expires_at <= {_NOW}; COMMIT")
-    return Op(query, (), lambda rows: int(rows[0][0]))
+    return Op(query, (), lambda rows: int(rows[0][0]), write=True)
 
 
 def _destroy_op(n: Names) -> Op[None]:
-    return Op(f"DROP TABLE IF EXISTS {n.m}, {n.s}, {n.schema}", (), no_result)
+    return Op(f"DROP TABLE IF EXISTS {n.m}, {n.s}, {n.schema}", (), no_result, write=True)
 
 
 _PING = Op("SELECT 1", (), no_result)

@@ -14,8 +14,16 @@ Design:
   down" or "bad password" into a prompt :class:`StoreConnectionError` carrying the
   server's reason. The pool's ``check`` costs no round trip: a pooled connection whose
   socket is readable while idle was closed by the server (restart), so it is verified
-  and dropped. Reads are retried once on a broken connection; writes are not retried
-  (the statement may have run), which the pre-use check makes rare.
+  and dropped.
+* Timeouts: every statement runs under an alarm (:mod:`._watchdog`) that shuts the
+  connection's socket down after ``timeout`` seconds, which ends psycopg's wait even
+  when the network stalls; the call raises :class:`StoreTimeoutError` (kind "read") and
+  the connection is dropped. Connecting is bounded by libpq's ``connect_timeout`` (at
+  least 2 s), pool waits by ``pool_timeout`` (kind "pool" when every connection is busy).
+* Retries: reads, and appends whose every message has an id (idempotent), run once more
+  on a fresh connection when theirs broke (for an append: maybe after the server
+  committed); a timeout is not retried. An append that lost the race to create its
+  session (a unique violation: nothing was written) runs again at once.
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ import asyncio
 import math
 import select
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, ClassVar, TypeVar
 
 from threadline._concurrency import run_sync
@@ -38,6 +47,7 @@ from threadline._errors import (
 from threadline.stores._url import StoreURL
 from threadline.stores.sql._postgres_statements import STATEMENTS, Names, setup_steps
 from threadline.stores.sql._server import Op, SQLServerStore, adrive, drive
+from threadline.stores.sql._watchdog import WATCHDOG, arm_in_loop
 
 try:
     import psycopg
@@ -49,6 +59,11 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 __all__ = ["PostgresStore"]
 
 T = TypeVar("T")
+
+#: Runs of an op that lost the race to create its session (nothing was written).
+_CONFLICT_RUNS = 4
+#: What a timed-out schema setup reports (as a read: it writes nothing a retry harms).
+_SETUP = STATEMENTS.ping
 
 
 # -- connection handling -------------------------------------------------------------------
@@ -84,6 +99,10 @@ def _conninfo(url: StoreURL, options: dict[str, Any]) -> str:
 
 
 
+class _PoolFull(PoolTimeout):
+    """Every connection of the pool stayed busy (not: none could be opened)."""
+
+
 class _AsyncPool:
     """A small pool of psycopg AsyncConnections with no background tasks.
 
@@ -113,7 +132,7 @@ class _AsyncPool:
         try:
             await asyncio.wait_for(slots.acquire(), self._timeout)
         except TimeoutError as exc:
-            raise PoolTimeout(f"no free connection within {self._timeout:g} s") from exc
+            raise _PoolFull(f"no free connection within {self._timeout:g} s") from exc
         try:
             while self._idle:
                 conn = self._idle.pop()
@@ -151,16 +170,21 @@ class PostgresStore(SQLServerStore):
     >>> store.history("user-1/conv-7").add_user_message("hi")  # doctest: +SKIP
 
     Options (URL query or keywords): ``table`` (messages table; the sessions table is
-    ``<table>_sessions``), ``connect_timeout`` (seconds, default 5), ``pool_size``
-    (default 5), ``pool_timeout`` (seconds to wait for a free connection, default 10),
-    ``sslmode``, ``application_name``, ``ttl``. ``sync_connection`` /
-    ``async_connection`` (keywords only) make the store use your psycopg connection
-    instead of a pool.
+    ``<table>_sessions``), ``timeout`` (seconds a connect, a statement or a pool wait may
+    take, default 30), ``connect_timeout`` (default 5, at most ``timeout``; libpq waits at
+    least 2), ``pool_size`` (default 5), ``pool_timeout`` (seconds to wait for a free
+    connection, default 10, at most ``timeout``), ``sslmode``, ``application_name``,
+    ``ttl``. ``sync_connection`` / ``async_connection`` (keywords only) make the store
+    use your psycopg connection instead of a pool.
     """
 
     OPTIONS: ClassVar[dict[str, Any]] = {
         **SQLServerStore.OPTIONS, "sslmode": str, "application_name": str}
     STATEMENTS = STATEMENTS
+    #: A text field holds at most 1 GB (and one protocol message as much).
+    MAX_MESSAGE_BYTES = (1 << 30) - 1024
+    LIMIT_NAME = "PostgreSQL's 1 GB field limit"
+    SERVER = "PostgreSQL"
 
     def __init__(self, url: StoreURL | str, *,
                  sync_connection: psycopg.Connection[Any] | None = None,
@@ -179,6 +203,8 @@ class PostgresStore(SQLServerStore):
         self._lock = threading.Lock()  # guards pool creation and the user's connection
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._apool: _AsyncPool | None = None
+        self._busy = 0  # connections of the sync pool in use (to explain a pool timeout)
+        self._busy_lock = threading.Lock()
 
     # -- errors --------------------------------------------------------------------------
 
@@ -189,9 +215,15 @@ class PostgresStore(SQLServerStore):
     def _wrap(self, exc: BaseException, what: str) -> StoreError:
         if isinstance(exc, StoreError):
             return exc
+        if isinstance(exc, _PoolFull):
+            return self._pool_timeout()
+        if isinstance(exc, PoolTimeout):  # below pool_size, yet no connection came
+            return self._connect_timeout(self.pool_timeout, "pool_timeout")
         where = self.url.render(with_query=False)
         reason = self._scrub(str(exc).strip()) or type(exc).__name__
-        if isinstance(exc, PoolTimeout | psycopg.OperationalError | OSError):
+        if isinstance(exc, psycopg.OperationalError) and "timeout expired" in reason:
+            return self._connect_timeout(self._timeout())  # libpq's connect_timeout
+        if isinstance(exc, psycopg.OperationalError | OSError):
             return StoreConnectionError(f"cannot {what} PostgreSQL at {where}: {reason}")
         return StoreError(f"PostgreSQL {what} failed at {where}: {reason}")
 
@@ -219,10 +251,45 @@ class PostgresStore(SQLServerStore):
                     name=f"threadline:{self.table}")
             return self._pool
 
-    def _execute(self, conn: psycopg.Connection[Any], op: Op[T]) -> T:
+    @contextmanager
+    def _pooled(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection of the pool; a pool timeout says whether the pool was full."""
+        pool = self._get_pool()
+        try:
+            conn = pool.getconn()
+        except PoolTimeout as exc:
+            if self._busy >= self.pool_size:
+                raise _PoolFull(str(exc)) from exc
+            raise
+        with self._busy_lock:
+            self._busy += 1
+        try:
+            yield conn
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
+            pool.putconn(conn)  # a broken or closed connection is dropped and replaced
+
+    @contextmanager
+    def _bounded(self, conn: psycopg.Connection[Any], op: Op[Any]) -> Iterator[None]:
+        """Run the block (every round trip on ``conn``) within ``timeout`` seconds, or
+        raise a read timeout about ``op``; the connection is then closed."""
+        alarm = WATCHDOG.arm(conn.fileno(), self.timeout)
+        try:
+            yield
+        except psycopg.Error as exc:
+            if WATCHDOG.disarm(alarm):
+                conn.close()
+                raise self._read_timeout(op) from exc
+            raise
+        finally:
+            if WATCHDOG.disarm(alarm):
+                conn.close()  # answered in time, but the socket was just shut down
+
+    @staticmethod
+    def _execute(conn: psycopg.Connection[Any], op: Op[T]) -> T:
         cur = conn.execute(op.query, op.params)
-        rows = cur.fetchall() if cur.description is not None else []
-        return op.result(rows)
+        return op.result(cur.fetchall() if cur.description is not None else [])
 
     def _run(self, op: Op[T], *, setup: bool = True) -> T:
         if self._user_conn is None and self._user_aconn is not None:
@@ -230,26 +297,28 @@ class PostgresStore(SQLServerStore):
                              "async methods, or pass sync_connection= as well")
         if setup and not self._ready:
             self.setup()
-        if self._user_conn is not None:
-            with self._lock:
-                try:
-                    with self._user_conn.transaction():
-                        return self._execute(self._user_conn, op)
-                except psycopg.Error as exc:
-                    raise self._wrap(exc, "query") from exc
-        for attempt in (1, 2):
-            pool = self._get_pool()
+        dropped, runs = False, 0
+        while True:
+            runs += 1
             conn: psycopg.Connection[Any] | None = None
             try:
-                with pool.connection() as conn:
+                if self._user_conn is not None:
+                    user = self._user_conn
+                    with self._lock, self._bounded(user, op), user.transaction():
+                        return self._execute(user, op)
+                with self._pooled() as conn, self._bounded(conn, op):
                     return self._execute(conn, op)
+            except psycopg.errors.UniqueViolation as exc:
+                if runs < _CONFLICT_RUNS:
+                    continue  # lost the race to create the session: nothing was written
+                raise self._wrap(exc, "query") from exc
             except psycopg.OperationalError as exc:
-                if attempt == 1 and op.retry and conn is not None and conn.broken:
-                    continue  # the pool dropped the broken connection; the next is fresh
+                if (not dropped and op.retry and conn is not None and conn.broken):
+                    dropped = True  # the pool dropped the broken connection
+                    continue
                 raise self._wrap(exc, "query") from exc
             except (psycopg.Error, PoolTimeout) as exc:
                 raise self._wrap(exc, "query") from exc
-        raise AssertionError("unreachable")
 
     def setup(self) -> None:
         """Create or migrate the tables (idempotent; runs once per process by itself)."""
@@ -257,10 +326,11 @@ class PostgresStore(SQLServerStore):
             raise InputError("this store was given only an async_connection: use asetup()")
         try:
             if self._user_conn is not None:
-                with self._lock, self._user_conn.transaction():
-                    self._drive_setup(self._user_conn)
+                user = self._user_conn
+                with self._lock, self._bounded(user, _SETUP), user.transaction():
+                    self._drive_setup(user)
             else:
-                with self._get_pool().connection() as conn, conn.transaction():
+                with self._pooled() as conn, self._bounded(conn, _SETUP), conn.transaction():
                     self._drive_setup(conn)
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._wrap(exc, "set up the schema in") from exc
@@ -297,52 +367,83 @@ class PostgresStore(SQLServerStore):
         return await psycopg.AsyncConnection.connect(
             self._conninfo, autocommit=True, connect_timeout=self._timeout())
 
-    async def _aexecute(self, conn: psycopg.AsyncConnection[Any], op: Op[T]) -> T:
+    @asynccontextmanager
+    async def _abounded(self, conn: psycopg.AsyncConnection[Any],
+                        op: Op[Any]) -> AsyncIterator[None]:
+        """:meth:`_bounded` on the event loop. (Cancelling psycopg's wait instead would
+        send a cancel request through the same stalled network, and wait for it.)"""
+        alarm = arm_in_loop(conn.fileno(), self.timeout)
+        try:
+            yield
+        except psycopg.Error as exc:
+            if alarm.disarm():
+                conn.pgconn.finish()
+                raise self._read_timeout(op) from exc
+            raise
+        finally:
+            if alarm.disarm():
+                conn.pgconn.finish()
+
+    @staticmethod
+    async def _aexecute(conn: psycopg.AsyncConnection[Any], op: Op[T]) -> T:
         cur = await conn.execute(op.query, op.params)
-        rows = await cur.fetchall() if cur.description is not None else []
-        return op.result(rows)
+        return op.result(await cur.fetchall() if cur.description is not None else [])
 
     async def _arun(self, op: Op[T], *, setup: bool = True) -> T:
         if self._user_aconn is None and self._user_conn is not None:
             return await run_sync(self._run, op, setup=setup)  # the user's sync connection
         if setup and not self._ready:
             await self.asetup()
-        if self._user_aconn is not None:
+        dropped, runs = False, 0
+        while True:
+            runs += 1
             try:
-                async with self._user_aconn.transaction():
-                    return await self._aexecute(self._user_aconn, op)
-            except psycopg.Error as exc:
+                if self._user_aconn is not None:
+                    user = self._user_aconn
+                    async with self._abounded(user, op), user.transaction():
+                        return await self._aexecute(user, op)
+                return await self._aexecute_pooled(op)
+            except psycopg.errors.UniqueViolation as exc:
+                if runs < _CONFLICT_RUNS:
+                    continue  # lost the race to create the session: nothing was written
                 raise self._wrap(exc, "query") from exc
-        for attempt in (1, 2):
-            pool = await self._get_apool()
-            try:
-                aconn = await pool.acquire()
-            except (psycopg.Error, PoolTimeout) as exc:
-                raise self._wrap(exc, "connect to") from exc
-            try:
-                return await self._aexecute(aconn, op)
-            except psycopg.OperationalError as exc:
-                if attempt == 1 and op.retry and aconn.broken:
+            except _Broken as broken:
+                if not dropped and op.retry:
+                    dropped = True
                     continue
-                raise self._wrap(exc, "query") from exc
+                raise self._wrap(broken.error, "query") from broken.error
             except psycopg.Error as exc:
                 raise self._wrap(exc, "query") from exc
-            finally:
-                pool.release(aconn)
-        raise AssertionError("unreachable")
+
+    async def _aexecute_pooled(self, op: Op[T]) -> T:
+        pool = await self._get_apool()
+        try:
+            aconn = await pool.acquire()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._wrap(exc, "connect to") from exc
+        try:
+            async with self._abounded(aconn, op):
+                return await self._aexecute(aconn, op)
+        except psycopg.OperationalError as exc:
+            if aconn.broken:
+                raise _Broken(exc) from exc
+            raise
+        finally:
+            pool.release(aconn)
 
     async def asetup(self) -> None:
         if self._user_aconn is None and self._user_conn is not None:
             return await run_sync(self.setup)
         try:
             if self._user_aconn is not None:
-                async with self._user_aconn.transaction():
-                    await self._adrive_setup(self._user_aconn)
+                user = self._user_aconn
+                async with self._abounded(user, _SETUP), user.transaction():
+                    await self._adrive_setup(user)
             else:
                 pool = await self._get_apool()
                 aconn = await pool.acquire()
                 try:
-                    async with aconn.transaction():
+                    async with self._abounded(aconn, _SETUP), aconn.transaction():
                         await self._adrive_setup(aconn)
                 finally:
                     pool.release(aconn)
@@ -362,3 +463,11 @@ class PostgresStore(SQLServerStore):
             await run_sync(self.close)
         else:
             self.close()
+
+
+class _Broken(Exception):
+    """A pooled connection broke under an op (the op may be run again)."""
+
+    def __init__(self, error: psycopg.OperationalError) -> None:
+        super().__init__(str(error))
+        self.error = error

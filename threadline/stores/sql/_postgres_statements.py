@@ -2,11 +2,19 @@
 
 Nothing here touches a connection. Each builder returns ONE statement, so each call of
 the store is one round trip and its own transaction; :mod:`threadline.stores.sql._postgres`
-runs them on psycopg. ``append`` is a single statement whose CTEs upsert the sessions
-row (which also serialises concurrent writers of one session on its row lock, keeping
-each batch contiguous) and insert the batch from ``unnest(%s::text[]) WITH ORDINALITY``.
-Messages are TEXT (jsonb rejects ``\\u0000``); sessions are keyed by the sha256 of the id
-(a btree cannot index 10 KB ids) and queries compare the id as well.
+runs them on psycopg. Messages are TEXT (jsonb rejects ``\\u0000``); sessions are keyed by
+the sha256 of the id (a btree cannot index 10 KB ids) and queries compare the id as well.
+
+``append`` is a single statement. It first locks the session's row (``FOR UPDATE``: that
+serialises the writers of one session, so each batch stays contiguous), inserts the batch
+from ``unnest(...) WITH ORDINALITY`` skipping the message ids the session holds (``ON
+CONFLICT DO NOTHING`` on a unique index on ``(sid, msg_key)``; ``msg_key`` is 16 bytes of
+the id's sha256 as a ``uuid``, NULL without an id), then writes the sessions row ONCE,
+counting only the rows inserted. A new (or expired, restarting) session takes a fresh
+``sid`` from the sequence, so the ids of an expired session are forgotten with its rows;
+two first appends of one session race on the sessions row's unique key, and the loser's
+whole statement fails with a unique violation and is run again (the shell does), finding
+the row this time. The batch is sent in binary (``%b``: no text escaping of the JSON).
 """
 
 from __future__ import annotations
@@ -15,16 +23,11 @@ import hashlib
 from collections.abc import Callable, Generator, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from threadline._errors import ConfigurationError, MissingDependencyError, StoreError
 from threadline.messages._values import BaseMessage
-from threadline.stores._base import (
-    SessionInfo,
-    SessionPage,
-    decode_messages,
-    encode_message,
-    validate_identifier,
-)
+from threadline.stores._base import SessionInfo, SessionPage, decode_messages, validate_identifier
 from threadline.stores.sql._server import Op, Rows, Statements, no_result
 
 try:
@@ -36,6 +39,14 @@ __all__ = ["MIGRATIONS", "STATEMENTS", "Names", "setup_steps"]
 
 def _session_hash(session_id: str) -> bytes:
     return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).digest()
+
+
+def _message_key(message_id: str | None) -> UUID | None:
+    """What the unique index holds for a message id: 16 bytes of its sha256 (an id may
+    be longer than a btree entry allows), as a ``uuid``: fixed-size, the cheapest key."""
+    if message_id is None:
+        return None
+    return UUID(bytes=hashlib.sha256(message_id.encode("utf-8", "surrogatepass")).digest()[:16])
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -57,6 +68,9 @@ class Names:
         self.sessions = sql.Identifier(f"{table}_sessions")
         self.schema = sql.Identifier(f"{table}_schema")
         self.messages_index = sql.Identifier(f"{table}_sid_id")
+        self.key_index = sql.Identifier(f"{table}_sid_key")
+        # For pg_get_serial_sequence(): a new or restarting session takes a fresh sid.
+        self.sessions_regclass = _regclass(f"{table}_sessions")
 
 
 # -- pure core: schema and statements ------------------------------------------------------
@@ -88,8 +102,17 @@ def _migration_1(n: Names) -> list[sql.Composed]:
     ]
 
 
+def _migration_2(n: Names) -> list[sql.Composed]:
+    """Message ids: appends skip the ids a session holds (old rows have none)."""
+    return [
+        sql.SQL("ALTER TABLE {messages} ADD COLUMN msg_key uuid").format(messages=n.messages),
+        sql.SQL("CREATE UNIQUE INDEX {index} ON {messages} (sid, msg_key)"
+                " WHERE msg_key IS NOT NULL").format(index=n.key_index, messages=n.messages),
+    ]
+
+
 #: Schema migrations, in order; the schema table holds how many have run.
-MIGRATIONS: list[Callable[[Names], list[sql.Composed]]] = [_migration_1]
+MIGRATIONS: list[Callable[[Names], list[sql.Composed]]] = [_migration_1, _migration_2]
 
 
 def setup_steps(n: Names) -> Generator[Op[Any], Rows, None]:
@@ -130,42 +153,55 @@ def _regclass(name: str) -> str:
 
 def _destroy_op(n: Names) -> Op[None]:
     return Op(sql.SQL("DROP TABLE IF EXISTS {m}, {s}, {schema}").format(
-        m=n.messages, s=n.sessions, schema=n.schema), (), no_result, retry=True)
+        m=n.messages, s=n.sessions, schema=n.schema), (), no_result, write=True)
 
 
-def _append_op(n: Names, session_id: str, messages: Sequence[BaseMessage],
-               ttl: float | None) -> Op[None]:
-    texts = [encode_message(m) for m in messages]
-    # Old messages of an expired (not yet purged) session are deleted, and its counters
-    # restart: appending to an expired session starts a new conversation. The DELETE
-    # sees the statement's snapshot, so never the rows this statement inserts.
+def _append_op(n: Names, session_id: str, texts: Sequence[str],
+               message_ids: Sequence[str | None], ttl: float | None) -> Op[None]:
+    # cur: the live or expired row, locked. tgt: the sid to write under (a fresh one for
+    # a new or expired session; nextval runs only in that CASE branch). gone: the rows of
+    # an expired session. ins: the batch less the ids held. Then ONE write of the
+    # sessions row: an UPDATE of the locked row, or the INSERT of a new one (a unique
+    # violation there means a concurrent first append won: the shell runs this again).
     query = sql.SQL(
-        "WITH gone AS ("
-        " DELETE FROM {m} USING {s} AS s"
-        " WHERE s.session_hash = %(h)s AND s.session_id = %(sid)s"
-        " AND s.expires_at <= now() AND {m}.sid = s.sid),"
-        " upsert AS ("
-        " INSERT INTO {s} AS s (session_hash, session_id, expires_at, message_count)"
-        " VALUES (%(h)s, %(sid)s, now() + %(ttl)s::float8 * interval '1 second', %(n)s)"
-        " ON CONFLICT (session_hash) DO UPDATE SET"
-        " updated_at = now(),"
-        " created_at = CASE WHEN s.expires_at <= now() THEN now() ELSE s.created_at END,"
-        " message_count = CASE WHEN s.expires_at <= now() THEN excluded.message_count"
-        "  ELSE s.message_count + excluded.message_count END,"
-        " expires_at = COALESCE(excluded.expires_at,"
-        "  CASE WHEN s.expires_at <= now() THEN NULL ELSE s.expires_at END)"
-        " RETURNING sid)"
-        " INSERT INTO {m} (sid, message)"
-        " SELECT upsert.sid, batch.message FROM upsert,"
-        " unnest(%(texts)s::text[]) WITH ORDINALITY AS batch(message, ord)"
-        " ORDER BY batch.ord"
+        "WITH cur AS MATERIALIZED ("
+        " SELECT s.sid, s.expires_at <= now() AS expired FROM {s} AS s"
+        " WHERE s.session_hash = %(h)s AND s.session_id = %(sid)s FOR UPDATE),"
+        " tgt AS MATERIALIZED ("
+        " SELECT c.sid AS old, coalesce(c.expired, false) AS expired,"
+        " CASE WHEN c.sid IS NULL OR c.expired"
+        "  THEN nextval(pg_get_serial_sequence(%(seq)s, 'sid')) ELSE c.sid END AS sid"
+        " FROM (VALUES (1)) AS one (x) LEFT JOIN cur AS c ON true),"
+        " gone AS (DELETE FROM {m} WHERE sid = (SELECT old FROM tgt WHERE expired)),"
+        " ins AS ("
+        " INSERT INTO {m} (sid, msg_key, message)"
+        " SELECT tgt.sid, b.msg_key, b.message FROM tgt,"
+        " unnest(%(keys)b::uuid[], %(texts)b::text[]) WITH ORDINALITY AS b (msg_key, message, ord)"
+        " ORDER BY b.ord"
+        " ON CONFLICT (sid, msg_key) WHERE msg_key IS NOT NULL DO NOTHING RETURNING 1),"
+        " n AS (SELECT count(*) AS added FROM ins),"
+        " upd AS ("
+        " UPDATE {s} AS s SET sid = tgt.sid, updated_at = now(),"
+        " created_at = CASE WHEN tgt.expired THEN now() ELSE s.created_at END,"
+        " message_count = CASE WHEN tgt.expired THEN 0 ELSE s.message_count END + n.added,"
+        " expires_at = COALESCE(now() + %(ttl)s::float8 * interval '1 second',"
+        "  CASE WHEN tgt.expired THEN NULL ELSE s.expires_at END)"
+        " FROM tgt, n WHERE tgt.old IS NOT NULL"
+        " AND s.session_hash = %(h)s AND s.session_id = %(sid)s)"
+        " INSERT INTO {s} (sid, session_hash, session_id, expires_at, message_count)"
+        " SELECT tgt.sid, %(h)s, %(sid)s, now() + %(ttl)s::float8 * interval '1 second',"
+        " n.added FROM tgt, n WHERE tgt.old IS NULL"
     ).format(m=n.messages, s=n.sessions)
     params = {"h": _session_hash(session_id), "sid": session_id, "ttl": ttl,
-              "n": len(texts), "texts": texts}
-    return Op(query, params, no_result, retry=False)
+              "seq": n.sessions_regclass, "texts": list(texts),
+              "keys": [_message_key(i) for i in message_ids]}
+    # Safe to run again after a dropped connection only if every message has an id.
+    return Op(query, params, no_result, retry=None not in message_ids, write=True,
+              texts=texts)
 
 
-def _get_op(n: Names, session_id: str, last: int | None) -> Op[list[BaseMessage]]:
+def _get_op(n: Names, session_id: str, last: int | None,
+            skip_invalid: bool = False) -> Op[list[BaseMessage]]:
     base = sql.SQL(
         "SELECT m.message FROM {s} AS s JOIN {m} AS m ON m.sid = s.sid"
         " WHERE s.session_hash = %s AND s.session_id = %s AND {live}"
@@ -173,9 +209,12 @@ def _get_op(n: Names, session_id: str, last: int | None) -> Op[list[BaseMessage]
     params: tuple[Any, ...] = (_session_hash(session_id), session_id)
     if last is None:
         return Op(base + sql.SQL(" ORDER BY m.id"), params,
-                   lambda rows: decode_messages([r[0] for r in rows]))
+                   lambda rows: decode_messages([r[0] for r in rows], session_id=session_id,
+                                                skip_invalid=skip_invalid))
     return Op(base + sql.SQL(" ORDER BY m.id DESC LIMIT %s"), (*params, last),
-               lambda rows: decode_messages([r[0] for r in reversed(rows)]))
+               lambda rows: decode_messages([r[0] for r in reversed(rows)],
+                                            session_id=session_id, skip_invalid=skip_invalid,
+                                            from_end=True))
 
 
 def _delete_op(n: Names, session_id: str) -> Op[bool]:
@@ -185,7 +224,8 @@ def _delete_op(n: Names, session_id: str) -> Op[bool]:
         " dm AS (DELETE FROM {m} WHERE sid IN (SELECT sid FROM d))"
         " SELECT count(*) FILTER (WHERE live) FROM d"
     ).format(m=n.messages, s=n.sessions, live=_LIVE)
-    return Op(query, (_session_hash(session_id), session_id), lambda rows: rows[0][0] > 0)
+    return Op(query, (_session_hash(session_id), session_id), lambda rows: rows[0][0] > 0,
+              write=True)
 
 
 def _list_op(n: Names, prefix: str, limit: int, cursor: str | None) -> Op[SessionPage]:
@@ -222,7 +262,7 @@ def _expire_op(n: Names, session_id: str, ttl: float | None) -> Op[None]:
         "UPDATE {s} AS s SET expires_at = now() + %s::float8 * interval '1 second'"
         " WHERE s.session_hash = %s AND s.session_id = %s AND {live}"
     ).format(s=n.sessions, live=_LIVE)
-    return Op(query, (ttl, _session_hash(session_id), session_id), no_result)
+    return Op(query, (ttl, _session_hash(session_id), session_id), no_result, write=True)
 
 
 def _purge_op(n: Names) -> Op[int]:
@@ -231,7 +271,7 @@ def _purge_op(n: Names) -> Op[int]:
         " dm AS (DELETE FROM {m} WHERE sid IN (SELECT sid FROM d))"
         " SELECT count(*) FROM d"
     ).format(m=n.messages, s=n.sessions)
-    return Op(query, (), lambda rows: int(rows[0][0]))
+    return Op(query, (), lambda rows: int(rows[0][0]), write=True)
 
 
 _PING = Op("SELECT 1", (), no_result)

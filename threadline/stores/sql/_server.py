@@ -7,6 +7,12 @@ turns each contract method into "validate, build the op, run it"; a backend supp
 its driver: the pools and ``_run`` / ``_arun`` (plus setup, close and error wrapping).
 Schema setup is a generator of ops that :func:`drive` and :func:`adrive` feed with
 results, so neither the SQL nor the sync/async pair is written twice.
+
+Appends are idempotent by message id (a repeated id in a batch is dropped here, one the
+session holds is skipped by the statement), so an append whose every message has an id
+is marked safe to run again: the shells retry it once when the connection drops after
+it was sent (an ambiguous commit). ``timeout`` (seconds, default 30) bounds connecting,
+each statement and each pool wait; ``connect_timeout`` / ``pool_timeout`` refine it.
 """
 
 from __future__ import annotations
@@ -15,15 +21,18 @@ from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
-from threadline._errors import ConfigurationError, InputError
+from threadline._errors import ConfigurationError, InputError, StoreTimeoutError
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
     SessionInfo,
     SessionPage,
     Store,
+    check_messages,
+    encode_message,
     validate_session_id,
     validate_ttl,
 )
+from threadline.stores.sql._common import check_text_sizes, first_of_each_id
 
 __all__ = ["DEFAULT_TABLE", "Op", "Rows", "SQLServerStore", "Statements", "adrive",
            "check_limit", "drive", "no_result"]
@@ -42,6 +51,8 @@ class Op(NamedTuple, Generic[T]):
     params: tuple[Any, ...] | dict[str, Any]
     result: Callable[[Rows], T]
     retry: bool = True  # safe to run twice (reads, idempotent writes)
+    write: bool = False  # changes data: after a timeout, whether it did is unknown
+    texts: Sequence[str] = ()  # the encoded messages it stores (for size limits)
 
 
 def no_result(rows: Rows) -> None:
@@ -57,8 +68,8 @@ def check_limit(limit: int) -> int:
 class Statements(NamedTuple):
     """A backend's op builders; each takes its table names first."""
 
-    append: Callable[..., Op[None]]  # (names, session_id, messages, ttl)
-    get: Callable[..., Op[list[BaseMessage]]]  # (names, session_id, last)
+    append: Callable[..., Op[None]]  # (names, session_id, texts, message_ids, ttl)
+    get: Callable[..., Op[list[BaseMessage]]]  # (names, session_id, last, skip_invalid)
     delete: Callable[..., Op[bool]]  # (names, session_id)
     page: Callable[..., Op[SessionPage]]  # (names, prefix, limit, cursor)
     info: Callable[..., Op[SessionInfo | None]]  # (names, session_id)
@@ -68,25 +79,26 @@ class Statements(NamedTuple):
     ping: Op[None]
 
 
-def drive(steps: Generator[Op[Any], Any, None], execute: Callable[[Op[Any]], Any]) -> None:
-    """Run a setup generator: each op it yields is executed and its result sent back."""
+def drive(steps: Generator[Op[Any], Any, T], execute: Callable[[Op[Any]], Any]) -> T:
+    """Run a setup generator: each op it yields is executed and its result sent back;
+    returns what the generator returns."""
     try:
         op = next(steps)
         while True:
             op = steps.send(execute(op))
-    except StopIteration:
-        pass
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
 
 
-async def adrive(steps: Generator[Op[Any], Any, None],
-                 execute: Callable[[Op[Any]], Awaitable[Any]]) -> None:
+async def adrive(steps: Generator[Op[Any], Any, T],
+                 execute: Callable[[Op[Any]], Awaitable[Any]]) -> T:
     """:func:`drive` with an async ``execute``."""
     try:
         op = next(steps)
         while True:
             op = steps.send(await execute(op))
-    except StopIteration:
-        pass
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
 
 
 class SQLServerStore(Store):
@@ -97,9 +109,14 @@ class SQLServerStore(Store):
     """
 
     OPTIONS: ClassVar[dict[str, Any]] = {
-        **Store.OPTIONS, "table": str, "connect_timeout": float, "pool_size": int,
-        "pool_timeout": float}
+        **Store.OPTIONS, "table": str, "timeout": float, "connect_timeout": float,
+        "pool_size": int, "pool_timeout": float}
     STATEMENTS: ClassVar[Statements]
+    #: The largest encoded message (UTF-8 bytes) the backend stores, and its name.
+    MAX_MESSAGE_BYTES: ClassVar[int]
+    LIMIT_NAME: ClassVar[str]
+    #: The backend's name in error messages.
+    SERVER: ClassVar[str]
 
     _names: Any  # the backend's table names, passed to every builder
 
@@ -108,12 +125,14 @@ class SQLServerStore(Store):
         table = self.options.get("table")
         self._names = names(DEFAULT_TABLE if table is None else table)
         given = {k: v for k, v in self.options.items() if v is not None}
-        self.connect_timeout = float(given.get("connect_timeout", 5.0))
+        self.timeout = float(given.get("timeout", 30.0))
+        self.connect_timeout = float(given.get("connect_timeout", min(5.0, self.timeout)))
         self.pool_size = int(given.get("pool_size", 5))
-        self.pool_timeout = float(given.get("pool_timeout", 10.0))
-        if self.connect_timeout <= 0 or self.pool_size < 1 or self.pool_timeout <= 0:
-            raise ConfigurationError(
-                "connect_timeout and pool_timeout must be positive and pool_size at least 1")
+        self.pool_timeout = float(given.get("pool_timeout", min(10.0, self.timeout)))
+        if min(self.timeout, self.connect_timeout, self.pool_timeout) <= 0 or (
+                self.pool_size < 1):
+            raise ConfigurationError("timeout, connect_timeout and pool_timeout must be "
+                                     "positive numbers of seconds and pool_size at least 1")
         self._ready = False  # schema set up by this process
         self._closed = False
 
@@ -121,6 +140,43 @@ class SQLServerStore(Store):
     def table(self) -> str:
         name: str = self._names.table
         return name
+
+    def _message_limit(self) -> int:
+        """The largest message this store accepts now (a backend may learn it at setup)."""
+        return self.MAX_MESSAGE_BYTES
+
+    # -- timeouts (the texts every driver shell raises) ------------------------------------
+
+    def _where(self) -> str:
+        return f"{self.SERVER} at {self.url.render(with_query=False)}"
+
+    def _read_timeout(self, op: Op[Any]) -> StoreTimeoutError:
+        """The server took ``op`` and did not answer within ``timeout`` seconds."""
+        if not op.write:
+            outcome = "the connection was dropped"
+        elif op.texts and op.retry:
+            outcome = ("the append may or may not have been applied; retrying it is safe "
+                       "(its messages have ids: each is stored once)")
+        else:
+            outcome = "the write may or may not have been applied"
+        return StoreTimeoutError(
+            f"{self._where()} did not answer within timeout={self.timeout:g} s: {outcome}",
+            kind="read", timeout=self.timeout)
+
+    def _connect_timeout(self, seconds: float | None = None,
+                         option: str = "connect_timeout") -> StoreTimeoutError:
+        seconds = self.connect_timeout if seconds is None else seconds
+        return StoreTimeoutError(
+            f"cannot connect to {self._where()}: no connection within {option}="
+            f"{seconds:g} s (is the server up and reachable?)",
+            kind="connect", timeout=seconds)
+
+    def _pool_timeout(self) -> StoreTimeoutError:
+        return StoreTimeoutError(
+            f"no free connection to {self._where()} within pool_timeout="
+            f"{self.pool_timeout:g} s: all {self.pool_size} connections of the pool "
+            f"(pool_size={self.pool_size}) stayed busy; raise pool_size or lower the load",
+            kind="pool", timeout=self.pool_timeout)
 
     @abstractmethod
     def _run(self, op: Op[T], *, setup: bool = True) -> T:
@@ -136,15 +192,20 @@ class SQLServerStore(Store):
                 ttl: float | None) -> Op[None] | None:
         validate_session_id(session_id)
         ttl = validate_ttl(ttl) or self.ttl
-        messages = list(messages)
-        return self.STATEMENTS.append(self._names, session_id, messages, ttl) \
-            if messages else None
+        batch = first_of_each_id(check_messages(messages))
+        if not batch:
+            return None
+        texts = [encode_message(m) for m in batch]
+        check_text_sizes(texts, self._message_limit(), self.LIMIT_NAME)
+        return self.STATEMENTS.append(self._names, session_id, texts,
+                                      [m.id for m in batch], ttl)
 
-    def _get(self, session_id: str, last: int | None) -> Op[list[BaseMessage]] | None:
+    def _get(self, session_id: str, last: int | None,
+             skip_invalid: bool) -> Op[list[BaseMessage]] | None:
         validate_session_id(session_id)
         if last is not None and last <= 0:
             return None
-        return self.STATEMENTS.get(self._names, session_id, last)
+        return self.STATEMENTS.get(self._names, session_id, last, skip_invalid)
 
     def _delete(self, session_id: str) -> Op[bool]:
         return self.STATEMENTS.delete(self._names, validate_session_id(session_id))
@@ -167,8 +228,9 @@ class SQLServerStore(Store):
         if op is not None:
             self._run(op)
 
-    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
-        op = self._get(session_id, last)
+    def get_messages(self, session_id: str, *, last: int | None = None,
+                     skip_invalid: bool = False) -> list[BaseMessage]:
+        op = self._get(session_id, last, skip_invalid)
         return [] if op is None else self._run(op)
 
     def delete_session(self, session_id: str) -> bool:
@@ -203,9 +265,9 @@ class SQLServerStore(Store):
         if op is not None:
             await self._arun(op)
 
-    async def aget_messages(self, session_id: str, *,
-                            last: int | None = None) -> list[BaseMessage]:
-        op = self._get(session_id, last)
+    async def aget_messages(self, session_id: str, *, last: int | None = None,
+                            skip_invalid: bool = False) -> list[BaseMessage]:
+        op = self._get(session_id, last, skip_invalid)
         return [] if op is None else await self._arun(op)
 
     async def adelete_session(self, session_id: str) -> bool:

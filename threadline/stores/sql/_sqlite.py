@@ -7,8 +7,11 @@ Options: ``table`` (messages table, default ``threadline_messages``), ``timeout`
 
 Schema: the messages table has LangChain's ``SQLChatMessageHistory`` columns (``id``
 autoincrement, ``session_id``, ``message`` JSON text), so a LangChain database is read as
-it is; ``<table>_sessions`` holds one row per session (times, expiry, message count) and
-``<table>_schema`` the schema version. Migrations are a list of functions
+it is, plus a nullable ``message_id`` (the message's id) with a unique index on
+``(session_id, message_id)``: an append skips the ids the session holds (``ON CONFLICT DO
+NOTHING``; the message count adds the rows inserted), which makes a retried append
+harmless. ``<table>_sessions`` holds one row per session (times, expiry, message count)
+and ``<table>_schema`` the schema version. Migrations are a list of functions
 (:mod:`threadline.stores.sql._common`), applied in a ``BEGIN IMMEDIATE`` transaction once per
 process per store.
 
@@ -51,6 +54,8 @@ from threadline.stores.sql._common import (
     DEFAULT_TABLE,
     Migration,
     TableNames,
+    check_text_sizes,
+    first_of_each_id,
     pending_migrations,
     prefix_upper_bound,
     quote_ansi,
@@ -80,8 +85,16 @@ def _create_tables(conn: sqlite3.Connection, names: TableNames) -> None:
                  "GROUP BY session_id", (now, now))
 
 
+def _add_message_ids(conn: sqlite3.Connection, names: TableNames) -> None:
+    m = quote_ansi(names.messages)
+    conn.execute(f"ALTER TABLE {m} ADD COLUMN message_id TEXT")
+    conn.execute(f"CREATE UNIQUE INDEX {quote_ansi(names.ids_index)} "
+                 f"ON {m} (session_id, message_id) WHERE message_id IS NOT NULL")
+
+
 MIGRATIONS: list[Migration[sqlite3.Connection]] = [
     Migration("create messages and sessions tables", _create_tables),
+    Migration("message ids, unique per session", _add_message_ids),
 ]
 
 
@@ -99,10 +112,30 @@ def _check_text(session_id: object) -> str:
     return sid
 
 
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch a database to WAL once. The switch needs the database to itself and SQLite
+    does not wait for it (no busy handler): when several connections open a new database
+    at once, the losers retry until one of them has switched it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() == "wal":
+                return
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 class SQLiteStore(Store):
     """Sessions in SQLite: ``open_store("sqlite:///chat.db", table="chat", ttl=86400)``."""
 
     OPTIONS: ClassVar[dict[str, Any]] = {**Store.OPTIONS, "table": str, "timeout": float}
+    #: SQLite's default SQLITE_MAX_LENGTH: the largest string or row it stores.
+    MAX_MESSAGE_BYTES: ClassVar[int] = 1_000_000_000
 
     def __init__(self, url: StoreURL | str, **options: Any) -> None:
         super().__init__(url, **options)
@@ -144,9 +177,7 @@ class SQLiteStore(Store):
                                    check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             if not self.memory:
-                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
+                _use_wal(conn, self.timeout)
                 # WAL + NORMAL: a crash never corrupts; a power loss may lose the last commits.
                 conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
@@ -240,10 +271,13 @@ class SQLiteStore(Store):
     def append(self, session_id: str, messages: Sequence[BaseMessage], *,
                ttl: float | None = None) -> None:
         sid = _check_text(session_id)
-        rows = [(sid, encode_message(m)) for m in check_messages(messages)]
+        batch = first_of_each_id(check_messages(messages))
         ttl = validate_ttl(ttl) or self.ttl
-        if not rows:
+        if not batch:
             return
+        texts = [encode_message(m) for m in batch]
+        check_text_sizes(texts, self.MAX_MESSAGE_BYTES, "SQLite's maximum string length")
+        rows = [(sid, m.id, text) for m, text in zip(batch, texts, strict=True)]
         m, s = self._m, self._s
 
         def work(conn: sqlite3.Connection) -> None:
@@ -251,13 +285,15 @@ class SQLiteStore(Store):
             row = conn.execute(f"SELECT expires_at FROM {s} WHERE session_id = ?",
                                (sid,)).fetchone()
             if row is not None and row[0] is not None and row[0] <= now:
-                # An expired session that is written again starts afresh.
+                # An expired session that is written again starts afresh (ids forgotten).
                 conn.execute(f"DELETE FROM {m} WHERE session_id = ?", (sid,))
                 conn.execute(f"DELETE FROM {s} WHERE session_id = ?", (sid,))
             # One statement for the batch: cheaper than executemany for a turn's few rows.
-            values = ", ".join(["(?, ?)"] * len(rows))
-            conn.execute(f"INSERT INTO {m} (session_id, message) VALUES {values}",
-                         [v for row in rows for v in row])
+            # The ids the session holds are skipped; rowcount is the rows inserted.
+            values = ", ".join(["(?, ?, ?)"] * len(rows))
+            added = conn.execute(
+                f"INSERT INTO {m} (session_id, message_id, message) VALUES {values} "
+                "ON CONFLICT DO NOTHING", [v for row in rows for v in row]).rowcount
             expires = None if ttl is None else now + ttl
             conn.execute(
                 f"INSERT INTO {s} (session_id, created_at, updated_at, expires_at, "
@@ -265,12 +301,13 @@ class SQLiteStore(Store):
                 "SET updated_at = excluded.updated_at, "
                 "message_count = message_count + excluded.message_count, "
                 "expires_at = coalesce(excluded.expires_at, expires_at)",
-                (sid, now, now, expires, len(rows)),
+                (sid, now, now, expires, added),
             )
 
         self._run(work, write=True)
 
-    def get_messages(self, session_id: str, *, last: int | None = None) -> list[BaseMessage]:
+    def get_messages(self, session_id: str, *, last: int | None = None,
+                     skip_invalid: bool = False) -> list[BaseMessage]:
         sid = _check_text(session_id)
         if last is not None and (isinstance(last, bool) or not isinstance(last, int)
                                  or last < 0):
@@ -291,7 +328,8 @@ class SQLiteStore(Store):
         rows = self._run(lambda conn: conn.execute(sql, params).fetchall())
         if last is not None:
             rows.reverse()
-        return decode_messages([row[0] for row in rows])
+        return decode_messages([row[0] for row in rows], session_id=sid,
+                               skip_invalid=skip_invalid, from_end=last is not None)
 
     def delete_session(self, session_id: str) -> bool:
         sid = _check_text(session_id)

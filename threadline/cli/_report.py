@@ -1,0 +1,155 @@
+"""What the command line tells the user when something is wrong: the one line of an
+error, warnings, and the stored messages a ``--skip-invalid`` read left out.
+
+:func:`error_text` turns any exception into ``what is wrong; what to do`` (a bug into a
+line that asks for ``--debug``); ``threadline.cli._main.main`` prints it for every command,
+the chat loop for each failed turn. Everything printed goes through :func:`scrub`, which
+renders each URL in a text with :func:`~threadline._redact.redact_url`: messages should
+already show URLs redacted, this is the last line of defence.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+from threadline._errors import (
+    InputError,
+    MessageFormatError,
+    SkippedMessageWarning,
+    ThreadlineError,
+)
+from threadline._redact import redact_url
+
+__all__ = [
+    "UsageError",
+    "check_utf8",
+    "error_text",
+    "not_utf8",
+    "reporting_skips",
+    "scrub",
+    "skip_lines",
+    "to_stderr",
+]
+
+
+class UsageError(InputError):
+    """The command line asks for something that cannot be done as asked (exit code 2,
+    like argparse's own errors): a missing question, options that do not go together."""
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+# Anything that looks like a URL inside a message: its password and secret options go.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
+
+
+def scrub(text: str) -> str:
+    """``text`` with every URL in it rendered by :func:`redact_url` (a last line of
+    defence: messages should already show redacted URLs)."""
+    if "://" not in text:
+        return text
+    return _URL_IN_TEXT.sub(lambda match: redact_url(match[0]), text)
+
+
+def error_text(exc: BaseException, *, can_skip: bool = False) -> str:
+    """The one line that tells the user what went wrong and what to do."""
+    if isinstance(exc, UnicodeDecodeError):
+        text = str(not_utf8(exc, "the input"))
+    elif isinstance(exc, OSError) and not isinstance(exc, ThreadlineError) \
+            and exc.strerror and exc.filename is not None:
+        text = f"{exc.strerror}: {str(exc.filename)!r}; check the path and its permissions"
+    elif isinstance(exc, ThreadlineError | OSError):
+        text = str(exc) or type(exc).__name__
+    else:
+        text = (f"unexpected {type(exc).__name__}: {exc} (a bug in threadline: run the "
+                "command again with --debug and report the traceback)")
+    if isinstance(exc, MessageFormatError) and exc.position is not None:  # a stored one
+        repair = "recover a damaged history file with `threadline sessions repair FILE`"
+        text += (f"; pass --skip-invalid to read the other messages, or {repair}"
+                 if can_skip else f"; {repair}")
+    return scrub(" ".join(text.split("\n")))
+
+
+# -- warnings and skipped messages --------------------------------------------------------
+
+
+def _positions(errors: Sequence[MessageFormatError]) -> str:
+    shown = [str(e.position) for e in errors[:10] if e.position is not None]
+    more = f" and {len(errors) - 10} more" if len(errors) > 10 else ""
+    return (f" at position{'s' if len(errors) > 1 else ''} {', '.join(shown)}{more}"
+            if shown else "")
+
+
+def skip_lines(errors: Sequence[MessageFormatError]) -> list[str]:
+    """One line per session: how many unreadable messages were skipped, and where."""
+    by_session: dict[str | None, list[MessageFormatError]] = {}
+    for error in errors:
+        by_session.setdefault(error.session_id, []).append(error)
+    lines = []
+    for session_id, found in by_session.items():
+        where = f" of session {session_id!r}" if session_id is not None else ""
+        noun = "message" if len(found) == 1 else "messages"
+        lines.append(f"skipped {len(found)} unreadable {noun}{where}{_positions(found)} "
+                     f"(first: {found[0]})")
+    return lines
+
+
+@contextmanager
+def reporting_skips(report: Callable[[str], object], *,
+                    seen: set[tuple[str | None, int | None]] | None = None,
+                    ) -> Iterator[list[MessageFormatError]]:
+    """Collect the :class:`SkippedMessageWarning` s of the reads inside, then ``report``
+    each session's as one line (also when the block fails). Other warnings are reported
+    as one line each too: the command line shows no Python warning with a source line.
+    ``seen`` holds the ``(session, position)`` of errors reported before: not again."""
+    skipped: list[MessageFormatError] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # each one, even if seen before in this process
+        try:
+            yield skipped
+        finally:
+            others = []
+            for warning in caught:
+                if not isinstance(warning.message, SkippedMessageWarning):
+                    others.append(str(warning.message))
+                    continue
+                error = warning.message.error
+                if seen is not None:
+                    if (error.session_id, error.position) in seen:
+                        continue
+                    seen.add((error.session_id, error.position))
+                skipped.append(error)
+            for text in others:
+                report(f"warning: {scrub(text)}")
+            for line in skip_lines(skipped):
+                report(f"warning: {scrub(line)}")
+
+
+def check_utf8(text: str | bytes, what: str) -> str:
+    """``text`` as a str, if it is (or decodes as) UTF-8; else an :class:`InputError`
+    saying where the first bad byte is. Text read with ``surrogateescape`` (arguments,
+    the C locale's stdin) holds the bad bytes as lone surrogates: refused too."""
+    try:
+        data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
+        return data.decode("utf-8")
+    except UnicodeError as exc:
+        raise not_utf8(exc, what) from exc
+
+
+def not_utf8(exc: UnicodeError, what: str) -> InputError:
+    """The error for text that is not UTF-8, pointing at the first bad byte."""
+    where = ""
+    if isinstance(exc, UnicodeDecodeError):
+        where = f" (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+    return InputError(f"{what} is not UTF-8{where}; convert it first, e.g. "
+                      "iconv -f LATIN1 -t UTF-8")
+
+
+def to_stderr(text: str) -> None:
+    """``threadline: text`` on stderr: warnings and notes that are not the output."""
+    sys.stderr.write(f"threadline: {text}\n")
+    sys.stderr.flush()
