@@ -226,3 +226,26 @@ class StallingProxy:
         for sock in self._sockets:
             with contextlib.suppress(OSError):
                 sock.close()
+
+
+def setup_concurrently(stores: list[Store]) -> None:
+    """Run every store's ``setup()`` at once (one thread each, released together) and
+    fail with what any of them raised: a migration must survive racing processes."""
+    import threading
+
+    barrier = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+
+    def setup(store: Store) -> None:
+        barrier.wait()
+        try:
+            store.setup()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=setup, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors

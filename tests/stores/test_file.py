@@ -25,10 +25,10 @@ from threadline import (
 )
 from threadline.stores import open_store
 from threadline.stores._base import encode_message
-from threadline.stores.file._files import note_write
 from threadline.stores.file._store import MAX_ENCODED, FileStore, decode_name, encode_name
 
 from .scenarios import POISON, turn
+from .test_file_history import note_write_of
 
 IDS = ["plain", "Case", "case", "../../etc/passwd", "/abs", ".", "..", ".hidden", "CON",
        "nul.txt", "a%2Fb", "a/b", "back\\slash", "ünï 🚀", "sp ace", "~tilde", "x" * 60]
@@ -190,14 +190,6 @@ def test_message_count_never_drifts_from_the_file(tmp_path: Path) -> None:
     meta.write_text(json.dumps(old))
     assert count() == 10
 
-
-def note_write_of(path: Path, offset: int, data: bytes) -> None:
-    """The note a writer killed inside its append leaves in the history's lock file."""
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT)
-    try:
-        note_write(fd, path.stat().st_ino, offset, data)
-    finally:
-        os.close(fd)
 
 
 def test_opening_the_store_removes_leftovers_of_killed_rewrites(tmp_path: Path) -> None:

@@ -28,7 +28,13 @@ from threadline import (
 from threadline.stores import open_store
 from threadline.stores._base import encode_message
 
-from .scenarios import contents, restart_mid_conversation, server_down_at_start, turn
+from .scenarios import (
+    contents,
+    restart_mid_conversation,
+    server_down_at_start,
+    setup_concurrently,
+    turn,
+)
 from .servers import PrivateMariaDB, closed_port
 
 pymysql = pytest.importorskip("pymysql")
@@ -221,23 +227,8 @@ def test_a_version_1_table_is_migrated_once_by_concurrent_setups(ddl_done: bool)
                     (cur.lastrowid, encode_message(HumanMessage("before"))))
     conn.close()
     stores = [MySQLStore(SHARED, table=table) for _ in range(4)]
-    barrier = threading.Barrier(len(stores))
-    errors: list[BaseException] = []
-
-    def setup(store: MySQLStore) -> None:
-        barrier.wait()
-        try:
-            store.setup()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=setup, args=(store,)) for store in stores]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert not errors, errors
+        setup_concurrently(stores)
         conn = _raw()
         with conn.cursor() as cur:
             cur.execute(f"SELECT version FROM {names.schema}")
@@ -254,17 +245,6 @@ def test_a_version_1_table_is_migrated_once_by_concurrent_setups(ddl_done: bool)
         for store in stores:
             store.close()
 
-
-def test_an_expired_session_forgets_its_message_ids(store: MySQLStore) -> None:
-    store.append("s", _ided("1"), ttl=0.05)
-    time.sleep(0.1)  # expired, not purged
-    store.append("s", _ided("1"))
-    assert contents(store.get_messages("s")) == ["q1", "a1"]
-    info = store.session_info("s")
-    assert info is not None and info.message_count == 2
-    store.append("s", [*_ided("1"), *_ided("2")])  # known ids skipped, new ones counted
-    info = store.session_info("s")
-    assert info is not None and info.message_count == 4
 
 
 def test_max_allowed_packet_is_read_from_the_server_and_enforced(store: MySQLStore) -> None:

@@ -27,7 +27,13 @@ from threadline import (
 from threadline.stores import open_store, shared_store
 from threadline.stores._base import encode_message
 
-from .scenarios import contents, restart_mid_conversation, server_down_at_start, turn
+from .scenarios import (
+    contents,
+    restart_mid_conversation,
+    server_down_at_start,
+    setup_concurrently,
+    turn,
+)
 from .servers import PrivatePostgres, closed_port
 
 psycopg = pytest.importorskip("psycopg")
@@ -283,23 +289,8 @@ def test_a_version_1_table_is_migrated_once_by_concurrent_setups() -> None:
         conn.execute(sql.SQL("INSERT INTO {} (sid, message) VALUES (%s, %s)").format(
             names.messages), (sid, encode_message(HumanMessage("before"))))
     stores = [PostgresStore(SHARED, table=table) for _ in range(4)]
-    barrier = threading.Barrier(len(stores))
-    errors: list[BaseException] = []
-
-    def setup(store: PostgresStore) -> None:
-        barrier.wait()
-        try:
-            store.setup()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=setup, args=(store,)) for store in stores]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert not errors, errors
+        setup_concurrently(stores)
         with psycopg.connect(SHARED, autocommit=True) as conn:
             assert conn.execute(sql.SQL("SELECT version FROM {}").format(names.schema)
                                 ).fetchall() == [(len(MIGRATIONS),)] == [(2,)]
@@ -314,17 +305,6 @@ def test_a_version_1_table_is_migrated_once_by_concurrent_setups() -> None:
         for store in stores:
             store.close()
 
-
-def test_an_expired_session_forgets_its_message_ids(store: PostgresStore) -> None:
-    store.append("s", _ided("1"), ttl=0.05)
-    time.sleep(0.1)  # expired, not purged
-    store.append("s", _ided("1"))
-    assert contents(store.get_messages("s")) == ["q1", "a1"]
-    info = store.session_info("s")
-    assert info is not None and info.message_count == 2
-    store.append("s", [*_ided("1"), *_ided("2")])  # known ids skipped, new ones counted
-    info = store.session_info("s")
-    assert info is not None and info.message_count == 4
 
 
 def test_an_oversized_message_is_refused_before_sending(

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
-import time
 import warnings
 from pathlib import Path
 
@@ -21,10 +19,12 @@ from threadline import (
     StoreConnectionError,
     StoreError,
 )
-from threadline.stores import Store, open_store, shared_store
+from threadline.stores import open_store, shared_store
 from threadline.stores._base import encode_message
 from threadline.stores.sql._common import table_names
 from threadline.stores.sql._sqlite import MIGRATIONS, SQLiteStore
+
+from .scenarios import setup_concurrently
 
 
 def test_url_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -202,22 +202,7 @@ def test_a_version_1_database_is_migrated_once_by_concurrent_setups(tmp_path: Pa
     raw.close()
 
     stores = [open_store(f"sqlite:///{path}", table="chat") for _ in range(4)]
-    barrier = threading.Barrier(len(stores))
-    errors: list[BaseException] = []
-
-    def setup(store: Store) -> None:
-        barrier.wait()
-        try:
-            store.setup()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=setup, args=(store,)) for store in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
+    setup_concurrently(stores)
     raw = sqlite3.connect(path)
     assert raw.execute("SELECT version FROM chat_schema").fetchone()[0] == len(MIGRATIONS) == 2
     assert "message_id" in [row[1] for row in raw.execute("PRAGMA table_info(chat)")]
@@ -231,16 +216,6 @@ def test_a_version_1_database_is_migrated_once_by_concurrent_setups(tmp_path: Pa
     for each in stores:
         each.close()
 
-
-def test_an_expired_session_forgets_its_message_ids(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path}/chat.db")
-    store.append("s", _ided("1"), ttl=0.05)
-    time.sleep(0.1)  # expired, not purged
-    store.append("s", _ided("1"))
-    assert [m.text for m in store.get_messages("s")] == ["q1", "a1"]
-    info = store.session_info("s")
-    assert info is not None and info.message_count == 2
-    store.close()
 
 
 def test_an_oversized_message_is_refused_before_writing(tmp_path: Path,
