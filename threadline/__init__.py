@@ -121,6 +121,7 @@ if TYPE_CHECKING:
     from threadline.stores.compat._redis import RedisChatMessageHistory
     from threadline.stores.compat._sql import SQLChatMessageHistory
     from threadline.stores.file._history import FileChatMessageHistory
+    from threadline.stores.file._paths import history_path
 
 __version__ = "0.1.0"
 
@@ -135,6 +136,7 @@ _LAZY: dict[str, str] = {
     "CosmosDBChatMessageHistory": "threadline.stores.compat._cosmos",
     "DynamoDBChatMessageHistory": "threadline.stores.compat._dynamodb",
     "FileChatMessageHistory": "threadline.stores.file._history",
+    "history_path": "threadline.stores.file._paths",
     "LocalChatModel": "threadline.models._local",
     "PostgresChatMessageHistory": "threadline.stores.compat._postgres",
     "RedisChatMessageHistory": "threadline.stores.compat._redis",
@@ -250,6 +252,7 @@ __all__ = [
     "file_source",
     "get_buffer_string",
     "get_chat_model",
+    "history_path",
     "import_sessions",
     "message_to_dict",
     "messages_from_dict",

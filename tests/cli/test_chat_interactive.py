@@ -12,6 +12,7 @@ import importlib.util
 import io
 import os
 import re
+import stat
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 
 pexpect = pytest.importorskip("pexpect")
 
-from threadline import open_store  # noqa: E402
+from threadline import AIMessage, HumanMessage, open_store  # noqa: E402
 from threadline.messages._values import BaseMessage  # noqa: E402
 
 PROMPT = ">>>"
@@ -29,14 +30,15 @@ NEXT_PROMPT = r"\x1b\[\?2004h[^>]*>>>"
 THREADLINE = str(Path(sys.executable).with_name("threadline"))
 
 
-def _spawn(home: Path, *args: str, sleep: str = "") -> pexpect.spawn:
+def _spawn(home: Path, *args: str, sleep: str = "", umask: int | None = None) -> pexpect.spawn:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("THREADLINE_", "OPENAI_"))}
     env.update(THREADLINE_HOME=str(home), TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1")
     if sleep:
         env["THREADLINE_FAKE_SLEEP"] = sleep
     child = pexpect.spawn(THREADLINE, ["chat", *args], env=env, encoding="utf-8",
-                          dimensions=(40, 160), timeout=20)
+                          dimensions=(40, 160), timeout=20,
+                          preexec_fn=None if umask is None else (lambda: os.umask(umask)))
     return child
 
 
@@ -100,7 +102,8 @@ def test_chat_streams_stops_on_ctrl_c_and_remembers_across_runs(tmp_path: Path) 
 
 
 def test_multi_line_input_and_recall_of_typed_lines(tmp_path: Path) -> None:
-    child = _spawn(tmp_path, "--model", "echo", "--session", "lines")
+    # Under the usual umask 022, what is typed is kept private all the same (issue 21).
+    child = _spawn(tmp_path, "--model", "echo", "--session", "lines", umask=0o022)
     child.expect("new session lines")
     child.expect(PROMPT)
     child.send("first line")
@@ -118,6 +121,10 @@ def test_multi_line_input_and_recall_of_typed_lines(tmp_path: Path) -> None:
 
     messages = _stored(tmp_path)["lines"]
     assert [m.text for m in messages] == ["first line\nsecond line"] * 4
+    history = tmp_path / "data" / "input-history"
+    assert "second line" in history.read_text(encoding="utf-8")
+    assert stat.S_IMODE(os.stat(history).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(history.parent).st_mode) == 0o700
 
 
 @pytest.mark.skipif(importlib.util.find_spec("xllamacpp") is None
@@ -140,3 +147,24 @@ def test_chat_with_the_real_local_model(tmp_path: Path) -> None:
     # What was stored is what was shown (Markdown aside): its first word is on screen.
     first_word = re.findall(r"\w+", ai.text)[0]
     assert first_word in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+
+
+def test_stored_escape_sequences_never_reach_the_terminal(tmp_path: Path) -> None:
+    # Issue 21, point 6, through a real terminal: prompt_toolkit reads, rich draws.
+    (tmp_path / "data").mkdir()
+    with open_store(f"sqlite:///{tmp_path / 'data' / 'threadline.db'}") as store:
+        store.append("a\x1b]52;c;ZXZpbA==\x07", [
+            HumanMessage("clear \x1b[2J"),
+            AIMessage("[bank](https://evil.example) \x1b]0;pwned\x07 \x9b2J")])
+    child = _spawn(tmp_path, "--model", "echo")
+    seen = io.StringIO()
+    child.logfile_read = seen
+    child.expect(re.escape("continuing session a^[]52;c;ZXZpbA==^G (2 messages)"))
+    child.expect(PROMPT)
+    child.sendline("/history")
+    child.expect(re.escape("clear ^[[2J"))
+    child.expect(NEXT_PROMPT)
+    _quit(child)
+    for sequence in ("\x1b]52", "\x1b[2J", "\x1b]0;", "\x1b]8;", "\x9b"):
+        assert sequence not in seen.getvalue()
+    assert "https://evil.example" in seen.getvalue()

@@ -326,13 +326,14 @@ def test_ask_errors_and_retry_warnings_never_show_the_base_url_password(
 def test_history_with_a_bad_count_is_one_line_and_the_chat_goes_on(
         home: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    _stdin(monkeypatch, "hi\n/history 0\n/history abc\n/history -3\n/history 1\n")
+    _stdin(monkeypatch, "hi\n/history 0\n/history abc\n/history -3\n/history 2147483648\n"
+                        "/history 1\n")
     code, out, err = _run(capsys, "chat", "--model", "echo", "--store", "memory://",
                           "--session", "s")
     assert (code, err) == (0, "")
-    for bad in ("0", "abc", "-3"):
-        assert (f"error: /history N shows the last N messages, N a whole number >= 1, got "
-                f"'{bad}'; /history alone shows them all\n") in out
+    for bad in ("0", "abc", "-3", "2147483648"):  # the most a store reads is 2**31-1
+        assert (f"error: /history N shows the last N messages, N a whole number from 1 to "
+                f"2,147,483,647, got '{bad}'; /history alone shows them all\n") in out
     assert out.endswith("AI: hi\n\n")
     assert "Traceback" not in out
 
@@ -383,6 +384,18 @@ def test_ask_with_a_bad_store_is_a_usage_error_session_or_not(
      "argument --limit: expected a whole number >= 0, got '-5'"),
     (["chat", "--max-tokens", "many"],
      "argument --max-tokens: expected a whole number >= 1, got 'many'"),
+    # The stores' own limits (issue 21, point 4): at most 10,000 sessions a page, 2**31-1
+    # messages a read.
+    (["sessions", "list", "--limit", "10001"],
+     "argument --limit: expected a whole number <= 10,000 (the most a store accepts), got "
+     "'10001'"),
+    (["sessions", "show", "s", "--last", "2147483648"],
+     "argument --last: expected a whole number <= 2,147,483,647 (the most a store accepts), "
+     "got '2147483648'"),
+    (["sessions", "show", "s", "--last", "9" * 5000],
+     "argument --last: expected a whole number >= 1, got '" + "9" * 39),
+    (["ask", "--max-tokens", str(2**63), "hi"],
+     "argument --max-tokens: expected a whole number <= 2,147,483,647"),
     (["sessions", "list", "--store", "sqlite:///x.db?ttl=abc"],
      "argument --store: invalid value for option 'ttl'"),
     (["sessions", "list", "--store", "sqlite:///x.db?ttl=-5"], "argument --store: "),

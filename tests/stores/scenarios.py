@@ -113,6 +113,8 @@ POISON: list[tuple[str, str]] = [
     ("content blocks of numbers", '{"type":"human","data":{"content":[1,2]}}'),
     ("additional_kwargs a list", '{"type":"human","data":{"content":"x","additional_kwargs":[1]}}'),
     ("id a number", '{"type":"human","data":{"content":"x","id":7}}'),
+    ("name a dict", '{"type":"human","data":{"content":"x","name":{"a":1}}}'),
+    ("id a list", '{"type":"ai","data":{"content":"x","id":["a"]}}'),
     ("tool message without tool_call_id", '{"type":"tool","data":{"content":"x"}}'),
     ("data not a dict", '{"type":"human","data":"x"}'),
 ]

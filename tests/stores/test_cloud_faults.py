@@ -36,6 +36,7 @@ from threadline import (
 from threadline.stores import Store, open_store
 
 from .scenarios import StallingProxy, poisoned_rows_scenario
+from .test_streaming import streamed_poison_scenario
 
 
 def _texts(messages: list[BaseMessage]) -> list[str]:
@@ -163,7 +164,8 @@ def _partition(store: Any, sid: str) -> list[int]:
         "#pk = :pk", "#pk, #seq", {":pk": {"S": partition_key(sid)}}))
 
 
-def test_dynamodb_poisoned_rows(dynamo: Any) -> None:
+def _dynamo_raw(dynamo: Any) -> Callable[[str, list[str]], None]:
+    """Writes a session's rows as they are, behind the store's back."""
     from threadline.stores.dynamodb._items import META_SEQ, _new_base, partition_key
 
     dynamo.setup()
@@ -179,7 +181,15 @@ def test_dynamodb_poisoned_rows(dynamo: Any) -> None:
             client.put_item(TableName=dynamo.table,
                             Item={**key(pk, base + i), "Message": {"S": row}})
 
-    poisoned_rows_scenario(dynamo, insert_raw)
+    return insert_raw
+
+
+def test_dynamodb_poisoned_rows(dynamo: Any) -> None:
+    poisoned_rows_scenario(dynamo, _dynamo_raw(dynamo))
+
+
+def test_dynamodb_streamed_read_names_poisoned_rows_by_session_position(dynamo: Any) -> None:
+    streamed_poison_scenario(dynamo, _dynamo_raw(dynamo))
 
 
 def test_dynamodb_oversized_message_refused_before_sending(dynamo: Any) -> None:
@@ -338,7 +348,8 @@ def cosmos() -> Iterator[Any]:
         store.close()
 
 
-def test_cosmos_poisoned_rows(cosmos: Any) -> None:
+def _cosmos_raw(cosmos: Any) -> Callable[[str, list[str]], None]:
+    """Writes a session's documents as they are, behind the store's back."""
     from threadline.stores.cosmos._docs import _head_body, message_id, partition_key
 
     cosmos.setup()
@@ -352,7 +363,15 @@ def test_cosmos_poisoned_rows(cosmos: Any) -> None:
             container.create_item({"id": message_id(epoch, seq), "pk": pk, "t": "m",
                                    "e": epoch, "s": seq, "w": now, "m": row})
 
-    poisoned_rows_scenario(cosmos, insert_raw)
+    return insert_raw
+
+
+def test_cosmos_poisoned_rows(cosmos: Any) -> None:
+    poisoned_rows_scenario(cosmos, _cosmos_raw(cosmos))
+
+
+def test_cosmos_streamed_read_names_poisoned_rows_by_session_position(cosmos: Any) -> None:
+    streamed_poison_scenario(cosmos, _cosmos_raw(cosmos))
 
 
 def test_cosmos_oversized_message_refused_before_sending(cosmos: Any) -> None:

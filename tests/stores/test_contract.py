@@ -677,3 +677,55 @@ def test_session_page_iterates_over_ids(store: Store) -> None:
     assert page.next_cursor is not None and len(page) == 2 and "a" in page
     assert [sid for sid in store.list_sessions()] == ["a", "b", "c"]
     assert list(asyncio.run(store.alist_sessions())) == ["a", "b", "c"]
+
+
+def test_numeric_arguments_are_range_checked(store: Store) -> None:
+    store.append("s", _turn(1))
+    for limit in (0, -1, 2**63, 10_001, 1.5, True):
+        with pytest.raises(InputError):
+            store.list_sessions(limit=limit)  # type: ignore[arg-type]
+    for last in (-1, 2**63, 1.5):
+        with pytest.raises(InputError):
+            store.get_messages("s", last=last)  # type: ignore[arg-type]
+    assert _texts(store.get_messages("s", last=2**31 - 1)) == ["q1", "a1"]
+    assert list(store.list_sessions(limit=10_000)) == ["s"]
+
+
+def test_session_id_with_a_lone_surrogate_is_refused(store: Store) -> None:
+    bad = "abc\ud800def"
+    with pytest.raises(InputError, match="surrogate"):
+        store.append(bad, _turn(1))
+    with pytest.raises(InputError, match="surrogate"):
+        store.get_messages(bad)
+    with pytest.raises(InputError, match="surrogate"):
+        store.delete_session(bad)
+    assert store.list_sessions().session_ids == []
+
+
+def test_max_message_bytes_refuses_before_sending(backend: BackendSpec) -> None:
+    store = backend.open(max_message_bytes=2_000)
+    assert store.max_message_bytes == 2_000
+    store.append("s", [HumanMessage("é" * 300)])  # 600 bytes of text, well under
+    with pytest.raises(InputError, match="max_message_bytes"):
+        store.append("s", [HumanMessage("ok"), HumanMessage("é" * 1_000)])  # 2,000+ bytes
+    with pytest.raises(InputError, match="max_message_bytes"):
+        asyncio.run(store.aappend("s", [HumanMessage("x" * 5_000)]))
+    assert _texts(store.get_messages("s")) == ["é" * 300]  # nothing of the refused batches
+    store.append("s", [HumanMessage("after")])
+    assert _texts(store.get_messages("s", last=1)) == ["after"]
+    assert backend.open().max_message_bytes == 16 * 1024 * 1024
+    with pytest.raises(ConfigurationError):
+        backend.open(max_message_bytes=0)
+
+
+def test_iter_messages_reads_in_pages_oldest_first(store: Store) -> None:
+    messages: list[BaseMessage] = [HumanMessage(f"m{i}") for i in range(30)]
+    store.append("long", messages[:17])
+    store.append("long", messages[17:])
+    for page_size in (1, 7, 30, 1000):
+        assert _texts(store.iter_messages("long", page_size=page_size)) == _texts(messages)
+    assert list(store.iter_messages("missing", page_size=5)) == []
+    pages = store.iter_messages("long", page_size=7)
+    assert next(pages).text == "m0"  # lazy: a page at a time
+    with pytest.raises(InputError):
+        list(store.iter_messages("long", page_size=0))

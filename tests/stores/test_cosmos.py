@@ -12,6 +12,7 @@ import inspect
 import itertools
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -62,9 +63,13 @@ def test_plan_new_live_and_expired_sessions() -> None:
     assert again.message_ops[0][1][0]["id"] > ids[-1]  # a new incarnation sorts after
 
 
+def _no_limit(texts: Sequence[str]) -> None:
+    """An append's size check that accepts everything (the store's is tested elsewhere)."""
+
+
 def _drive_production(texts: list[str], state_docs: list[dict[str, Any]]) -> list[Any]:
     ctx = _Context(emulator=False, ttl=None)
-    op = _append_op(ctx, "s", [HumanMessage(t) for t in texts], None)
+    op = _append_op(ctx, "s", [HumanMessage(t) for t in texts], None, _no_limit)
     requests = [next(op)]
     assert isinstance(requests[0], _Query)
     reply: Any = state_docs
@@ -103,7 +108,7 @@ def test_production_append_leaves_out_known_ids() -> None:
     head = _live_head(2)
     op = _append_op(_Context(emulator=False, ttl=None), "s", [
         HumanMessage("q1", id="q1"), AIMessage("a1", id="a1"), HumanMessage("again", id="q1"),
-        HumanMessage("no id")], None)
+        HumanMessage("no id")], None, _no_limit)
     assert isinstance(next(op), _Query)  # the head (nothing cached)
     batch = op.send([head])
     assert isinstance(batch, _Batch) and batch.lost_ok
@@ -127,7 +132,8 @@ def test_production_append_leaves_out_known_ids() -> None:
 @pytest.mark.parametrize("landed", [True, False])
 def test_production_append_retries_a_lost_answer_once(landed: bool) -> None:
     head = _live_head(1)
-    op = _append_op(_Context(emulator=False, ttl=None), "s", [HumanMessage("q")], None)
+    op = _append_op(_Context(emulator=False, ttl=None), "s", [HumanMessage("q")], None,
+                    _no_limit)
     next(op)
     first = op.send([head])
     assert isinstance(first, _Batch) and first.lost_ok

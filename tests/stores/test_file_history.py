@@ -307,19 +307,18 @@ def test_clear_replaces_the_file_atomically(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chat.jsonl", "chat.jsonl.lock"]
 
 
-def test_symlinks_are_kept_and_directories_refused(tmp_path: Path) -> None:
+def test_symlinks_are_refused_and_directories_too(tmp_path: Path) -> None:
     real = tmp_path / "real.json"
     LCFileHistory(str(real)).add_message(lc.HumanMessage(content="hi"))
+    before = real.read_bytes()
     link = tmp_path / "link.json"
     link.symlink_to(real)
-    chat = history(link)
-    chat.add_ai_message("yo")  # rewriting the array replaces the target, not the link
-    assert link.is_symlink() and history(real).messages == [HumanMessage("hi"), AIMessage("yo")]
-    assert real.read_bytes().startswith(b"[")
-    history(link, format="jsonl").add_ai_message("lines")  # so does the conversion
-    assert link.is_symlink() and real.read_bytes().startswith(b"{")
-    chat.clear()
-    assert link.is_symlink() and real.read_bytes() == b""
+    for use in (lambda: history(link).add_ai_message("yo"), lambda: history(link).messages,
+                lambda: history(link, format="jsonl").convert("jsonl"),
+                lambda: history(link).clear()):
+        with pytest.raises(HistoryFileError, match=r"link\.json' is a symbolic link"):
+            use()
+    assert link.is_symlink() and real.read_bytes() == before  # neither written nor emptied
     folder = tmp_path / "folder"
     folder.mkdir()
     with pytest.raises(HistoryFileError, match="folder"):

@@ -251,6 +251,7 @@ def test_max_allowed_packet_is_read_from_the_server_and_enforced(store: MySQLSto
     """A message larger than the server's max_allowed_packet, or a statement that grows
     past it once escaped, is refused before sending (MySQL would drop the connection:
     "server has gone away"); the store stays usable, sync and async."""
+    store.max_message_bytes = 64 << 20  # above the server's: its limit is the one hit
     store.append("s", turn(1))  # the setup reads max_allowed_packet
     conn = _raw()
     with conn.cursor() as cur:

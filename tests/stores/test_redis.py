@@ -265,17 +265,22 @@ def test_append_after_langchain_clear_starts_afresh(prefix: str, raw: redis.Redi
 
 
 def test_append_is_one_script_call() -> None:
-    from threadline.stores.redis._ops import APPEND_SCRIPT, Keys, append_op
+    from threadline.stores._base import encode_message
+    from threadline.stores.redis._keys import Keys
+    from threadline.stores.redis._ops import append_op
+    from threadline.stores.redis._scripts import APPEND
 
     for ttl, expiry in ((None, ""), (30.0, 30000)):
-        op = append_op(Keys(b"p:"), "s", [HumanMessage("q", id="m1"), AIMessage("a")], ttl)
+        messages = [HumanMessage("q", id="m1"), AIMessage("a")]
+        op = append_op(Keys(b"p:"), "s", messages, [encode_message(m) for m in messages], ttl)
         batch = next(op)
         assert not batch.transaction and batch.writes and len(batch.commands) == 1
-        # The script alone checks for a fresh session, skips known ids and pushes.
+        # The script alone checks the key is ours, skips known ids and pushes.
         command = batch.commands[0]
-        assert command[:7] == ("EVAL", APPEND_SCRIPT, 4, b"p:s", b"p:\x00meta\x00s",
+        assert command[:7] == ("EVAL", APPEND, 4, b"p:s", b"p:\x00meta\x00s",
                                b"p:\x00ids\x00s", b"p:\x00sessions")
-        assert command[8:] == (expiry, b"s", "=m1", command[11], "", command[13])
+        assert command[7:9] == (b"s", 0)  # the session id, no rival prefix
+        assert command[10:] == (expiry, "=m1", command[12], "", command[14])
         with pytest.raises(StopIteration):
             op.send([2])  # no second round trip
 

@@ -27,7 +27,7 @@ from threadline.stores import open_store
 from threadline.stores.redis._ops import DEFAULT_MAX_BULK, max_bulk
 from threadline.stores.redis._store import RedisStore
 
-from .scenarios import StallingProxy, poisoned_rows_scenario
+from .scenarios import POISON, StallingProxy, poisoned_rows_scenario
 from .test_redis import PrivateRedis
 
 SHARED = "redis://127.0.0.1:6379/0"
@@ -277,7 +277,7 @@ def test_poisoned_rows(prefix: str) -> None:
         raw.zadd(prefix + "\x00sessions", {session_id: 0})
 
     poisoned_rows_scenario(store, insert_raw)
-    assert len(store.list_sessions(limit=1000).session_ids) == 13
+    assert len(store.list_sessions(limit=1000).session_ids) == len(POISON)
     raw.close()
     store.close()
 

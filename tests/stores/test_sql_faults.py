@@ -29,6 +29,7 @@ from threadline import AIMessage, HumanMessage, StoreConnectionError, StoreTimeo
 from threadline.stores import Store, open_store
 
 from .scenarios import StallingProxy, contents, poisoned_rows_scenario
+from .test_streaming import streamed_poison_scenario
 
 psycopg = pytest.importorskip("psycopg")
 pymysql = pytest.importorskip("pymysql")
@@ -408,3 +409,21 @@ def test_poisoned_rows_on_the_servers(server: Server, stores: list[Store]) -> No
     stores.append(store)
     store.setup()
     poisoned_rows_scenario(store, _server_raw(server))
+
+
+def test_streamed_read_names_poisoned_rows_by_session_position_on_sqlite(
+        tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'chat.db'}", table="chat")
+    try:
+        store.setup()
+        streamed_poison_scenario(store, _sqlite_raw(tmp_path / "chat.db", "chat"))
+    finally:
+        store.close()
+
+
+def test_streamed_read_names_poisoned_rows_by_session_position_on_the_servers(
+        server: Server, stores: list[Store]) -> None:
+    store = open_store(server.url())
+    stores.append(store)
+    store.setup()
+    streamed_poison_scenario(store, _server_raw(server))

@@ -4,8 +4,13 @@ LangChain-shaped SQLChatMessageHistory. The shared behaviour is in test_contract
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import stat
+import threading
+import tracemalloc
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -228,4 +233,57 @@ def test_an_oversized_message_is_refused_before_writing(tmp_path: Path,
     assert store.session_info("s") is None  # nothing of the batch was stored
     store.append("s", [HumanMessage("small")])
     assert [m.text for m in store.get_messages("s")] == ["small"]
+    store.close()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000])
+def test_a_database_it_creates_is_private_with_its_wal_files(tmp_path: Path,
+                                                             umask: int) -> None:
+    path = tmp_path / "chat.db"
+    old = os.umask(umask)
+    try:
+        store = open_store(f"sqlite:///{path}")
+        store.append("s", [HumanMessage("secret")])
+        other = threading.Thread(target=store.get_messages, args=("s",))  # its own connection
+        other.start()
+        other.join()
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+        store.close()
+    finally:
+        os.umask(old)
+    assert modes == {"chat.db": 0o600, "chat.db-wal": 0o600, "chat.db-shm": 0o600}
+
+
+def test_an_existing_database_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    sqlite3.connect(path).close()  # an empty database someone else made
+    path.chmod(0o640)
+    store = open_store(f"sqlite:///{path}")
+    store.append("s", [HumanMessage("hi")])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert stat.S_IMODE(Path(f"{path}-wal").stat().st_mode) == 0o640
+    store.close()
+
+
+def test_a_streamed_read_keeps_memory_flat(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/chat.db")
+    messages = [HumanMessage(f"message {i:05d} " + "x" * 100) for i in range(20_000)]
+    for start in range(0, len(messages), 5_000):
+        store.append("long", messages[start:start + 5_000])
+
+    def peak(read: Callable[[], object]) -> int:
+        tracemalloc.start()
+        try:
+            read()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    def count_streamed() -> int:
+        return sum(1 for _ in store.iter_messages("long", page_size=200))
+
+    whole = peak(lambda: len(store.get_messages("long")))
+    streamed = peak(count_streamed)
+    assert count_streamed() == 20_000
+    assert streamed * 20 < whole, (streamed, whole)  # a page at a time, not the session
     store.close()

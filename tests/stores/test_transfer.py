@@ -8,7 +8,9 @@ import os
 import sqlite3
 import stat
 import threading
+import tracemalloc
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,9 @@ from threadline import (
     import_sessions,
     messages_to_dict,
 )
+from threadline.messages._values import BaseMessage
 from threadline.stores import Store, open_store
+from threadline.stores._transfer import CHUNK
 
 
 def _filled() -> object:
@@ -213,13 +217,18 @@ def test_a_successful_export_replaces_the_file_keeping_its_mode_and_links(
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o640
     assert _entries(tmp_path) == ["export.jsonl", "latest.jsonl"]
 
+
+@pytest.mark.parametrize("umask", [0o022, 0o000, 0o277])
+def test_a_new_export_is_private_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    # Issue 21, point 8: an export holds whole conversations.
     fresh = tmp_path / "new.jsonl"
-    umask = os.umask(0o022)
+    previous = os.umask(umask)
     try:
-        export_sessions(store, fresh)
+        assert export_sessions(_filled(), fresh) == 3
     finally:
-        os.umask(umask)
-    assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o644  # what open(path, "w") gives
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o600
+    assert len(fresh.read_text().splitlines()) == 3
 
 
 def test_an_export_into_a_fifo_writes_through_it(tmp_path: Path) -> None:
@@ -241,3 +250,150 @@ def test_an_export_to_a_missing_directory_names_the_file(tmp_path: Path) -> None
     with pytest.raises(FileNotFoundError) as info:
         export_sessions(_filled(), target)
     assert info.value.filename == str(target)
+
+
+# -- streaming and printable exports (issue 21, points 6 and 9) ---------------------------------
+
+
+class _Generated:
+    """A source of one long session whose messages are made as they are read (as a
+    store's paged read makes them), with a hook called before each one."""
+
+    def __init__(self, count: int, size: int = 10,
+                 before: object = None) -> None:
+        self.count, self.size, self.before = count, size, before
+        self.page_sizes: list[int] = []
+
+    def iter_sessions(self, prefix: str = "", *, page_size: int = 500) -> Iterator[str]:
+        yield "big"
+
+    def get_messages(self, session_id: str, *, last: int | None = None,
+                     skip_invalid: bool = False) -> list[BaseMessage]:
+        raise AssertionError("a whole session was read at once")
+
+    def iter_messages(self, session_id: str, *, page_size: int = 1000,
+                      skip_invalid: bool = False) -> Iterator[BaseMessage]:
+        self.page_sizes.append(page_size)
+        for number in range(self.count):
+            if callable(self.before):
+                self.before(number)
+            yield HumanMessage(f"{number:08d}" + "x" * self.size)
+
+
+def test_export_writes_as_it_reads_and_memory_stays_flat(tmp_path: Path) -> None:
+    out = io.StringIO()
+
+    def check(number: int) -> None:
+        if number == 2 * CHUNK + 100:  # two pages are written before the third is read
+            assert out.getvalue().count("\n") >= 2 * CHUNK
+
+    source = _Generated(2500, before=check)
+    assert export_sessions(source, out) == 2500
+    assert source.page_sizes == [CHUNK]
+    assert json.loads(out.getvalue().splitlines()[-1])["data"]["content"].startswith("00002499")
+
+    # 10,000 messages of 1 KB (10 MB of export): the peak is a few pages, not the session.
+    source = _Generated(10_000, size=1000)
+    tracemalloc.start()
+    try:
+        assert export_sessions(source, tmp_path / "big.jsonl") == 10_000
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert os.path.getsize(tmp_path / "big.jsonl") > 10_000_000
+    assert peak < 6_000_000, peak
+
+    class WholeSessions:  # a source without iter_messages, nor the skip_invalid keyword
+        def iter_sessions(self, prefix: str = "", *, page_size: int = 500) -> Iterator[str]:
+            yield "s"
+
+        def get_messages(self, session_id: str, *, last: int | None = None
+                         ) -> list[BaseMessage]:
+            return [HumanMessage("q"), AIMessage("a")]
+
+    assert export_sessions(WholeSessions(), io.StringIO()) == 2  # type: ignore[arg-type]
+
+
+def test_copy_appends_as_it_reads(tmp_path: Path) -> None:
+    dst = open_store(f"sqlite:///{tmp_path / 'dst.db'}")
+
+    def check(number: int) -> None:
+        if number == 2 * CHUNK + 100:
+            info = dst.session_info("big")
+            assert info is not None and info.message_count == 2 * CHUNK
+
+    report = copy_sessions(_Generated(2500, before=check), dst)
+    assert (report.copied, report.messages) == (1, 2500)
+    assert copy_sessions(_Generated(2500), dst).up_to_date == 1  # compared page by page
+    assert copy_sessions(_Generated(2600), dst).messages == 100
+    assert copy_sessions(_Generated(2599), dst).conflicts == ["big"]  # the destination is longer
+    dst.close()
+
+
+def _export_text(count: int, size: int, sessions: int = 1) -> str:
+    return "".join(
+        json.dumps({"session_id": f"s{number % sessions}",
+                    **messages_to_dict([HumanMessage(f"{number:08d}" + "x" * size)])[0]}) + "\n"
+        for number in range(count))
+
+
+class _Pipe(io.StringIO):
+    """Text that can be read once only, like a pipe."""
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        raise OSError("underlying stream is not seekable")
+
+
+def test_import_checks_first_then_appends_in_chunks_with_flat_memory(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    path.write_text(_export_text(10_000, 1000), encoding="utf-8")
+    store = open_store(f"sqlite:///{tmp_path / 'chat.db'}")
+    tracemalloc.start()
+    try:
+        assert import_sessions(store, path) == 10_000
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 6_000_000, peak  # the file is 10.5 MB
+    assert [m.text[:8] for m in store.get_messages("s0", last=1)] == ["00009999"]
+    store.close()
+
+    # Sessions interleaved, from a stream that cannot seek back: in order per session.
+    store = open_store("memory://")
+    done: list[tuple[int, int]] = []
+    assert import_sessions(store, _Pipe(_export_text(2500, 1, sessions=2)),
+                           progress=lambda d, t: done.append((d, t))) == 2500
+    assert done == [(1, 2), (2, 2)]
+    texts = [m.text[:8] for m in store.get_messages("s1")]
+    assert texts == [f"{n:08d}" for n in range(1, 2500, 2)]
+    # A bad last line from a pipe: still nothing imported.
+    with pytest.raises(MessageFormatError, match="line 3"):
+        import_sessions(store, _Pipe(_export_text(2, 1, sessions=1) + "{bad\n"))
+    assert sorted(store.list_sessions()) == ["s0", "s1"]
+    assert len(store.get_messages("s0")) == 1250
+    # Read twice, but a message of an unknown type is reported once.
+    text = '{"session_id":"m","type":"martian","data":{"content":"b"}}\n'
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert import_sessions(store, io.StringIO(text)) == 1
+    assert ["martian" in str(w.message) for w in caught] == [True]
+
+
+def test_exports_escape_what_a_terminal_acts_on_and_read_back_the_same(tmp_path: Path) -> None:
+    # C1 controls (8-bit CSI), DEL, bidi overrides, U+2028 and a lone surrogate (which
+    # UTF-8 cannot hold): escaped the JSON way, the values unchanged.
+    content = "a\x9b2J b\x7f c\u202eevil d\u2028 e\ud800 f\x1b]52;c;eA==\x07 ünï"
+    store = open_store("memory://")
+    store.append("s", [HumanMessage(content)])
+    path = tmp_path / "export.jsonl"
+    assert export_sessions(store, path) == 1
+    text = path.read_text(encoding="utf-8")
+    assert "\\u009b" in text and "\\ud800" in text and "\\u001b" in text and "ünï" in text
+    assert not any(0x7f <= ord(c) <= 0x9f or c in "\u202e\u2028" or ord(c) < 0x20
+                   for c in text.rstrip("\n"))
+    target = open_store("memory://")
+    assert import_sessions(target, path) == 1
+    assert target.get_messages("s")[0].text == content

@@ -6,12 +6,17 @@ module maps slash commands to store operations. Errors inside the loop (a model 
 fails, a bad ``/switch`` name or ``/history`` count) print one line and the chat goes on;
 errors before it starts (no model, no store, a stored session that cannot be read) end
 the command with one line and the fix (see :mod:`threadline.cli._main`).
+
+Session ids are shown through :func:`~threadline.cli._visible.visible` where they are put
+into a line (one line each); the chat's :class:`~threadline.cli._terminal.Screen` renders
+every line and answer the same way. ``ask`` writes the streamed answer through it too,
+whether stdout is a terminal or not (a pipe into ``tee`` still reaches one); ``--json``
+is the exact answer.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import traceback
 from collections.abc import Callable
@@ -36,6 +41,7 @@ from threadline.cli._common import (
 from threadline.cli._config import Config, data_dir
 from threadline.cli._conversation import Conversation
 from threadline.cli._report import UsageError, check_utf8, error_text, reporting_skips, to_stderr
+from threadline.cli._visible import json_text, visible
 
 if TYPE_CHECKING:
     from threadline.cli._terminal import LineReader, Screen
@@ -133,7 +139,7 @@ class _Chat:
     def session_line(self) -> str:
         info = self.store.session_info(self.session)
         count = info.message_count if info else 0
-        return f"session {self.session} ({count} messages)"
+        return f"session {visible(self.session)} ({count} messages)"
 
     # Each command returns False to leave the chat.
     def help(self, argument: str) -> bool:
@@ -154,7 +160,7 @@ class _Chat:
                 continue
             found = True
             mark = "*" if sid == self.session else " "
-            self.screen.line(f"{mark} {sid}  {info.message_count} messages, "
+            self.screen.line(f"{mark} {visible(sid)}  {info.message_count} messages, "
                              f"last {format_time(info.updated_at)}")
         if not found:
             self.screen.note("no sessions stored yet")
@@ -171,14 +177,16 @@ class _Chat:
         return True
 
     def history(self, argument: str) -> bool:
+        from threadline.stores._base import MAX_LAST
+
         last = None
         if argument:
             try:
                 last = count(1)(argument)
             except argparse.ArgumentTypeError:
                 raise InputError(f"/history N shows the last N messages, N a whole number "
-                                 f">= 1, got {argument!r}; /history alone shows them all"
-                                 ) from None
+                                 f"from 1 to {MAX_LAST:,}, got {argument!r:.40}; /history "
+                                 "alone shows them all") from None
         messages = read_messages(self.store, self.session, last=last,
                                  skip_invalid=self.chat.skip_invalid)
         if not messages:
@@ -189,7 +197,7 @@ class _Chat:
 
     def clear(self, argument: str) -> bool:
         self.store.delete_session(self.session)
-        self.screen.note(f"cleared session {self.session}")
+        self.screen.note(f"cleared session {visible(self.session)}")
         return True
 
     def export(self, argument: str) -> bool:
@@ -199,7 +207,8 @@ class _Chat:
             raise InputError("/export needs a file name, e.g. /export chat.jsonl")
         written = export_sessions(self.store, argument, [self.session],
                                   skip_invalid=self.chat.skip_invalid)
-        self.screen.note(f"wrote {written} messages of session {self.session} to {argument}")
+        self.screen.note(f"wrote {written} messages of session {visible(self.session)} to "
+                         f"{visible(argument)}")
         return True
 
     def model(self, argument: str) -> bool:
@@ -344,20 +353,20 @@ def run_ask(args: argparse.Namespace, out: TextIO) -> int:
                             skip_invalid=args.skip_invalid)
 
         def write(text: str) -> None:
-            out.write(text)
+            out.write(visible(text, lines=True))  # --json is the exact form
             out.flush()
 
         with reporting_skips(to_stderr):
             turn = chat.turn(question, None if args.json else write)
         if args.json:
-            out.write(json.dumps({
+            out.write(json_text({
                 "answer": turn.answer.text,
                 "model": config.model_name,
                 "session": args.session,
                 "interrupted": turn.interrupted,
                 "trimmed": turn.trimmed,
                 "usage": turn.answer.usage_metadata,
-            }, ensure_ascii=False) + "\n")
+            }) + "\n")
         else:
             out.write("\n")
     finally:

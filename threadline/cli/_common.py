@@ -24,6 +24,7 @@ from threadline._errors import (
 from threadline._redact import redact_url
 from threadline.cli._config import Config, data_dir, default_store_url, resolve
 from threadline.cli._report import scrub
+from threadline.cli._visible import visible
 
 if TYPE_CHECKING:
     from threadline.messages._values import BaseMessage
@@ -57,15 +58,25 @@ FAKE_SLEEP_ENV = "THREADLINE_FAKE_SLEEP"
 # -- flag values, checked before a command runs ----------------------------------------------
 
 
-def count(minimum: int, what: str = "a whole number") -> Callable[[str], int]:
-    """An argparse ``type=``: an int of at least ``minimum``, else a one-line error."""
+def count(minimum: int, *, up_to: str = "MAX_LAST", what: str = "a whole number"
+          ) -> Callable[[str], int]:
+    """An argparse ``type=``: an int from ``minimum`` to the store limit named ``up_to``
+    (a constant of :mod:`threadline.stores._base`: ``MAX_LAST``, 2**31-1, the most
+    messages a read asks for; ``MAX_PAGE_LIMIT``, 10,000 sessions), else a one-line
+    error. The limit is looked up when a value is checked: ``--help`` imports no store."""
     def parse(text: str) -> int:
+        from threadline.stores import _base
+
+        maximum: int = getattr(_base, up_to)
         try:
             value = int(text)
-        except ValueError:
+        except ValueError:  # also more than 4,300 digits
             value = minimum - 1
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected {what} >= {minimum}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {what} >= {minimum}, got {text!r:.40}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(
+                f"expected {what} <= {maximum:,} (the most a store accepts), got {text!r:.40}")
         return value
 
     return parse
@@ -120,14 +131,15 @@ def config_from(args: argparse.Namespace) -> Config:
 def open_configured_store(config: Config, *, check: bool = True) -> Store:
     """Open the configured store; with ``check``, make sure it answers.
 
-    The default SQLite file's folder is created on first use; any other URL is used as
-    given.
+    The default SQLite file's folder, the data directory, is created on first use, and
+    kept private (0700: every conversation is in it); any other URL is used as given.
     """
+    from threadline.cli._files import private_dir
     from threadline.stores import open_store
 
     url = config.store_url
     if url == default_store_url():
-        data_dir().mkdir(parents=True, exist_ok=True)
+        private_dir(data_dir())
     try:
         store = open_store(url)
     except ConfigurationError as exc:
@@ -215,9 +227,10 @@ _ROLES = {"human": "You", "ai": "AI", "system": "System", "tool": "Tool"}
 
 
 def format_message(message: BaseMessage) -> str:
-    """``You: text`` / ``AI: text``; an interrupted answer is marked."""
-    role = _ROLES.get(message.type, message.type)
-    text = message.text.rstrip()
+    """``You: text`` / ``AI: text``; an interrupted answer is marked. The text keeps its
+    line breaks; its control characters are shown, not sent (:func:`visible`)."""
+    role = visible(_ROLES.get(message.type, message.type))
+    text = visible(message.text.rstrip(), lines=True)
     if (message.response_metadata or {}).get("interrupted"):
         text = f"{text} [interrupted]" if text else "[interrupted]"
     return f"{role}: {text}"

@@ -28,6 +28,7 @@ from threadline.cli._common import (
 )
 from threadline.cli._config import config_path, data_dir
 from threadline.cli._report import error_text
+from threadline.cli._visible import visible
 
 __all__ = ["EXTRAS", "add_doctor_arguments", "run_doctor"]
 
@@ -113,7 +114,9 @@ def run_doctor(args: argparse.Namespace, out: TextIO) -> int:
             # A remote model is only "reachable" once it has answered: one token's worth.
             model.invoke("Reply with OK.", max_tokens=1)
             detail += ", answered"
-        out.write(f"  model   ok: {config.model_name} ({model.model_name}{detail})\n")
+        # A GGUF file or a server names the model: shown, not sent, like stored text.
+        out.write(f"  model   ok: {visible(config.model_name)} "
+                  f"({visible(str(model.model_name))}{detail})\n")
     except ThreadlineError as exc:
         healthy = False
         out.write(f"  model   FAILED: {error_text(exc)}\n")

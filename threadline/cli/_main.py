@@ -39,6 +39,7 @@ from threadline.cli._sessions import (
     run_db,
     run_sessions,
 )
+from threadline.cli._visible import visible
 
 __all__ = ["COMMANDS", "Command", "Parser", "main"]
 
@@ -146,7 +147,7 @@ class Parser(argparse.ArgumentParser):
                           help="print the Python traceback of an error (for bug reports)")
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(2, f"{self.prog}: error: {visible(message)} (see `{self.prog} --help`)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -172,7 +173,7 @@ class _StderrLines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            text = scrub(" ".join(record.getMessage().split("\n")))
+            text = visible(scrub(" ".join(record.getMessage().split("\n"))))
             sys.stderr.write(f"threadline: {record.levelname.lower()}: {text}\n")
             sys.stderr.flush()
         except Exception:  # a logging failure must not end the command

@@ -5,7 +5,9 @@ error, warnings, and the stored messages a ``--skip-invalid`` read left out.
 line that asks for ``--debug``); ``threadline.cli._main.main`` prints it for every command,
 the chat loop for each failed turn. Everything printed goes through :func:`scrub`, which
 renders each URL in a text with :func:`~threadline._redact.redact_url`: messages should
-already show URLs redacted, this is the last line of defence.
+already show URLs redacted, this is the last line of defence. Then through
+:func:`~threadline.cli._visible.visible`: an error may quote stored text or a server's
+answer, whose control characters must not reach the terminal.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from threadline._errors import (
     ThreadlineError,
 )
 from threadline._redact import redact_url
+from threadline.cli._visible import visible
 
 __all__ = [
     "UsageError",
@@ -71,7 +74,7 @@ def error_text(exc: BaseException, *, can_skip: bool = False) -> str:
         repair = "recover a damaged history file with `threadline sessions repair FILE`"
         text += (f"; pass --skip-invalid to read the other messages, or {repair}"
                  if can_skip else f"; {repair}")
-    return scrub(" ".join(text.split("\n")))
+    return visible(scrub(" ".join(text.split("\n"))))
 
 
 # -- warnings and skipped messages --------------------------------------------------------
@@ -124,9 +127,9 @@ def reporting_skips(report: Callable[[str], object], *,
                     seen.add((error.session_id, error.position))
                 skipped.append(error)
             for text in others:
-                report(f"warning: {scrub(text)}")
+                report(f"warning: {visible(scrub(text))}")
             for line in skip_lines(skipped):
-                report(f"warning: {scrub(line)}")
+                report(f"warning: {visible(scrub(line))}")
 
 
 def check_utf8(text: str | bytes, what: str) -> str:

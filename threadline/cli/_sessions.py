@@ -12,12 +12,15 @@ Actions that read messages (``show``, ``export``, ``copy``) stop at a stored mes
 cannot be decoded, naming its session and position; with ``--skip-invalid`` they leave
 it out and say on stderr what they skipped. Exports to a file replace it atomically: a
 failed export leaves an earlier one as it was.
+
+What a store holds is shown through :func:`~threadline.cli._visible.visible` (ids one a
+line, messages with their line breaks, control characters shown, not sent); ``--json``
+prints it exactly, through :func:`~threadline.cli._visible.json_text`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +42,7 @@ from threadline.cli._common import (
 )
 from threadline.cli._config import resolve
 from threadline.cli._report import reporting_skips, to_stderr
+from threadline.cli._visible import json_text, visible
 
 if TYPE_CHECKING:
     from threadline.stores import Store
@@ -100,7 +104,7 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
                 break
     if args.json:
         for info in rows:
-            out.write(json.dumps({
+            out.write(json_text({
                 "session_id": info.session_id, "messages": info.message_count,
                 "created_at": info.created_at.isoformat() if info.created_at else None,
                 "updated_at": info.updated_at.isoformat() if info.updated_at else None,
@@ -109,9 +113,12 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
     if not rows:
         out.write("no sessions\n")
         return 0
-    width = max(len(info.session_id) for info in rows)
-    for info in rows:
-        out.write(f"{info.session_id:<{width}}  {info.message_count:>5} messages  "
+    # One id per line, shown as text: a newline or an escape sequence in an id cannot
+    # forge a row or command the terminal.
+    shown = [visible(info.session_id) for info in rows]
+    width = max(map(len, shown))
+    for sid, info in zip(shown, rows, strict=True):
+        out.write(f"{sid:<{width}}  {info.message_count:>5} messages  "
                   f"last {format_time(info.updated_at)}\n")
     return 0
 
@@ -125,7 +132,7 @@ def _show(args: argparse.Namespace, out: TextIO) -> int:
                                  skip_invalid=args.skip_invalid)
     if args.json:
         for message in messages:
-            out.write(json.dumps(message_to_dict(message), ensure_ascii=False) + "\n")
+            out.write(json_text(message_to_dict(message)) + "\n")
     else:
         print_messages(messages, out)
     return 0
@@ -144,7 +151,7 @@ def _export(args: argparse.Namespace, out: TextIO) -> int:
         with _progress("exporting") as progress:
             written = export_sessions(store, args.file, ids, progress=progress,
                                       skip_invalid=args.skip_invalid)
-    out.write(f"exported {written} messages to {args.file}\n")
+    out.write(f"exported {written} messages to {visible(args.file)}\n")
     return 0
 
 
@@ -193,7 +200,7 @@ def _copy(args: argparse.Namespace, out: TextIO) -> int:
               f"{len(report.conflicts)} conflicts\n")
     if report.conflicts:
         out.write("conflicts (the destination differs from the source; left alone): "
-                  + ", ".join(report.conflicts) + "\n")
+                  + ", ".join(map(visible, report.conflicts)) + "\n")
         return 1
     return 0
 
@@ -204,7 +211,7 @@ def _delete(args: argparse.Namespace, out: TextIO) -> int:
             _require(store, sid)
         for sid in args.session:
             store.delete_session(sid)
-            out.write(f"deleted {sid}\n")
+            out.write(f"deleted {visible(sid)}\n")
     return 0
 
 
@@ -222,11 +229,12 @@ def _convert(args: argparse.Namespace, out: TextIO) -> int:
     # stderr as one line, not as a Python warning with a source location.
     with reporting_skips(to_stderr):
         done = FileChatMessageHistory(args.file).convert(args.to)
+    name = visible(args.file)
     if done.changed:
-        out.write(f"converted {args.file}: {done.messages} messages, "
+        out.write(f"converted {name}: {done.messages} messages, "
                   f"{done.source} -> {done.target}\n")
     else:
-        out.write(f"{args.file} is already {done.target} ({done.messages} messages); "
+        out.write(f"{name} is already {done.target} ({done.messages} messages); "
                   "nothing to do\n")
     return 0
 
@@ -235,14 +243,15 @@ def _repair(args: argparse.Namespace, out: TextIO) -> int:
     from threadline.stores.file import repair_history_file
 
     report = repair_history_file(args.file)
+    name = visible(args.file)
     kept = f"{report.kept} message{'s' if report.kept != 1 else ''}"
     if not report.damaged:
-        out.write(f"{args.file}: nothing damaged ({kept}); nothing to do\n")
+        out.write(f"{name}: nothing damaged ({kept}); nothing to do\n")
         return 0
     with open(args.file, "rb") as handle:  # a JSON array holds items, JSON Lines lines
         unit = "item" if handle.read(64).lstrip().startswith(b"[") else "line"
-    out.write(f"repaired {args.file}: kept {kept}; moved {report.damaged} damaged "
-              f"{unit}{'s' if report.damaged != 1 else ''} to {report.side_file}\n")
+    out.write(f"repaired {name}: kept {kept}; moved {report.damaged} damaged "
+              f"{unit}{'s' if report.damaged != 1 else ''} to {visible(str(report.side_file))}\n")
     return 0
 
 
@@ -259,8 +268,8 @@ def add_sessions_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = _action(sub, "list", "list the stored sessions", _list)
     p.add_argument("--prefix", default="", help="only ids starting with this")
-    p.add_argument("--limit", type=count(0), default=0, metavar="N",
-                   help="at most this many (default: 0, all)")
+    p.add_argument("--limit", type=count(0, up_to="MAX_PAGE_LIMIT"), default=0, metavar="N",
+                   help="at most this many, up to 10,000 (default: 0, all)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     add_store_argument(p)
 

@@ -9,6 +9,12 @@ Two flavours of each, chosen once at start:
 - Otherwise (stdin or stdout not a terminal, or the extra missing): one line of stdin is
   one message, and the answer's text is written as it arrives. That is what makes
   ``printf 'hi\\n/history\\n' | threadline chat`` scriptable.
+
+Either way every line and every piece of an answer goes through
+:func:`~threadline.cli._visible.visible` (keeping line breaks): what a store holds or a
+model writes cannot send the terminal commands. Markdown links are shown with their
+target, ``text (https://...)``, never as terminal hyperlinks (OSC 8), whose target a
+reader cannot see. The typed lines are kept in a private (0600) file.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, TextIO
+
+from threadline.cli._visible import visible
 
 __all__ = ["LineReader", "Screen", "make_reader"]
 
@@ -59,7 +67,9 @@ class _PromptReader:
         def _newline(event: KeyPressEvent) -> None:
             event.current_buffer.insert_text("\n")
 
-        history_file.parent.mkdir(parents=True, exist_ok=True)
+        from threadline.cli._files import private_file
+
+        private_file(history_file)  # everything typed: 0600, in a 0700 folder
         self.session: Any = PromptSession(
             history=FileHistory(str(history_file)), key_bindings=bindings,
             prompt_continuation=lambda width, line, soft: "." * (width - 1) + " ",
@@ -95,6 +105,7 @@ class Screen:
             self.console = Console(file=out, highlight=False)
 
     def line(self, text: str = "", style: str | None = None) -> None:
+        text = visible(text, lines=True)
         if self.console is not None:
             self.console.print(text, style=style, markup=False)
         else:
@@ -116,7 +127,7 @@ class Screen:
         """A callback to feed the answer's text to, as it streams."""
         if self.console is None:
             def write(text: str) -> None:
-                self.out.write(text)
+                self.out.write(visible(text, lines=True))
                 self.out.flush()
 
             try:
@@ -135,10 +146,10 @@ class Screen:
         with Live(Markdown(""), console=self.console, refresh_per_second=12,
                   vertical_overflow="visible") as live:
             def feed(text: str) -> None:
-                parts.append(text)
-                live.update(Markdown("".join(parts)))
+                parts.append(visible(text, lines=True))
+                live.update(Markdown("".join(parts), hyperlinks=False))
 
             try:
                 yield feed
             finally:
-                live.update(Markdown("".join(parts)), refresh=True)
+                live.update(Markdown("".join(parts), hyperlinks=False), refresh=True)

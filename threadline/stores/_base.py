@@ -21,13 +21,18 @@ import json
 import re
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import quote
 
 from threadline._concurrency import run_sync
-from threadline._errors import InputError, MessageFormatError, SkippedMessageWarning
+from threadline._errors import (
+    ConfigurationError,
+    InputError,
+    MessageFormatError,
+    SkippedMessageWarning,
+)
 from threadline.core._history import BaseChatMessageHistory, refuse_langchain_reader
 from threadline.messages._convert import check_messages, not_a_message, with_ids
 from threadline.messages._serialization import message_from_dict, message_to_dict
@@ -35,11 +40,17 @@ from threadline.messages._values import BaseMessage
 from threadline.stores._url import StoreURL, parse_options
 
 __all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "MAX_LAST",
+    "MAX_MESSAGE_CHARS",
+    "MAX_PAGE_LIMIT",
     "MAX_SESSION_ID_LENGTH",
     "SessionInfo",
     "SessionPage",
     "Store",
     "StoreHistory",
+    "check_last",
+    "check_limit",
     "check_message_size",
     "check_messages",
     "check_page_args",
@@ -47,6 +58,7 @@ __all__ = [
     "decode_messages",
     "encode_message",
     "session_key",
+    "stream_pages",
     "validate_identifier",
     "validate_key_prefix",
     "validate_session_id",
@@ -69,6 +81,13 @@ def validate_session_id(session_id: object) -> str:
             f"a session id may be at most {MAX_SESSION_ID_LENGTH} characters, "
             f"got {len(session_id)}"
         )
+    if not session_id.isascii():
+        try:
+            session_id.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError(
+                f"a session id must be valid Unicode text; it holds a lone surrogate at "
+                f"position {exc.start}") from None
     return session_id
 
 
@@ -129,18 +148,42 @@ def check_message_size(size: int, limit: int, what: str) -> None:
             "nothing was stored")
 
 
+#: The largest ``limit`` of one page of ``list_sessions``.
+MAX_PAGE_LIMIT = 10_000
+#: The largest ``last`` a read accepts (more than any session holds).
+MAX_LAST = 2**31 - 1
+
+
+def check_limit(limit: object) -> int:
+    """A page size: an int from 1 to :data:`MAX_PAGE_LIMIT`, else :class:`InputError`."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_LIMIT:
+        raise InputError(f"limit must be an int from 1 to {MAX_PAGE_LIMIT:,}, got {limit!r:.40}")
+    return limit
+
+
+def check_last(last: object) -> int | None:
+    """``None`` (all) or how many of the newest messages to read: 0 to :data:`MAX_LAST`."""
+    if last is None:
+        return None
+    if isinstance(last, bool) or not isinstance(last, int) or not 0 <= last <= MAX_LAST:
+        raise InputError(f"last must be None or an int from 0 to {MAX_LAST:,}, got {last!r:.40}")
+    return last
+
+
 def check_page_args(prefix: object, limit: object, cursor: object) -> None:
-    """Validate ``list_sessions`` arguments the same way in every local backend."""
+    """Validate ``list_sessions`` arguments the same way in every backend."""
     if not isinstance(prefix, str) or "\x00" in prefix:
         raise InputError(f"prefix must be a str without NUL characters, got {prefix!r:.80}")
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InputError(f"limit must be a positive int, got {limit!r}")
+    check_limit(limit)
     if cursor is not None and not isinstance(cursor, str):
-        raise InputError(f"cursor must be a str from a previous page or None, got {cursor!r}")
+        raise InputError(f"cursor must be a str from a previous page or None, got {cursor!r:.80}")
 
 
 #: The longest message (in characters, as JSON) threadline stores and decodes.
 MAX_MESSAGE_CHARS = 64 * 1024 * 1024
+#: The largest message an append accepts by default (UTF-8 bytes of its JSON); a store's
+#: ``max_message_bytes`` option changes it (up to MAX_MESSAGE_CHARS).
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 # One encoder for all: json.dumps() with keyword arguments builds a new one per call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -182,12 +225,14 @@ def decode_message(text: str | bytes) -> BaseMessage:
 
 
 def decode_messages(texts: Sequence[str | bytes], *, session_id: str | None = None,
-                    skip_invalid: bool = False, from_end: bool = False) -> list[BaseMessage]:
+                    skip_invalid: bool = False, from_end: bool = False,
+                    start: int = 0) -> list[BaseMessage]:
     """Many stored messages at once, oldest first: one ``json.loads`` over the rows joined
     into an array (half the cost of parsing row by row); row by row when that fails.
 
     A bad row raises :class:`MessageFormatError` naming ``session_id`` and the row's
-    position (counted back from the newest if ``from_end``: a read of the last N). With
+    position (counted back from the newest if ``from_end``: a read of the last N; else
+    from ``start``, the session index of the first row, for a page of a longer read). With
     ``skip_invalid=True`` bad rows are left out instead, each reported by a
     :class:`SkippedMessageWarning`.
     """
@@ -208,21 +253,45 @@ def decode_messages(texts: Sequence[str | bytes], *, session_id: str | None = No
                 return [message_from_dict(item) for item in items]
             except MessageFormatError:
                 pass  # decoded again below, row by row, to name the bad one
-    return _decode_rows(texts, session_id, skip_invalid, from_end)
+    return _decode_rows(texts, session_id, skip_invalid, from_end, start)
 
 
 def _decode_rows(texts: Sequence[str | bytes], session_id: str | None, skip_invalid: bool,
-                 from_end: bool) -> list[BaseMessage]:
+                 from_end: bool, start: int) -> list[BaseMessage]:
     messages: list[BaseMessage] = []
     for index, text in enumerate(texts):
         try:
             messages.append(decode_message(text))
         except MessageFormatError as exc:
-            error = exc.located(session_id, index - len(texts) if from_end else index)
+            error = exc.located(session_id, index - len(texts) if from_end else start + index)
             if not skip_invalid:
                 raise error from exc
             warnings.warn(SkippedMessageWarning(error), stacklevel=3)
     return messages
+
+
+#: ``fetch(cursor)``: the stored texts of one page and the cursor of the next page
+#: (``None``: that page was the last); the first call gets ``None``.
+PageFetcher = Callable[[Any], tuple[Sequence[str | bytes], Any]]
+
+
+def stream_pages(fetch: PageFetcher, *, session_id: str,
+                 skip_invalid: bool) -> Iterator[BaseMessage]:
+    """A session's messages read page by page with ``fetch``, oldest first (how backends
+    implement :meth:`Store.iter_messages`): only one page is held (its texts and
+    messages) at a time, nothing is read before the first message is asked for, and a bad
+    row is named by its index in the session."""
+    cursor: Any = None
+    start = 0
+    while True:
+        texts, cursor = fetch(cursor)
+        page = decode_messages(texts, session_id=session_id, skip_invalid=skip_invalid,
+                               start=start)
+        start += len(texts)
+        del texts  # the rows are not kept while their messages are handed out
+        yield from page
+        if cursor is None:
+            return
 
 
 class SessionInfo(NamedTuple):
@@ -282,7 +351,7 @@ class Store(ABC):
     """
 
     #: URL options every backend of this class accepts, name -> type.
-    OPTIONS: ClassVar[dict[str, Any]] = {"ttl": float}
+    OPTIONS: ClassVar[dict[str, Any]] = {"ttl": float, "max_message_bytes": int}
 
     url: StoreURL
     ttl: float | None
@@ -294,6 +363,22 @@ class Store(ABC):
         self.url = StoreURL.parse(url)
         self.options = parse_options(self.url, options, self.OPTIONS)
         self.ttl = validate_ttl(self.options.get("ttl"))
+        limit = self.options.get("max_message_bytes")
+        if limit is not None and not 1 <= limit <= MAX_MESSAGE_CHARS:
+            raise ConfigurationError(
+                f"max_message_bytes must be from 1 to {MAX_MESSAGE_CHARS:,}, got {limit}")
+        #: The largest message (UTF-8 bytes of its JSON) an append accepts.
+        self.max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES if limit is None else limit
+
+    def check_sizes(self, encoded: Sequence[str]) -> None:
+        """Refuse (:class:`InputError`, before anything is sent) a batch holding a message
+        whose JSON is larger than :attr:`max_message_bytes`. Costs a length check per
+        message; only messages near the limit are measured in bytes."""
+        limit = self.max_message_bytes
+        for text in encoded:
+            if len(text) * 4 > limit:  # at most 4 UTF-8 bytes per character
+                check_message_size(len(text.encode("utf-8", "surrogatepass")), limit,
+                                   "the store's max_message_bytes")
 
     # -- the backend contract ------------------------------------------------------------
 
@@ -397,6 +482,17 @@ class Store(ABC):
                 raise InputError("store.history() needs a session id")
             session_id = session_key(*keys.values())
         return StoreHistory(self, session_id, ttl=ttl)
+
+    def iter_messages(self, session_id: str, *, page_size: int = 1000,
+                      skip_invalid: bool = False) -> Iterator[BaseMessage]:
+        """The session's messages, oldest first, read ``page_size`` at a time, so memory
+        stays flat however long the session is (exports use it). Backends read pages
+        with their own cursors; this default reads the whole session at once."""
+        check_limit(page_size)
+        if skip_invalid:
+            yield from self.get_messages(session_id, skip_invalid=True)
+        else:  # a store written before skip_invalid existed still works
+            yield from self.get_messages(session_id)
 
     def ping(self) -> None:
         """Check the store is reachable; raises StoreConnectionError (within the connect

@@ -11,6 +11,11 @@ Appends are idempotent for messages with an ``id``: each session keeps the set o
 ids, checked and extended under the lock, so racing retries store each message once.
 Nothing stored here can be undecodable, so ``skip_invalid`` has nothing to skip.
 
+Sizes. ``max_message_bytes`` applies as in every store, to the message's JSON. Messages
+are kept as objects, so they are not encoded to be stored: a message whose fields are
+all text (or None) is measured by a bound (6 bytes a character at most, as JSON), and
+only one that may be near the limit, or has other fields, is encoded to be measured.
+
 >>> store = open_store("memory://")
 >>> store.append("s1", [HumanMessage("hi")])
 >>> [m.content for m in store.get_messages("s1")]
@@ -20,19 +25,23 @@ Nothing stored here can be undecodable, so ``skip_invalid`` has nothing to skip.
 from __future__ import annotations
 
 import bisect
+import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from threadline._errors import InputError, StoreError
-from threadline.messages._values import BaseMessage
+from threadline._errors import StoreError
+from threadline.messages._serialization import message_to_dict
+from threadline.messages._values import BaseMessage, _slots_of
 from threadline.stores._base import (
     SessionInfo,
     SessionPage,
     Store,
+    check_last,
+    check_limit,
     check_messages,
     check_page_args,
     validate_session_id,
@@ -55,6 +64,25 @@ class _Session:
 
 def _utc(timestamp: float | None) -> datetime | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+
+
+# More than the JSON of a message without its text: its keys, {}, [] and nulls.
+_OVERHEAD = 1024
+# Measures what the other stores would encode; objects JSON cannot hold count as repr().
+_MEASURE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=repr)
+
+
+def _size_bound(message: BaseMessage) -> int | None:
+    """An upper bound on the UTF-8 bytes of the message's JSON if all its fields are text
+    or None (a character takes at most 6 bytes, as a ``\\u`` escape), else None."""
+    total = _OVERHEAD
+    for slot in _slots_of(type(message)):
+        value = getattr(message, slot, None)
+        if type(value) is str:
+            total += 6 * len(value)
+        elif value is not None:
+            return None
+    return total
 
 
 class MemoryStore(Store):
@@ -92,6 +120,18 @@ class MemoryStore(Store):
     def setup(self) -> None:
         self._check_open()
 
+    def _check_sizes(self, batch: Sequence[BaseMessage]) -> None:
+        limit = self.max_message_bytes
+        texts: list[str] = []
+        for message in batch:
+            bound = _size_bound(message)
+            if bound is None or bound > limit:
+                try:
+                    texts.append(_MEASURE.encode(message_to_dict(message)))
+                except (ValueError, RecursionError):
+                    continue  # a circular structure: an object only this store can hold
+        self.check_sizes(texts)
+
     def append(self, session_id: str, messages: Sequence[BaseMessage], *,
                ttl: float | None = None) -> None:
         validate_session_id(session_id)
@@ -99,6 +139,7 @@ class MemoryStore(Store):
         ttl = validate_ttl(ttl) or self.ttl
         if not batch:
             return
+        self._check_sizes(batch)
         wall, now = time.time(), time.monotonic()
         with self._lock:
             self._check_open()
@@ -123,9 +164,7 @@ class MemoryStore(Store):
                      skip_invalid: bool = False) -> list[BaseMessage]:
         # skip_invalid: accepted for the contract; message objects are always readable.
         validate_session_id(session_id)
-        if last is not None and (isinstance(last, bool) or not isinstance(last, int)
-                                 or last < 0):
-            raise InputError(f"last must be a non-negative int or None, got {last!r}")
+        check_last(last)
         with self._lock:
             self._check_open()
             session = self._live(session_id, time.monotonic())
@@ -134,6 +173,29 @@ class MemoryStore(Store):
             if last is None:
                 return list(session.messages)
             return session.messages[-last:] if last else []
+
+    def iter_messages(self, session_id: str, *, page_size: int = 1000,
+                      skip_invalid: bool = False) -> Iterator[BaseMessage]:
+        """The session's messages as it was when the iteration began, oldest first, a
+        slice of ``page_size`` at a time (taken under the lock)."""
+        validate_session_id(session_id)
+        check_limit(page_size)
+        with self._lock:
+            self._check_open()
+            session = self._live(session_id, time.monotonic())
+            if session is None:
+                return iter(())
+            # The list only ever grows (a deleted session's is dropped whole): its first
+            # ``end`` messages stay what they are now.
+            messages, end = session.messages, len(session.messages)
+        return self._pages(messages, end, page_size)
+
+    def _pages(self, messages: list[BaseMessage], end: int, page_size: int
+               ) -> Iterator[BaseMessage]:
+        for start in range(0, end, page_size):
+            with self._lock:
+                page = messages[start:min(start + page_size, end)]
+            yield from page
 
     def delete_session(self, session_id: str) -> bool:
         validate_session_id(session_id)

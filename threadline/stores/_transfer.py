@@ -16,7 +16,16 @@ checking the whole file, so a bad line imports nothing.
 it writes a temporary file beside it (created exclusively, private while it is written),
 fsyncs it and renames it over the target only once every session was read; a read that
 fails part-way (a row that cannot be decoded, a store that drops) leaves the target as it
-was and removes the temporary file. Reads take ``skip_invalid`` like the stores do.
+was and removes the temporary file. A new export is private (0600: it holds whole
+conversations); one that replaces an earlier file keeps that file's mode. Reads take
+``skip_invalid`` like the stores do.
+
+Memory stays flat in a session's length: export and copy read each session with
+``iter_messages`` (a page at a time) and write as they go; import reads its file twice,
+once to check every line (keeping only a count per session), then to append it in
+chunks of :data:`CHUNK` messages. Export lines escape, the JSON way, the characters a
+terminal would act on that JSON leaves raw (C1 controls, DEL, bidirectional overrides)
+and lone surrogates, which UTF-8 cannot hold: the values read back the same.
 
 >>> src, dst = open_store("memory://"), open_store("memory://")
 >>> src.append("s1", [HumanMessage("hi"), AIMessage("hello")])
@@ -30,11 +39,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
+import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+import warnings
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -53,17 +66,23 @@ __all__ = [
 ]
 
 Progress = Callable[[int, int], object]
-#: Messages appended per call when copying or importing a long session.
+#: Messages appended per call when copying or importing a long session, and read per
+#: page when exporting or copying one.
 CHUNK = 1000
 
 
 class SessionSource(Protocol):
-    """What :func:`copy_sessions` and :func:`export_sessions` read: any store fits."""
+    """What :func:`copy_sessions` and :func:`export_sessions` read: any store fits. A
+    source without ``iter_messages`` is read with ``get_messages``, whole sessions at a
+    time."""
 
     def iter_sessions(self, prefix: str = "", *, page_size: int = 500) -> Iterator[str]: ...
 
     def get_messages(self, session_id: str, *, last: int | None = None,
                      skip_invalid: bool = False) -> list[BaseMessage]: ...
+
+    def iter_messages(self, session_id: str, *, page_size: int = 1000,
+                      skip_invalid: bool = False) -> Iterator[BaseMessage]: ...
 
 
 @dataclass
@@ -99,11 +118,33 @@ def _opened(fp: IO[str] | str | os.PathLike[str], mode: str) -> Iterator[IO[str]
         yield fp
 
 
-def _read(source: SessionSource, session_id: str, skip_invalid: bool) -> list[BaseMessage]:
-    # The keyword only when asked for: a source written before stores took it still works.
-    if skip_invalid:
-        return source.get_messages(session_id, skip_invalid=True)
-    return source.get_messages(session_id)
+def _read(source: SessionSource, session_id: str, skip_invalid: bool
+          ) -> Generator[BaseMessage, None, None]:
+    """A session's messages, a page at a time when the source can page (closing the
+    generator closes the source's read)."""
+    paged = getattr(source, "iter_messages", None)
+    if paged is not None:
+        yield from paged(session_id, page_size=CHUNK, skip_invalid=skip_invalid)
+    elif skip_invalid:
+        yield from source.get_messages(session_id, skip_invalid=True)
+    else:  # the keyword only when asked for: a source that predates it still works
+        yield from source.get_messages(session_id)
+
+
+def _chunks(messages: Iterator[BaseMessage]) -> Iterator[list[BaseMessage]]:
+    while chunk := list(islice(messages, CHUNK)):
+        yield chunk
+
+
+# One encoder for every line (json.dumps with options builds one per call). JSON escapes
+# C0 controls itself; these it would leave raw.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _line(session_id: str, message: BaseMessage) -> str:
+    text = _ENCODER.encode({"session_id": session_id, **message_to_dict(message)})
+    return _RAW.sub(lambda match: f"\\u{ord(match[0]):04x}", text) + "\n"
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -124,7 +165,7 @@ def _replacing(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
 
     The temporary file sits beside the target (same directory, so the rename is atomic),
     has a unique name and is created with ``O_EXCL``; it is private (0600) while being
-    written and gets the mode ``open(path, "w")`` would have given just before the
+    written, and stays so unless it replaces a file, whose mode it takes just before the
     rename. A target that is not a regular file (``/dev/stdout``, a FIFO) is written in
     place: it cannot be replaced, and holds no earlier content to keep.
     """
@@ -144,7 +185,7 @@ def _replacing(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
         temporary = directory / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL
-                         | getattr(os, "O_CLOEXEC", 0), 0o666)
+                         | getattr(os, "O_CLOEXEC", 0), 0o600)
             break
         except FileExistsError:
             continue
@@ -153,10 +194,9 @@ def _replacing(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
     else:  # pragma: no cover - 100 collisions of 48 random bits
         raise FileExistsError(f"cannot create a temporary file beside {str(target)!r}")
     try:
-        # The mode open(path, "w") would have left: the existing file's, else what the
-        # umask gives a new file (the kernel just applied it to the temporary file).
-        mode = stat.S_IMODE((existing or os.fstat(fd)).st_mode)
-        os.fchmod(fd, 0o600)  # still empty: nothing was readable before this
+        # A new export is private whatever the umask; a replaced one keeps its mode.
+        mode = stat.S_IMODE(existing.st_mode) if existing is not None else 0o600
+        os.fchmod(fd, 0o600)  # a umask such as 0o277 may have taken the owner's bits
         handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
     except BaseException:
         os.close(fd)
@@ -183,9 +223,11 @@ def export_sessions(store: SessionSource, fp: IO[str] | str | os.PathLike[str],
 
     ``progress(done, total)`` is called after each session. Given a path, the export
     replaces the file atomically when it is complete; if reading a session fails, the file
-    is left as it was (nothing half-written). A stored message that cannot be decoded
-    raises :class:`MessageFormatError`; with ``skip_invalid=True`` it is left out and
-    reported by a :class:`~threadline.SkippedMessageWarning`.
+    is left as it was (nothing half-written). A new file is created 0600. Sessions are
+    read a page at a time (``iter_messages``) and written as they are read. A stored
+    message that cannot be decoded raises :class:`MessageFormatError`; with
+    ``skip_invalid=True`` it is left out and reported by a
+    :class:`~threadline.SkippedMessageWarning`.
 
     >>> import io
     >>> store = open_store("memory://")
@@ -201,51 +243,133 @@ def export_sessions(store: SessionSource, fp: IO[str] | str | os.PathLike[str],
     opened = _replacing(fp) if isinstance(fp, str | os.PathLike) else _opened(fp, "w")
     with opened as out:
         for done, sid in enumerate(ids, 1):
-            lines = [
-                json.dumps({"session_id": sid, **message_to_dict(message)},
-                           ensure_ascii=False, separators=(",", ":")) + "\n"
-                for message in _read(store, sid, skip_invalid)
-            ]
-            out.write("".join(lines))
-            written += len(lines)
+            with closing(_read(store, sid, skip_invalid)) as messages:
+                for chunk in _chunks(messages):
+                    out.write("".join([_line(sid, message) for message in chunk]))
+                    written += len(chunk)
             if progress is not None:
                 progress(done, len(ids))
     return written
 
 
+def _parse_line(line: str, number: int, where: str) -> tuple[str, BaseMessage] | None:
+    """The session id and message of one line of an export (``None`` if blank); an
+    error names the line."""
+    if not line.strip():
+        return None
+    torn = not line.endswith("\n")
+    try:
+        item = json.loads(line)
+        if not isinstance(item, dict):
+            raise ValueError(f"a JSON {type(item).__name__}, not an object")
+        sid = item.pop("session_id", None)
+        if not isinstance(sid, str):
+            raise ValueError('no "session_id" string')
+        validate_session_id(sid)
+        return sid, message_from_dict(item)
+    except RecursionError as exc:
+        raise MessageFormatError(f"{where}, line {number}: JSON nested too deeply to "
+                                 "read") from exc
+    except (ValueError, MessageFormatError) as exc:
+        hint = " (the last line has no newline: the file looks truncated)" if torn else ""
+        raise MessageFormatError(
+            f"{where}, line {number}: {exc}{hint}; expected one "
+            '{"session_id": ..., "type": ..., "data": {...}} object per line'
+        ) from exc
+
+
+def _items(lines: Iterable[str], where: str) -> Iterator[tuple[str, BaseMessage]]:
+    for number, line in enumerate(lines, 1):
+        item = _parse_line(line, number, where)
+        if item is not None:
+            yield item
+
+
 def _parse_export(lines: Iterable[str], where: str) -> dict[str, list[BaseMessage]]:
     """Sessions of an export, in first-seen order; errors name the line."""
     sessions: dict[str, list[BaseMessage]] = {}
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        torn = not line.endswith("\n")
-        try:
-            item = json.loads(line)
-            if not isinstance(item, dict):
-                raise ValueError(f"a JSON {type(item).__name__}, not an object")
-            sid = item.pop("session_id", None)
-            if not isinstance(sid, str):
-                raise ValueError('no "session_id" string')
-            validate_session_id(sid)
-            message = message_from_dict(item)
-        except RecursionError as exc:
-            raise MessageFormatError(f"{where}, line {number}: JSON nested too deeply to "
-                                     "read") from exc
-        except (ValueError, MessageFormatError) as exc:
-            hint = (" (the last line has no newline: the file looks truncated)"
-                    if torn else "")
-            raise MessageFormatError(
-                f"{where}, line {number}: {exc}{hint}; expected one "
-                '{"session_id": ..., "type": ..., "data": {...}} object per line'
-            ) from exc
+    for sid, message in _items(lines, where):
         sessions.setdefault(sid, []).append(message)
     return sessions
 
 
-def _append_chunked(store: Store, session_id: str, messages: Sequence[BaseMessage]) -> None:
-    for start in range(0, len(messages), CHUNK):
-        store.append(session_id, messages[start:start + CHUNK])
+def _start(handle: IO[str]) -> int | None:
+    """Where ``handle`` can be read again from, or ``None`` if it cannot seek back."""
+    try:
+        return handle.tell() if handle.seekable() else None
+    except (OSError, ValueError, AttributeError):  # a pipe; tell() after next(); closed
+        return None
+
+
+@contextmanager
+def _twice(handle: IO[str]) -> Iterator[tuple[Iterable[str], Callable[[], IO[str]]]]:
+    """The lines of ``handle`` for a first pass, and a function that gives them again:
+    by seeking back, or for a stream that cannot (a pipe) from a private temporary copy
+    made during the first pass (disk, not memory)."""
+    start = _start(handle)
+    if start is not None:
+        def rewound() -> IO[str]:
+            handle.seek(start)
+            return handle
+
+        yield handle, rewound
+        return
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
+        def copied() -> Iterator[str]:
+            for line in handle:
+                spool.write(line)
+                yield line
+
+        def replayed() -> IO[str]:
+            spool.seek(0)
+            return spool
+
+        yield copied(), replayed
+
+
+def _check_export(lines: Iterable[str], where: str) -> tuple[dict[str, int], int]:
+    """Every line parsed, nothing kept: the message count per session (first-seen order)
+    and the number of lines read. Warnings wait for the second pass, which says them."""
+    counts: dict[str, int] = {}
+    read = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for read, line in enumerate(lines, 1):
+            item = _parse_line(line, read, where)
+            if item is not None:
+                counts[item[0]] = counts.get(item[0], 0) + 1
+    return counts, read
+
+
+def _append_items(store: Store, items: Iterable[tuple[str, BaseMessage]],
+                  counts: dict[str, int], progress: Progress | None) -> int:
+    """Append runs of one session's messages, :data:`CHUNK` at a time; ``progress``
+    after a session's last message."""
+    appended = dict.fromkeys(counts, 0)
+    total = done = 0
+    chunk: list[BaseMessage] = []
+    current = ""
+
+    def flush() -> None:
+        nonlocal total, done
+        if not chunk:
+            return
+        store.append(current, chunk)
+        total += len(chunk)
+        appended[current] = appended.get(current, 0) + len(chunk)
+        if appended[current] == counts.get(current):
+            done += 1
+            if progress is not None:
+                progress(done, len(counts))
+        chunk.clear()
+
+    for sid, message in items:
+        if sid != current or len(chunk) >= CHUNK:
+            flush()
+            current = sid
+        chunk.append(message)
+    flush()
+    return total
 
 
 def import_sessions(store: Store, fp: IO[str] | str | os.PathLike[str],
@@ -253,20 +377,33 @@ def import_sessions(store: Store, fp: IO[str] | str | os.PathLike[str],
     """Append the sessions of an export file to ``store``; the number of messages.
 
     The whole file is checked first: a bad or truncated line raises
-    :class:`MessageFormatError` naming its line, and nothing is imported. Messages are
-    appended, not merged: to resume or repeat an import, use
-    ``copy_sessions(file_source(path), store)`` instead.
+    :class:`MessageFormatError` naming its line, and nothing is imported. Then it is read
+    again and appended :data:`CHUNK` messages at a time, so memory does not grow with the
+    file (a stream that cannot seek back, such as a pipe, is copied to a private
+    temporary file during the check). Messages are appended, not merged: to resume or
+    repeat an import, use ``copy_sessions(file_source(path), store)`` instead.
     """
     where = f"export file {str(fp)!r}" if isinstance(fp, str | os.PathLike) else "export"
-    with _opened(fp, "r") as handle:
-        sessions = _parse_export(handle, where)
-    count = 0
-    for done, (sid, messages) in enumerate(sessions.items(), 1):
-        _append_chunked(store, sid, messages)
-        count += len(messages)
-        if progress is not None:
-            progress(done, len(sessions))
-    return count
+    with _opened(fp, "r") as handle, _twice(handle) as (lines, again):
+        counts, read = _check_export(lines, where)
+        # Only the lines checked: a file that grew since is not read past them.
+        return _append_items(store, _items(islice(again(), read), where), counts, progress)
+
+
+def _copy_session(src: SessionSource, dst: Store, session_id: str,
+                  skip_invalid: bool) -> int | None:
+    """Append to ``dst`` what it lacks of the source's session: the number of messages,
+    or ``None`` if the destination's messages are not the start of the source's."""
+    with closing(_read(src, session_id, skip_invalid)) as source:
+        with closing(_read(dst, session_id, False)) as present:
+            for message in present:
+                if next(source, None) != message:
+                    return None
+        appended = 0
+        for chunk in _chunks(source):
+            dst.append(session_id, chunk)
+            appended += len(chunk)
+        return appended
 
 
 def copy_sessions(src: SessionSource, dst: Store, session_ids: Iterable[str] | None = None,
@@ -280,22 +417,24 @@ def copy_sessions(src: SessionSource, dst: Store, session_ids: Iterable[str] | N
     (the destination's own TTL applies). ``skip_invalid=True`` leaves out source messages
     that cannot be decoded (each reported by a :class:`~threadline.SkippedMessageWarning`);
     the destination is always read strictly.
+
+    Both sides are read a page at a time and the missing messages appended
+    :data:`CHUNK` at a time, so memory does not grow with a session's length. A copy
+    that stops part-way (a source message that cannot be read, Ctrl-C) may leave the
+    start of a session's missing messages appended: running it again appends the rest.
     """
     ids = _session_ids(src, session_ids)
     report = CopyReport()
     for done, sid in enumerate(ids, 1):
         report.sessions += 1
-        source = _read(src, sid, skip_invalid)
-        present = dst.get_messages(sid)
-        if source[:len(present)] != present:
+        appended = _copy_session(src, dst, sid, skip_invalid)
+        if appended is None:
             report.conflicts.append(sid)
-        elif len(present) == len(source):
+        elif appended == 0:
             report.up_to_date += 1
         else:
-            missing = source[len(present):]
-            _append_chunked(dst, sid, missing)
             report.copied += 1
-            report.messages += len(missing)
+            report.messages += appended
         if progress is not None:
             progress(done, len(ids))
     return report

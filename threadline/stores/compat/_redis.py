@@ -19,7 +19,9 @@ class RedisChatMessageHistory(StoreHistory):
     Same arguments and same data as ``langchain_community.chat_message_histories
     .RedisChatMessageHistory``, but objects created per turn (as RunnableWithMessageHistory
     does) share one store per URL and prefix instead of connecting anew, and a turn's
-    messages are written in one round trip.
+    messages are written in one round trip. Unlike LangChain's, ``key_prefix`` must not
+    be empty and must end with ``:`` (so that no session id reaches another prefix's
+    keys; see :mod:`threadline.stores.redis._store`).
 
     >>> history = RedisChatMessageHistory("user-1", url="redis://localhost:6379/0", ttl=600)
     >>> history.add_user_message("hi")

@@ -15,16 +15,18 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from threadline._errors import ConfigurationError, InputError, StoreError
+from threadline._errors import ConfigurationError, StoreError
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
+    MAX_LAST,
     SessionInfo,
     SessionPage,
+    check_last,
     check_messages,
     check_page_args,
     decode_messages,
@@ -111,6 +113,9 @@ _TOP_SQL = "SELECT TOP @k * FROM c WHERE c.pk = @pk AND c.t != 'k' ORDER BY c.id
 _ALL_SQL = "SELECT * FROM c WHERE c.pk = @pk AND c.t != 'k' ORDER BY c.id DESC"
 _IDS_SQL = "SELECT c.id FROM c WHERE c.pk = @pk AND ARRAY_CONTAINS(@ids, c.id)"
 _TOKEN_SQL = "SELECT TOP 1 c.id FROM c WHERE c.pk = @pk AND c.k = @k"
+# One page of a streamed read: the messages of an incarnation after a document id.
+_PAGE_SQL = ("SELECT TOP @k c.id, c.m FROM c WHERE c.pk = @pk AND c.t = 'm' AND c.e = @e "
+             "AND c.id > @after ORDER BY c.id")
 
 
 def _backoff(attempt: int) -> _Sleep:
@@ -168,9 +173,11 @@ def _setup_op() -> Operation[None]:
 
 
 def _append_op(ctx: _Context, session_id: str, messages: Sequence[BaseMessage],
-               ttl: float | None) -> Operation[None]:
-    """The append operation; the messages are checked at once (an oversized one is
-    refused before anything is sent, even before the store connects)."""
+               ttl: float | None, check_sizes: Callable[[Sequence[str]], None]
+               ) -> Operation[None]:
+    """The append operation; the messages are checked at once (``check_sizes``: the
+    store's limit, then the item limit: an oversized one is refused before anything is
+    sent, even before the store connects)."""
     sid = validate_session_id(session_id)
     entries: list[Entry] = []
     seen: set[str] = set()
@@ -180,6 +187,7 @@ def _append_op(ctx: _Context, session_id: str, messages: Sequence[BaseMessage],
                 continue  # an id repeated in one batch is stored once
             seen.add(message.id)
         entries.append((encode_message(message), message.id))
+    check_sizes([text for text, _ in entries])
     return _append_chunks(ctx, sid, list(chunks(entries)), ttl)
 
 
@@ -309,14 +317,13 @@ def _emulator_append(ctx: _Context, state: SessionState, sid: str, chunk: list[E
 def _get_op(session_id: str, last: int | None,
             skip_invalid: bool = False) -> Operation[list[BaseMessage]]:
     pk = partition_key(session_id)
-    if last is not None and (isinstance(last, bool) or not isinstance(last, int) or last < 0):
-        raise InputError(f"last must be a non-negative int or None, got {last!r}")
+    last = check_last(last)
     if last == 0:
         return []
     if last is None:
         docs = yield _Query(_ALL_SQL, {"@pk": pk}, pk)
     else:
-        docs = yield _Query(_TOP_SQL, {"@k": last + 1, "@pk": pk}, pk)
+        docs = yield _Query(_TOP_SQL, {"@k": min(last + 1, MAX_LAST), "@pk": pk}, pk)
     state = SessionState.from_docs(docs)
     if state.head is None or not state.live(time.time()):
         return []
@@ -324,6 +331,27 @@ def _get_op(session_id: str, last: int | None,
     texts = [doc.get("m") for doc in docs[1:] if doc.get("t") == "m" and doc.get("e") == epoch]
     return decode_messages(texts[::-1], session_id=session_id, skip_invalid=skip_invalid,
                            from_end=last is not None)
+
+
+#: Where a streamed read is: the incarnation (epoch) it reads and the id of the last
+#: message document it got.
+PageCursor = tuple[int, str]
+
+
+def _page_op(pk: str, cursor: PageCursor | None,
+             size: int) -> Operation[tuple[list[Any], PageCursor | None]]:
+    """One page of a streamed read: the stored texts of the next ``size`` messages and
+    the cursor of the page after (None: this was the last). The first page (``cursor``
+    None) reads the head first: the read follows the incarnation live then."""
+    if cursor is None:
+        state = yield from _read_state(pk, 1)
+        if state.head is None or not state.live(time.time()):
+            return [], None
+        cursor = (int(state.head["e"]), "")
+    epoch, after = cursor
+    docs = yield _Query(_PAGE_SQL, {"@k": size, "@pk": pk, "@e": epoch, "@after": after}, pk)
+    texts = [doc.get("m") for doc in docs]
+    return texts, (epoch, str(docs[-1]["id"])) if len(docs) == size else None
 
 
 def _utc(value: Any) -> datetime | None:

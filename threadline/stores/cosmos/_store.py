@@ -25,7 +25,9 @@ may be 16 KB), so a session is never capped by the 2 MB item limit:
 Ids of one partition sort in write order and ``"~session"`` sorts after them all, so one
 query — ``SELECT TOP N+1 * … WHERE c.pk = @pk AND c.t != 'k' ORDER BY c.id DESC`` —
 returns the head and the newest N messages: a read is one round trip, and never sees
-the id documents.
+the id documents. :meth:`CosmosStore.iter_messages` streams a session: the head, then
+one query per page (``TOP page_size`` of the head's incarnation, keyset on the document
+id).
 
 Writes: an append is ONE transactional batch (``execute_item_batch``): the head replaced
 with ``If-Match: <etag>`` (or created, for a new session) followed by the message
@@ -98,12 +100,20 @@ from threadline._errors import (
     StoreTimeoutError,
 )
 from threadline.messages._values import BaseMessage
-from threadline.stores._base import SessionInfo, SessionPage, Store, validate_ttl
+from threadline.stores._base import (
+    SessionInfo,
+    SessionPage,
+    Store,
+    check_limit,
+    stream_pages,
+    validate_ttl,
+)
 from threadline.stores._url import StoreURL
-from threadline.stores.cosmos._docs import _name
+from threadline.stores.cosmos._docs import _name, partition_key
 from threadline.stores.cosmos._ops import (
     BatchFailure,
     Operation,
+    PageCursor,
     _append_op,
     _Batch,
     _Context,
@@ -114,6 +124,7 @@ from threadline.stores.cosmos._ops import (
     _get_op,
     _info_op,
     _list_op,
+    _page_op,
     _purge_op,
     _Query,
     _setup_op,
@@ -481,7 +492,8 @@ class CosmosStore(Store):
 
     def append(self, session_id: str, messages: Sequence[BaseMessage], *,
                ttl: float | None = None) -> None:
-        operation = _append_op(self._ctx, session_id, messages, validate_ttl(ttl) or self.ttl)
+        operation = _append_op(self._ctx, session_id, messages, validate_ttl(ttl) or self.ttl,
+                               self.check_sizes)
         # Threads of one process take turns per session: optimistic concurrency still
         # guards against other processes, but threads no longer waste round trips on
         # conflicts with each other.
@@ -491,6 +503,18 @@ class CosmosStore(Store):
     def get_messages(self, session_id: str, *, last: int | None = None,
                      skip_invalid: bool = False) -> list[BaseMessage]:
         return self._run(_get_op(session_id, last, skip_invalid))
+
+    def iter_messages(self, session_id: str, *, page_size: int = 1000,
+                      skip_invalid: bool = False) -> Iterator[BaseMessage]:
+        """The session's messages, oldest first: the head, then one query per
+        ``page_size`` messages."""
+        pk = partition_key(session_id)
+        size = check_limit(page_size)
+
+        def fetch(cursor: PageCursor | None) -> tuple[list[Any], PageCursor | None]:
+            return self._run(_page_op(pk, cursor, size))
+
+        return stream_pages(fetch, session_id=session_id, skip_invalid=skip_invalid)
 
     def delete_session(self, session_id: str) -> bool:
         return self._run(_delete_op(self._ctx, session_id))
@@ -522,7 +546,7 @@ class CosmosStore(Store):
     async def aappend(self, session_id: str, messages: Sequence[BaseMessage], *,
                       ttl: float | None = None) -> None:
         await self._arun(_append_op(self._ctx, session_id, list(messages),
-                                    validate_ttl(ttl) or self.ttl))
+                                    validate_ttl(ttl) or self.ttl, self.check_sizes))
 
     async def aget_messages(self, session_id: str, *, last: int | None = None,
                             skip_invalid: bool = False) -> list[BaseMessage]:

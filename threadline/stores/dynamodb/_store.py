@@ -49,10 +49,12 @@ included (see :mod:`threadline.stores.dynamodb._client`); running out raises
 
 Reads: the last N are one ``Query`` (``ScanIndexForward=False``, ``Limit=N+1``): the
 session item comes first, then the newest messages; longer reads page with
-``LastEvaluatedKey``. Reads are strongly consistent (``consistent_read=false`` halves
-their cost). Listing sessions and purging are a ``Scan`` of the whole table (filtered to
-session items, but DynamoDB bills every item read): fine for maintenance, too costly to
-call per request on big tables.
+``LastEvaluatedKey``. :meth:`~DynamoDBStore.iter_messages` streams a session: a GetItem
+of the session item, then ``Query`` pages of ``page_size`` messages (``Limit`` and
+``ExclusiveStartKey``) over the sequence numbers it held then. Reads are strongly
+consistent (``consistent_read=false`` halves their cost). Listing sessions and purging
+are a ``Scan`` of the whole table (filtered to session items, but DynamoDB bills every
+item read): fine for maintenance, too costly to call per request on big tables.
 
 Expiry: ``ExpiresAt`` (float seconds) is what reads check; ``expireAt`` (whole seconds)
 is the table's TTL attribute, enabled by :meth:`~DynamoDBStore.setup` with
@@ -78,21 +80,20 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from threadline._errors import (
-    ConfigurationError,
-    InputError,
-    MissingDependencyError,
-    StoreError,
-)
+from threadline._errors import ConfigurationError, MissingDependencyError, StoreError
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
+    MAX_LAST,
     SessionInfo,
     SessionPage,
     Store,
+    check_last,
+    check_limit,
     check_messages,
     check_page_args,
     decode_messages,
     encode_message,
+    stream_pages,
     validate_ttl,
 )
 from threadline.stores._url import StoreURL
@@ -127,6 +128,9 @@ if TYPE_CHECKING:
 __all__ = ["DynamoDBStore"]
 
 _CACHE_SIZE = 10_000
+#: Where a streamed read is: the (first, last) sequence numbers it reads, and the
+#: ExclusiveStartKey of its next page.
+_Cursor = tuple[int, int, dict[str, Any] | None]
 _MAX_ATTEMPTS = 200
 
 
@@ -391,6 +395,7 @@ class DynamoDBStore(Store):
             entries.append((encode_message(message), message.id))
         if not entries:
             return
+        self.check_sizes([text for text, _ in entries])
         chunks = list(_chunks(entries, pk))  # refuses an oversized message before sending
         self._ensure_ready()
         for chunk in chunks:
@@ -410,9 +415,7 @@ class DynamoDBStore(Store):
     def get_messages(self, session_id: str, *, last: int | None = None,
                      skip_invalid: bool = False) -> list[BaseMessage]:
         pk = partition_key(session_id)
-        if last is not None and (isinstance(last, bool) or not isinstance(last, int)
-                                 or last < 0):
-            raise InputError(f"last must be a non-negative int or None, got {last!r}")
+        last = check_last(last)
         if last == 0:
             return []
         self._ensure_ready()
@@ -422,7 +425,8 @@ class DynamoDBStore(Store):
             values={":pk": {"S": pk}, ":zero": _n(0)}, ScanIndexForward=False,
             ConsistentRead=self.consistent_read)
         if last is not None:
-            query["Limit"] = last + 1  # the session item, then the newest messages
+            # The session item, then the newest messages (Limit is a 32-bit int).
+            query["Limit"] = min(last + 1, MAX_LAST)
         found = self._newest(pk, query, last)
         return decode_messages(found[::-1], session_id=session_id, skip_invalid=skip_invalid,
                                from_end=last is not None)
@@ -446,6 +450,40 @@ class DynamoDBStore(Store):
                     if last is not None and len(found) >= last:
                         return found
         return found
+
+    def iter_messages(self, session_id: str, *, page_size: int = 1000,
+                      skip_invalid: bool = False) -> Iterator[BaseMessage]:
+        """The session's messages, oldest first: the session item, then one Query per
+        ``page_size`` messages (the ones it held when the read began)."""
+        pk = partition_key(session_id)
+        size = check_limit(page_size)
+
+        def fetch(cursor: _Cursor | None) -> tuple[list[str], _Cursor | None]:
+            if cursor is None:
+                self._ensure_ready()
+                meta = self._meta(pk)
+                if not _alive(meta, time.time()):
+                    return [], None
+                assert meta is not None
+                self._remember(pk, meta)
+                base = _int(meta, "Base")
+                cursor = (base + 1, base + _int(meta, "Count"), None)
+            low, high, start = cursor
+            if high < low:
+                return [], None
+            query = self._requests.expression(
+                TableName=self.table,
+                KeyConditionExpression="#pk = :pk AND #seq BETWEEN :low AND :high",
+                values={":pk": {"S": pk}, ":low": _n(low), ":high": _n(high)},
+                ScanIndexForward=True, Limit=size, ConsistentRead=self.consistent_read)
+            if start is not None:
+                query["ExclusiveStartKey"] = start
+            page = self._call("query", **query)
+            texts = [item.get("Message", {}).get("S") for item in page.get("Items", [])]
+            after = page.get("LastEvaluatedKey")
+            return texts, None if after is None else (low, high, after)
+
+        return stream_pages(fetch, session_id=session_id, skip_invalid=skip_invalid)
 
     def _meta(self, pk: str) -> dict[str, Any] | None:
         found = self._call("get_item", TableName=self.table, Key=self._requests.key(pk, META_SEQ),

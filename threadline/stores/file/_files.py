@@ -6,6 +6,15 @@ lock file that others wait on would let two writers in at once). A file is repla
 atomically through a temporary file beside it (``.<name>.<pid>.<random>.tmp``), fsynced,
 renamed with ``os.replace``, then the directory fsynced.
 
+Links. Nothing here follows a symbolic link: files are opened with ``O_NOFOLLOW`` (a link
+planted where a history, lock or metadata file goes raises ELOOP, which callers turn into
+an error naming the path, see :func:`is_link_error`), created with ``O_EXCL`` where new,
+and ``os.replace`` replaces a link itself, never its target. Temporary files get
+``mkstemp``'s treatment (an unguessable name, ``O_CREAT | O_EXCL | O_NOFOLLOW``, mode
+0600) with the name chosen before the file exists, so it is noted in the lock file first
+and a writer killed at any point leaves nothing un-noted. New files are private (0600)
+whatever the umask; a replaced file keeps its mode.
+
 A lock file also holds two notes, each written in one ``pwrite`` within the first page
 (so a kill never tears one) by the holder of the exclusive lock: the append in progress
 (:func:`note_write`) and the temporary file of the rewrite in progress
@@ -17,10 +26,12 @@ scanning the directory.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
 import secrets
+import stat
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,15 +41,19 @@ from threadline.stores.file._format import BLANK, CHUNK, Slot, split_lines
 __all__ = [
     "STALE_AGE",
     "count_newlines",
+    "file_mode",
     "flocked",
     "fsync_dir",
     "is_stale",
     "interrupted_write",
+    "is_link_error",
+    "iter_line_slots",
     "note_done",
     "note_rewrite",
     "note_write",
     "noted_rewrite",
     "open_lock",
+    "open_nofollow",
     "pread_all",
     "read_head",
     "read_last_slots",
@@ -98,6 +113,30 @@ def read_last_slots(fd: int, size: int, last: int, encoding: str
             return slots[-last:], end, torn
 
 
+def iter_line_slots(fd: int, limit: int, encoding: str, block: int = BLOCK * 4
+                    ) -> Iterator[tuple[list[Slot], bool]]:
+    """The slots of the first ``limit`` bytes of a JSON Lines file, a block at a time:
+    ``(slots, torn)`` per block of whole lines (memory: a block, or the longest line),
+    the last with the bytes after the last newline (``torn``: see :func:`split_lines`)."""
+    parts: list[bytes] = []  # the start of a line longer than what was read of it
+    base = pos = 0
+    while pos < limit:
+        part = os.pread(fd, min(block, limit - pos), pos)
+        if not part:  # the file shrank under us (a torn line cut off): what was read
+            break
+        pos += len(part)
+        cut = part.rfind(b"\n") + 1
+        if not cut:
+            parts.append(part)
+            continue
+        data = b"".join([*parts, part[:cut]]) if parts else part[:cut]
+        yield split_lines(data, base, encoding)[0], False
+        base += len(data)
+        parts = [part[cut:]] if cut < len(part) else []
+    slots, _, torn = split_lines(b"".join(parts), base, encoding)
+    yield slots, torn
+
+
 def count_newlines(fd: int, end: int) -> int:
     """Newlines in the first ``end`` bytes: line numbers for error messages. A byte
     count, not a parse: ~0.2 ms per MB."""
@@ -112,7 +151,7 @@ def count_newlines(fd: int, end: int) -> int:
 
 
 def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
@@ -128,10 +167,41 @@ def write_all(fd: int, data: bytes) -> None:
 # --- locks and atomic replacement ---------------------------------------------------------
 
 
-def open_lock(path: Path) -> int:
-    """Open the lock file ``path``, creating it; raises ``OSError``. Lock files are never
-    deleted: unlinking one that others wait on would let two writers in at once."""
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+#: Private: the mode of the files threadline creates (made exact, whatever the umask).
+PRIVATE = 0o600
+
+
+def open_nofollow(path: Path, flags: int, mode: int = PRIVATE) -> int:
+    """``os.open`` that never follows a link at ``path`` (ELOOP instead)."""
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+
+
+def is_link_error(exc: OSError, path: Path) -> bool:
+    """Whether ``exc``, from :func:`open_nofollow` on ``path``, means it is a link."""
+    return exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path)
+
+
+def open_lock(path: Path, mode: int = PRIVATE) -> int:
+    """Open the lock file ``path``, creating it with ``mode`` (exactly) if it is new;
+    raises ``OSError`` (ELOOP for a link). Lock files are never deleted: unlinking one
+    that others wait on would let two writers in at once."""
+    for _ in range(100):
+        try:
+            return open_nofollow(path, os.O_RDWR)
+        except FileNotFoundError:
+            pass
+        try:
+            fd = open_nofollow(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
+        except FileExistsError:
+            continue  # made meanwhile by another writer: open theirs
+        try:
+            os.fchmod(fd, mode)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
+    # Only a file that keeps appearing and vanishing gets here: not a lock file of ours.
+    raise FileExistsError(errno.EEXIST, "a lock file that keeps changing", str(path))
 
 
 @contextlib.contextmanager
@@ -148,7 +218,7 @@ def try_flock(path: Path) -> int | None:
     """An exclusively locked fd of the existing lock file ``path``, or None if it is
     missing or held (close the fd to release it)."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        fd = open_nofollow(path, os.O_RDWR)
     except OSError:
         return None
     try:
@@ -262,26 +332,53 @@ def is_stale(path: str, pid: int, now: float) -> bool:
         return False
 
 
+def file_mode(target: Path) -> int:
+    """The permission bits of the regular file ``target``, else :data:`PRIVATE`."""
+    try:
+        st = os.lstat(target)
+    except OSError:
+        return PRIVATE
+    return stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else PRIVATE
+
+
+def _create_temp(target: Path, lock_fd: int | None) -> tuple[Path, int]:
+    """A new temporary file beside ``target`` (mkstemp's way: unguessable name, created
+    with ``O_EXCL | O_NOFOLLOW``, 0600), noted in ``lock_fd`` before it exists."""
+    for _ in range(100):
+        tmp = _temp_path(target)
+        if lock_fd is not None:
+            note_rewrite(lock_fd, tmp)
+        try:
+            return tmp, open_nofollow(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            continue  # 48 random bits taken (or planted): draw again
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(target.parent))
+
+
 def replace_file(target: Path, data: bytes, *, mode: int | None = None,
                  durable: bool = True, lock_fd: int | None = None) -> os.stat_result:
     """Atomically make ``data`` the content of ``target``; the new file's stat.
 
     Writes a temporary file beside ``target`` and renames it over ``target``, so a crash
     leaves the old file or the new one, never a mix. ``mode``: the new file's permission
-    bits (``None``: those of a new file, 0o666 minus the umask). ``durable``: fsync the
-    data before the rename (else a power loss could leave an empty file) and the
-    directory after it (which makes the rename itself durable). ``lock_fd``: the
-    exclusively locked lock file of ``target``, where the temporary file is noted (see
-    :func:`note_rewrite`) until it is renamed or removed.
+    bits (``None``: those of the file it replaces, or 0600 for a new one, whatever the
+    umask). ``durable``: fsync the data before the rename (else a power loss could leave
+    an empty file) and the directory after it (which makes the rename itself durable).
+    ``lock_fd``: the exclusively locked lock file of ``target``, where the temporary file
+    is noted (see :func:`note_rewrite`) until it is renamed or removed. A link at
+    ``target`` is replaced, never written through.
     """
-    tmp = _temp_path(target)
-    if lock_fd is not None:
-        note_rewrite(lock_fd, tmp)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    if mode is None:
+        mode = file_mode(target)
+    try:
+        tmp, fd = _create_temp(target, lock_fd)
+    except BaseException:
+        if lock_fd is not None:
+            note_rewrite(lock_fd, None)
+        raise
     try:
         try:
-            if mode is not None:
-                os.fchmod(fd, mode & 0o7777)
+            os.fchmod(fd, mode & 0o7777)
             write_all(fd, data)
             if durable:
                 os.fsync(fd)

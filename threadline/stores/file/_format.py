@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from threadline._errors import DamagedMessageError, MessageFormatError, SkippedMessageWarning
-from threadline.messages._serialization import message_from_dict
+from threadline.messages._serialization import message_from_dict, message_to_dict
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import decode_message
 
@@ -35,7 +35,9 @@ __all__ = [
     "Slot",
     "decode_slots",
     "encode_lines",
+    "encode_texts",
     "file_kind",
+    "join_lines",
     "split_array",
     "split_lines",
 ]
@@ -70,6 +72,16 @@ def encode_lines(items: Sequence[dict[str, Any]], encoding: str, ensure_ascii: b
     # JSON escapes control characters, so a line never holds a raw newline.
     encoder = _ENCODERS[ensure_ascii]
     return "".join(encoder.encode(item) + "\n" for item in items).encode(encoding)
+
+
+def encode_texts(messages: Sequence[BaseMessage], ensure_ascii: bool) -> list[str]:
+    """Each message's line (its dict as compact JSON), without the newline."""
+    encoder = _ENCODERS[ensure_ascii]
+    return [encoder.encode(message_to_dict(m)) for m in messages]
+
+
+def join_lines(texts: Sequence[str], encoding: str) -> bytes:
+    return "".join(text + "\n" for text in texts).encode(encoding)
 
 
 # --- cutting a file into slots --------------------------------------------------------------

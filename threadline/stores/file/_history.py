@@ -29,6 +29,20 @@ temporary file in the same directory, fsynced before ``os.replace`` (and the dir
 after it), and noted in the lock file until the rename: the next use of the history
 (opening it, even to read) removes what a rewrite killed before its rename left.
 
+Links and modes. The history and its lock file are opened with ``O_NOFOLLOW``: a link at
+either raises :class:`HistoryFileError` naming it, so a link planted beside a history
+(or a ``clear()`` of one) never writes through to another file; rewrites rename over the
+path itself. Files it creates are 0600 (a lock file made beside an existing history gets
+the history's mode, so those who may read it may lock it); existing files keep theirs.
+
+Sizes. A message whose line is larger than ``max_message_bytes`` (16 MiB by default) is
+refused before anything is written, as by every store.
+
+Streaming. :meth:`FileChatMessageHistory.iter_messages` reads a JSON Lines file a block
+at a time and decodes a page of messages at a time, from a snapshot: the shared lock is
+held only while it opens the file and finds where the stored messages end; then the open
+descriptor keeps the inode that a rewrite replaces, and appends land after that end.
+
 Durability. Appends are not fsynced unless ``fsync=True``: written data sits in the page
 cache, which survives the death of the process (SIGKILL, OOM kill); only a power loss or
 a kernel crash can lose the latest appends, and what survives still reads cleanly.
@@ -56,29 +70,39 @@ import contextlib
 import json
 import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from threadline._concurrency import run_sync
-from threadline._errors import HistoryFileError, InputError, MessageFormatError
+from threadline._errors import HistoryFileError, InputError, MessageFormatError, ThreadlineError
 from threadline.core._history import BaseChatMessageHistory, refuse_langchain_reader
 from threadline.messages._convert import check_messages
 from threadline.messages._serialization import message_from_dict, message_to_dict
 from threadline.messages._values import BaseMessage
+from threadline.stores._base import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    MAX_MESSAGE_CHARS,
+    check_limit,
+    check_message_size,
+)
 from threadline.stores.file import _cache
 from threadline.stores.file._cache import CHECKED as _CHECKED  # noqa: F401  (benchmarks)
 from threadline.stores.file._files import (
     count_newlines,
+    file_mode,
     flocked,
     fsync_dir,
     interrupted_write,
+    is_link_error,
+    iter_line_slots,
     leftover,
     note_done,
     note_rewrite,
     note_write,
     noted_rewrite,
     open_lock,
+    open_nofollow,
     pread_all,
     read_head,
     read_last_slots,
@@ -92,12 +116,14 @@ from threadline.stores.file._format import (
     Slot,
     decode_slots,
     encode_lines,
+    encode_texts,
     file_kind,
+    join_lines,
     split_array,
     split_lines,
 )
 
-__all__ = ["Conversion", "FileChatMessageHistory", "Written"]
+__all__ = ["Conversion", "FileChatMessageHistory", "Lines", "Written"]
 
 _FORMATS = (None, "jsonl", "json")
 Format = Literal["jsonl", "json"]
@@ -125,17 +151,25 @@ class Written(NamedTuple):
     ino: int
 
 
-def _fresh(batch: Sequence[BaseMessage], known: Callable[[str], bool]) -> list[BaseMessage]:
-    """``batch`` without the messages whose id is ``known`` or came earlier in it."""
-    fresh: list[BaseMessage] = []
+class Lines(NamedTuple):
+    """A batch ready to write: the messages and each one's line (compact JSON)."""
+
+    messages: Sequence[BaseMessage]
+    texts: list[str]
+
+
+def _fresh(batch: Sequence[BaseMessage], known: Callable[[str], bool]) -> list[int]:
+    """The indexes of the messages of ``batch`` whose id is not ``known`` and did not
+    come earlier in it."""
+    fresh: list[int] = []
     seen: set[str] = set()
-    for message in batch:
+    for index, message in enumerate(batch):
         mid = message.id
         if isinstance(mid, str):
             if mid in seen or known(mid):
                 continue
             seen.add(mid)
-        fresh.append(message)
+        fresh.append(index)
     return fresh
 
 
@@ -154,7 +188,15 @@ class FileChatMessageHistory(BaseChatMessageHistory):
     Concurrent processes are serialised with ``flock`` on ``<file>.lock`` (POSIX only),
     and a crash never damages a stored message. ``fsync=True`` makes each append durable
     against power loss as well, at the cost of a disk flush. Appends are idempotent for
-    messages with an ``id`` (as in every threadline store).
+    messages with an ``id`` (as in every threadline store). A message whose line would
+    be larger than ``max_message_bytes`` (16 MiB by default) is refused with
+    :class:`~threadline.InputError` before anything is written.
+
+    Links are not followed: a symbolic link at ``file_path`` (or at its lock file) raises
+    :class:`~threadline.HistoryFileError`, so a link planted beside a history can never
+    redirect a write. Files it creates are private (0600, whatever the umask). To keep
+    one file per session, name them with :func:`~threadline.stores.file.history_path`,
+    never with the raw session id.
 
     >>> history = FileChatMessageHistory("chat.jsonl")  # doctest: +SKIP
     >>> history.add_messages([HumanMessage("hi"), AIMessage("hello")])  # doctest: +SKIP
@@ -176,12 +218,22 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         ensure_ascii: bool = False,
         format: Format | None = None,
         fsync: bool = False,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         if not isinstance(file_path, str | os.PathLike):
             raise InputError(
                 f"file_path must be a str or a path, got {type(file_path).__name__}"
             )
-        path = Path(file_path)
+        text = os.fspath(file_path)
+        if not isinstance(text, str) or "\x00" in text:
+            raise InputError(f"file_path must be a str path without NUL characters, "
+                             f"got {text!r:.200}")
+        try:
+            os.fsencode(text)
+        except UnicodeEncodeError as exc:
+            raise InputError(f"file_path cannot be a file name here ({exc.reason} at "
+                             f"character {exc.start}): {text!r:.200}") from None
+        path = Path(text)
         if not path.name or path.name in (".", ".."):
             raise InputError(f"file_path must name a file, got {str(file_path)!r}")
         if format not in _FORMATS:
@@ -196,11 +248,17 @@ class FileChatMessageHistory(BaseChatMessageHistory):
             raise InputError(
                 f"encoding {encoding!r} is not ASCII-compatible; use e.g. 'utf-8' or 'latin-1'"
             )
+        if (isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int)
+                or not 1 <= max_message_bytes <= MAX_MESSAGE_CHARS):
+            raise InputError(f"max_message_bytes must be an int from 1 to "
+                             f"{MAX_MESSAGE_CHARS:,}, got {max_message_bytes!r:.40}")
         self.file_path = path
         self.encoding = encoding
         self.ensure_ascii = ensure_ascii
         self.format: Format | None = format
         self.fsync = fsync
+        #: The largest message (bytes of its line in the file) a write accepts.
+        self.max_message_bytes = max_message_bytes
         self._lock_path = path.with_name(path.name + ".lock")
         self._where = f"chat history file {str(path)!r}"
         self._opened = False  # whether this object has looked for a killed rewrite's file
@@ -226,6 +284,77 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         refuse_langchain_reader(self)
         return await run_sync(self._get, last, skip_invalid=skip_invalid)
 
+    def iter_messages(self, *, page_size: int = 1000,
+                      skip_invalid: bool = False) -> Iterator[BaseMessage]:
+        """The messages, oldest first, decoded ``page_size`` at a time from a JSON Lines
+        file read a block at a time, so memory stays flat however long the file is (an
+        array file is read whole). What it yields is the file as it was when the
+        iteration began: later writes are not seen. Bad messages as in
+        :meth:`get_messages`, with their position in the file."""
+        check_limit(page_size)
+        return self._iter(page_size, skip_invalid=skip_invalid)
+
+    def _iter(self, page_size: int, *, skip_invalid: bool = False,
+              session_id: str | None = None) -> Iterator[BaseMessage]:
+        # The lock is held only to take the snapshot: the open fd keeps the inode that
+        # rewrites replace, and appends go past ``limit``, so a slow consumer never
+        # blocks writers.
+        with self._shared_lock() as lock_fd:
+            fd = self._open_existing()
+            if fd is None:
+                return
+            try:
+                st = os.fstat(fd)
+                head = read_head(fd, st.st_size)
+                kind = file_kind(head)
+                limit = self._limit(lock_fd, fd, st) if kind == "jsonl" else st.st_size
+            except BaseException as exc:
+                os.close(fd)
+                if isinstance(exc, OSError):
+                    raise self._os_error("cannot read", exc) from exc
+                raise
+        try:
+            if kind == "unknown":
+                raise self._not_history(head)
+            if kind == "json":
+                yield from self._read_array(pread_all(fd, st.st_size), None, skip_invalid,
+                                            session_id)
+            elif kind == "jsonl":
+                torn = yield from self._iter_lines(fd, limit, page_size, skip_invalid,
+                                                   session_id)
+                self._warn_torn("skipped", torn, st.st_size - limit, 2)
+        except OSError as exc:
+            raise self._os_error("cannot read", exc) from exc
+        finally:
+            os.close(fd)
+
+    def _iter_lines(self, fd: int, limit: int, page_size: int, skip_invalid: bool,
+                    session_id: str | None) -> Generator[BaseMessage, None, bool]:
+        """The messages of the first ``limit`` bytes, a page at a time; returns whether
+        the last line is torn."""
+        position, torn = 0, False
+        carry: list[Slot] = []
+        for block in iter_line_slots(fd, limit, self.encoding):
+            slots, torn = block  # ``torn`` of the last block: the file's end
+            if carry:
+                slots = carry + slots
+            # Whole pages now; the rest waits for the next block (or the end).
+            stop = len(slots) - len(slots) % page_size
+            for start in range(0, stop, page_size):
+                yield from self._decode_page(fd, slots[start:start + page_size], position,
+                                             skip_invalid, session_id)
+                position += page_size
+            carry = slots[stop:]
+        if carry:
+            yield from self._decode_page(fd, carry, position, skip_invalid, session_id)
+        return torn
+
+    def _decode_page(self, fd: int, page: list[Slot], first: int, skip_invalid: bool,
+                     session_id: str | None) -> list[BaseMessage]:
+        return decode_slots(page, encoding=self.encoding, where=self._where,
+                            session_id=session_id, first=first, skip_invalid=skip_invalid,
+                            line_of=lambda offset: count_newlines(fd, offset) + 1)
+
     def _get(self, last: int | None, *, skip_invalid: bool = False,
              session_id: str | None = None) -> list[BaseMessage]:
         if last is not None:
@@ -234,12 +363,9 @@ class FileChatMessageHistory(BaseChatMessageHistory):
             if last <= 0:
                 return []
         with self._shared_lock() as lock_fd:
-            try:
-                fd = os.open(self.file_path, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
+            fd = self._open_existing()
+            if fd is None:
                 return []
-            except OSError as exc:
-                raise self._os_error("cannot read", exc) from exc
             try:
                 return self._read(fd, lock_fd, last, skip_invalid, session_id)
             except OSError as exc:  # e.g. the path is a directory
@@ -328,8 +454,10 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         """How many messages the file holds (readable or not), without decoding them."""
         with self._shared_lock() as lock_fd:
             try:
-                fd = os.open(self.file_path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
+                fd = open_nofollow(self.file_path, os.O_RDONLY)
+            except OSError as exc:
+                if is_link_error(exc, self.file_path):
+                    raise self._link_error(self.file_path) from exc
                 return 0
             try:
                 st = os.fstat(fd)
@@ -352,22 +480,36 @@ class FileChatMessageHistory(BaseChatMessageHistory):
     # --- writing ------------------------------------------------------------------------
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
-        self._add(check_messages(messages))
+        lines = self._encode(check_messages(messages))
+        limit = self.max_message_bytes
+        for text in lines.texts:
+            if len(text) * 4 > limit:  # at most 4 bytes a character: measure only these
+                check_message_size(len(text.encode(self.encoding, "replace")), limit,
+                                   "this history's max_message_bytes")
+        self._add(lines)
 
-    def _add(self, batch: Sequence[BaseMessage], session_id: str | None = None
-             ) -> Written | None:
-        """Store ``batch`` (checked messages); what was done, None for an empty batch."""
-        if not batch:
+    def _encode(self, batch: Sequence[BaseMessage]) -> Lines:
+        """``batch`` (checked messages) ready to write."""
+        return Lines(batch, encode_texts(batch, self.ensure_ascii))
+
+    def _add(self, lines: Lines, session_id: str | None = None) -> Written | None:
+        """Store a batch; what was done, None for an empty batch."""
+        if not lines.messages:
             return None
         with self._exclusive_lock() as lock_fd:
             fd = self._open(os.O_RDWR | os.O_APPEND | os.O_CREAT)
             try:
                 st = os.fstat(fd)
                 if self._writes_array(fd, st.st_size):
-                    return self._rewrite_array(fd, lock_fd, st, batch, session_id)
-                return self._append(fd, lock_fd, st, batch, session_id)
+                    return self._rewrite_array(fd, lock_fd, st, lines, session_id)
+                return self._append(fd, lock_fd, st, lines, session_id)
             except OSError as exc:
                 raise self._os_error("cannot write", exc) from exc
+            except UnicodeEncodeError as exc:  # raised before anything is written
+                raise InputError(
+                    f"a message holds {exc.object[exc.start:exc.end]!r}, which {self._where} "
+                    f"cannot hold in {self.encoding!r}; nothing was stored (ensure_ascii=True "
+                    "stores any text, as ASCII escapes)") from exc
             finally:
                 os.close(fd)
 
@@ -380,7 +522,7 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         kind = file_kind(read_head(fd, size))
         return kind == "json" or (kind == "empty" and self._new_files == "json")
 
-    def _append(self, fd: int, lock_fd: int, st: os.stat_result, batch: Sequence[BaseMessage],
+    def _append(self, fd: int, lock_fd: int, st: os.stat_result, batch: Lines,
                 session_id: str | None) -> Written:
         size, checked = st.st_size, _cache.get(st)
         if (checked is None or checked.end > size
@@ -415,7 +557,8 @@ class FileChatMessageHistory(BaseChatMessageHistory):
             first=count,
             line_of=lambda offset: lines + region.count(b"\n", 0, offset - start) + 1)
         added_ids = _ids(messages)
-        fresh = _fresh(batch, lambda mid: mid in known or mid in added_ids)
+        picked = _fresh(batch.messages, lambda mid: mid in known or mid in added_ids)
+        fresh = [batch.messages[i] for i in picked]
         total = count + len(slots)
         if not fresh:
             return Written(0, total, size, st.st_ino)
@@ -423,8 +566,7 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         if cut < size:
             os.ftruncate(fd, cut)
         prefix = b"\n" if whole_tail else b""
-        data = prefix + encode_lines([message_to_dict(m) for m in fresh], self.encoding,
-                                     self.ensure_ascii)
+        data = prefix + join_lines([batch.texts[i] for i in picked], self.encoding)
         note_write(lock_fd, st.st_ino, cut, data)
         try:
             write_all(fd, data)
@@ -446,21 +588,21 @@ class FileChatMessageHistory(BaseChatMessageHistory):
                    known, data)
         return Written(len(fresh), total + len(fresh), new_end, st.st_ino)
 
-    def _migrate(self, fd: int, lock_fd: int, st: os.stat_result,
-                 batch: Sequence[BaseMessage], session_id: str | None) -> Written:
-        """Turn a LangChain array file into JSON Lines holding its messages and ``batch``."""
+    def _migrate(self, fd: int, lock_fd: int, st: os.stat_result, lines: Lines,
+                 session_id: str | None) -> Written:
+        """Turn a LangChain array file into JSON Lines holding its messages and ``lines``."""
         _, items, messages = self._load(fd, lock_fd, st, 6, session_id)
         held = _ids(messages)
-        fresh = _fresh(batch, held.__contains__)
+        fresh = [lines.messages[i] for i in _fresh(lines.messages, held.__contains__)]
         new = self._write_lines([*items, *(message_to_dict(m) for m in fresh)], st.st_mode,
                                 lock_fd)
         return Written(len(fresh), len(items) + len(fresh), new.st_size, new.st_ino)
 
-    def _rewrite_array(self, fd: int, lock_fd: int, st: os.stat_result,
-                       batch: Sequence[BaseMessage], session_id: str | None) -> Written:
+    def _rewrite_array(self, fd: int, lock_fd: int, st: os.stat_result, lines: Lines,
+                       session_id: str | None) -> Written:
         source, items, messages = self._load(fd, lock_fd, st, 5, session_id)
         held = _ids(messages)
-        fresh = _fresh(batch, held.__contains__)
+        fresh = [lines.messages[i] for i in _fresh(lines.messages, held.__contains__)]
         if not fresh and source == "json":
             return Written(0, len(items), st.st_size, st.st_ino)
         new = self._write_array([*items, *(message_to_dict(m) for m in fresh)], st.st_mode,
@@ -558,17 +700,15 @@ class FileChatMessageHistory(BaseChatMessageHistory):
 
         The empty history is ``[]`` for an array file (unless ``format="jsonl"``) or with
         ``format="json"``, else an empty file. A missing file stays missing; a file that
-        is not a history is left alone.
+        is not a history is left alone, and so is a link (refused: the file it points to
+        is never emptied).
         """
-        if not self.file_path.exists():
+        if not os.path.lexists(self.file_path):
             return  # as if the clear came just before whoever creates it now
         with self._exclusive_lock() as lock_fd:
-            try:
-                fd = os.open(self.file_path, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
+            fd = self._open_existing()
+            if fd is None:
                 return
-            except OSError as exc:
-                raise self._os_error("cannot open", exc) from exc
             try:
                 st = os.fstat(fd)
                 head = read_head(fd, st.st_size)
@@ -584,23 +724,29 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         if not array:
             _cache.put(new.st_dev, new.st_ino, 0, 0, 0, set(), b"")
 
-    def _real_path(self) -> Path:
-        # Through a symlink, replace its target, not the link (as an in-place write would).
-        return Path(os.path.realpath(self.file_path))
-
     def _replace(self, data: bytes, mode: int, lock_fd: int) -> os.stat_result:
         """Atomically make ``data`` the file's content; the new file's stat. Called
         under the write lock (``lock_fd``), where the temporary file is noted until the
         rename: a rewrite killed before it leaves a note for the next user."""
-        return replace_file(self._real_path(), data, mode=mode, lock_fd=lock_fd)
+        return replace_file(self.file_path, data, mode=mode, lock_fd=lock_fd)
 
     # --- files and locks ----------------------------------------------------------------
 
     def _open(self, flags: int) -> int:
+        """The history file, opened (created 0600 with ``O_CREAT``), never through a link."""
         try:
-            return os.open(self.file_path, flags | os.O_CLOEXEC, 0o666)
+            return open_nofollow(self.file_path, flags)
         except OSError as exc:
-            raise self._os_error("cannot open", exc) from exc
+            raise self._open_error("cannot open", exc, self.file_path) from exc
+
+    def _open_existing(self) -> int | None:
+        """The history file opened for reading, or None if there is none."""
+        try:
+            return open_nofollow(self.file_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._open_error("cannot read", exc, self.file_path) from exc
 
     def _remove_leftover(self, lock_fd: int, *, exclusive: bool) -> None:
         """On the first use of this object (opening the history): remove the temporary
@@ -612,7 +758,7 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         name = noted_rewrite(lock_fd)
         if name is None:
             return
-        path = leftover(name, self._real_path())
+        path = leftover(name, self.file_path)
         if path is not None:
             with contextlib.suppress(OSError):  # gone already, or a read-only directory
                 path.unlink()
@@ -622,14 +768,17 @@ class FileChatMessageHistory(BaseChatMessageHistory):
     @contextlib.contextmanager
     def _exclusive_lock(self) -> Iterator[int]:
         try:
-            fd = open_lock(self._lock_path)
+            # New lock files are as private as the history (those who may read it must
+            # be able to lock it); 0600 for a new history.
+            fd = open_lock(self._lock_path, file_mode(self.file_path) & 0o666)
         except FileNotFoundError as exc:
             raise HistoryFileError(
                 f"cannot create {self._where}: its directory {str(self.file_path.parent)!r} "
                 "does not exist; create it first"
             ) from exc
         except OSError as exc:
-            raise self._os_error("cannot create the lock file of", exc) from exc
+            raise self._open_error("cannot create the lock file of", exc,
+                                   self._lock_path) from exc
         with flocked(fd):
             self._remove_leftover(fd, exclusive=True)
             yield fd
@@ -639,8 +788,10 @@ class FileChatMessageHistory(BaseChatMessageHistory):
         # Without a lock file no threadline writer has written here yet: read unlocked
         # rather than create a file on a read (the directory may be read-only, too).
         try:
-            fd: int | None = os.open(self._lock_path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
+            fd: int | None = open_nofollow(self._lock_path, os.O_RDONLY)
+        except OSError as exc:
+            if is_link_error(exc, self._lock_path):
+                raise self._link_error(self._lock_path) from exc
             fd = None
         if fd is None:
             yield None
@@ -651,6 +802,20 @@ class FileChatMessageHistory(BaseChatMessageHistory):
 
     def _os_error(self, what: str, exc: OSError) -> HistoryFileError:
         return HistoryFileError(f"{what} {self._where}: {exc.strerror or exc}")
+
+    def _open_error(self, what: str, exc: OSError, path: Path) -> ThreadlineError:
+        """The error for ``exc``, from opening ``path`` (the file or its lock file)."""
+        if is_link_error(exc, path):
+            return self._link_error(path)
+        return self._os_error(what, exc)
+
+    def _link_error(self, path: Path) -> ThreadlineError:
+        which = (self._where if path == self.file_path
+                 else f"the lock file {str(path)!r} of {self._where}")
+        return HistoryFileError(
+            f"{which} is a symbolic link: history files and their lock files are never "
+            "opened through links (a link planted there could redirect writes to any "
+            "file); use the real file's path, or remove the link")
 
     def _not_history(self, head: bytes) -> HistoryFileError:
         start = head.lstrip(BLANK)[:16]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from threadline.stores.file import _cache
-from threadline.stores.file._files import fsync_dir, pread_all, write_all
+from threadline.stores.file._files import fsync_dir, open_nofollow, pread_all, write_all
 from threadline.stores.file._format import Slot, bad_slots, file_kind, split_lines
 from threadline.stores.file._history import FileChatMessageHistory
 
@@ -76,7 +76,7 @@ def repair_history(history: FileChatMessageHistory) -> RepairReport:
                 set_aside += [line for line in data[limit:].split(b"\n") if line.strip()]
             if not set_aside:
                 return RepairReport(len(kept), 0, None)
-            target = history._real_path()
+            target = history.file_path
             side = _write_side_file(target, set_aside, st.st_mode)
             if kind == "json":
                 history._write_array(_values(kept, history.encoding), st.st_mode, lock_fd)
@@ -105,7 +105,7 @@ def _write_side_file(target: Path, parts: list[bytes], mode: int) -> Path:
     for n in range(1, 1000):
         side = target.with_name(f"{target.name}.damaged-{stamp}" + (f"-{n}" if n > 1 else ""))
         try:
-            fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            fd = open_nofollow(side, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         except FileExistsError:
             continue
         try:

@@ -1,7 +1,13 @@
 """``file://`` — one JSON Lines file per session in a directory; no server, no driver.
 
 URLs: ``file:///var/lib/app/sessions`` (absolute) or ``file://./sessions`` (relative to the
-working directory). The directory is created on first use. Options: ``ttl``.
+working directory). Options: ``ttl``, ``max_message_bytes``.
+
+Safety. The directory is created on first use, private (0700, and 0600 files, whatever
+the umask); an existing one that other users may write to and that is not ours is
+refused (see :func:`~threadline.stores.file._paths.prepare_directory`). Nothing in it is
+opened through a symbolic link: a link planted where a session's file, metadata or lock
+file goes raises :class:`~threadline.StoreError` naming it.
 
 Files. Session ``sid`` lives in ``<name>.jsonl``, a
 :class:`~threadline.FileChatMessageHistory` file (LangChain message dicts, one per line,
@@ -41,22 +47,23 @@ page, which suits the thousands of sessions a local directory holds; use SQLite 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import unquote
 
-from threadline._errors import ConfigurationError, InputError, StoreError
+from threadline._errors import ConfigurationError, StoreError, ThreadlineError
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
     SessionInfo,
     SessionPage,
     Store,
+    check_last,
+    check_limit,
     check_messages,
     check_page_args,
     validate_session_id,
@@ -66,54 +73,58 @@ from threadline.stores._url import StoreURL
 from threadline.stores.file import _cache
 from threadline.stores.file._files import (
     flocked,
+    is_link_error,
     is_stale,
     leftover,
     noted_rewrite,
     open_lock,
+    open_nofollow,
+    pread_all,
     replace_file,
     temp_owner,
     try_flock,
 )
 from threadline.stores.file._history import FileChatMessageHistory, Written
+from threadline.stores.file._paths import (
+    MAX_ENCODED,
+    decode_name,
+    encode_name,
+    prepare_directory,
+)
 from threadline.stores.file._repair import RepairReport, repair_history
 
 __all__ = ["MAX_ENCODED", "FileStore", "decode_name", "encode_name"]
 
-#: Longest percent-encoded name kept readable; longer ids are hashed (255-byte limits).
-MAX_ENCODED = 150
-_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_-")
 _DATA, _META, _LOCK = ".jsonl", ".meta.json", ".session.lock"
-
-
-def encode_name(session_id: str) -> str:
-    """The file name stem of a session: reversible and safe on every file system.
-
-    >>> encode_name("Alice/../x")
-    's_%41lice%2F%2E%2E%2Fx'
-    """
-    try:
-        raw = session_id.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InputError("a session id must be valid Unicode text (no lone surrogates)"
-                         ) from exc
-    encoded = "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in raw)
-    if len(encoded) > MAX_ENCODED:
-        return "h_" + hashlib.sha256(session_id.encode("utf-8")).hexdigest()
-    return "s_" + encoded
-
-
-def decode_name(stem: str) -> str | None:
-    """The session id of an ``s_`` stem; ``None`` for hashed (``h_``) stems."""
-    return unquote(stem[2:], errors="strict") if stem.startswith("s_") else None
 
 
 def _utc(timestamp: float | None) -> datetime | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
 
 
+def _link_error(path: Path) -> StoreError:
+    return StoreError(
+        f"{str(path)!r} is a symbolic link: a file store never opens files through links "
+        "(one planted in its directory could redirect writes to any file); remove it")
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    """The file's own stat (not a link's target's), None if missing; a link raises."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        raise _link_error(path)
+    return st
+
+
 class _SessionFile(FileChatMessageHistory):
     """A session's history file: always JSON Lines (O(1) appends), whatever the default
-    for files found elsewhere."""
+    for files found elsewhere; a link there is a :class:`StoreError`."""
+
+    def _link_error(self, path: Path) -> ThreadlineError:
+        return _link_error(path)
 
 
 class FileStore(Store):
@@ -161,6 +172,8 @@ class FileStore(Store):
         try:
             fd = open_lock(lock_path)
         except OSError as exc:
+            if is_link_error(exc, lock_path):
+                raise _link_error(lock_path) from exc
             raise StoreError(f"cannot lock session file {str(lock_path)!r}: {exc}") from exc
         with flocked(fd):
             yield fd
@@ -168,11 +181,19 @@ class FileStore(Store):
     @staticmethod
     def _read_meta(meta: Path) -> dict[str, Any] | None:
         try:
-            data = json.loads(meta.read_bytes())
+            fd = open_nofollow(meta, os.O_RDONLY)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
+        except OSError as exc:
+            if is_link_error(exc, meta):
+                raise _link_error(meta) from exc
+            return None
+        try:
+            data = json.loads(pread_all(fd, os.fstat(fd).st_size))
+        except (OSError, ValueError, RecursionError):
             return None  # torn by a crash: treated as missing, rebuilt by the next write
+        finally:
+            os.close(fd)
         return data if isinstance(data, dict) else None
 
     @staticmethod
@@ -185,6 +206,7 @@ class FileStore(Store):
             with contextlib.suppress(OSError):
                 path.unlink()
         # Not fsynced: the metadata is rebuilt from the history file if a crash loses it.
+        # A new file is private; an existing one keeps its mode.
         replace_file(meta, json.dumps(data, ensure_ascii=False).encode("utf-8"), durable=False,
                      lock_fd=lock_fd)
 
@@ -201,9 +223,8 @@ class FileStore(Store):
     def _count(self, meta: dict[str, Any], data: Path) -> int:
         """The session's message count: the metadata's while the file is as it describes
         it, else counted from the file."""
-        try:
-            st = data.stat()
-        except OSError:
+        st = _lstat(data)
+        if st is None:
             return 0
         count = meta.get("message_count")
         if (isinstance(count, int) and meta.get("size") == st.st_size
@@ -213,7 +234,7 @@ class FileStore(Store):
 
     def _remove(self, data: Path, meta: Path) -> None:
         with contextlib.suppress(OSError):
-            _cache.forget(data.stat())  # a new file may get its inode
+            _cache.forget(os.lstat(data))  # a new file may get its inode
         for path in (data, meta):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
@@ -250,12 +271,10 @@ class FileStore(Store):
     # -- the contract --------------------------------------------------------------------------
 
     def setup(self) -> None:
-        """Create the directory (idempotent) and remove what killed rewrites left in it."""
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create store directory {str(self.directory)!r}: {exc}"
-                             ) from exc
+        """Create the directory (idempotent; private: 0700) and remove what killed
+        rewrites left in it. A directory others may write to and that is not ours is
+        refused with a :class:`StoreError` saying what to do."""
+        prepare_directory(self.directory)
         self._sweep()
         self._ready = True
 
@@ -266,6 +285,9 @@ class FileStore(Store):
         ttl = validate_ttl(ttl) or self.ttl
         if not batch:
             return
+        history = self._history(data)
+        lines = history._encode(batch)
+        self.check_sizes(lines.texts)
         self._check()
         with self._locked(lock) as lock_fd:
             now = time.time()
@@ -275,13 +297,15 @@ class FileStore(Store):
                 self._remove(data, meta_path)
                 meta = None
             if meta is None:
-                # New, or its metadata lost in a crash (then rebuilt from the file).
-                created = data.stat().st_mtime if data.exists() else now
+                # New, or its metadata lost in a crash (then rebuilt from the file). A link
+                # is refused before anything is written.
+                st = _lstat(data)
+                created = now if st is None else st.st_mtime
                 meta = {"session_id": session_id, "created_at": created, "updated_at": now,
                         "expires_at": None, "message_count": 0}
                 # Written first, so a session is listed even if the append is interrupted.
                 self._write_meta(meta_path, meta, lock_fd)
-            written = self._history(data)._add(batch, session_id)
+            written = history._add(lines, session_id)
             meta["updated_at"] = now
             if written is not None:  # None only for an empty batch
                 self._stamp(meta, written)
@@ -292,14 +316,25 @@ class FileStore(Store):
     def get_messages(self, session_id: str, *, last: int | None = None,
                      skip_invalid: bool = False) -> list[BaseMessage]:
         data, meta_path, _ = self._paths(session_id)
-        if last is not None and (isinstance(last, bool) or not isinstance(last, int)
-                                 or last < 0):
-            raise InputError(f"last must be a non-negative int or None, got {last!r}")
+        check_last(last)
         self._check()
         if self._expired(self._read_meta(meta_path), time.time()):
             return []
         return self._history(data)._get(last, skip_invalid=skip_invalid,
                                         session_id=session_id)
+
+    def iter_messages(self, session_id: str, *, page_size: int = 1000,
+                      skip_invalid: bool = False) -> Iterator[BaseMessage]:
+        """The session's messages, oldest first, decoded ``page_size`` at a time from its
+        file read a block at a time: memory stays flat in the session's length. It
+        yields the session as it was when the iteration began."""
+        data, meta_path, _ = self._paths(session_id)
+        check_limit(page_size)
+        self._check()
+        if self._expired(self._read_meta(meta_path), time.time()):
+            return iter(())
+        return self._history(data)._iter(page_size, skip_invalid=skip_invalid,
+                                         session_id=session_id)
 
     def repair(self, session_id: str) -> RepairReport:
         """Rewrite a session's file with only its readable messages, keeping the
@@ -312,15 +347,15 @@ class FileStore(Store):
         data, meta_path, lock = self._paths(session_id)
         self._check()
         with self._locked(lock) as lock_fd:
-            if not data.exists():
+            if _lstat(data) is None:
                 return RepairReport(0, 0, None)
             history = self._history(data)
             report = repair_history(history)
             meta = self._read_meta(meta_path)
+            st = os.lstat(data)
             if meta is None:
-                meta = {"session_id": session_id, "created_at": data.stat().st_mtime,
+                meta = {"session_id": session_id, "created_at": st.st_mtime,
                         "updated_at": time.time(), "expires_at": None}
-            st = data.stat()
             self._stamp(meta, Written(0, history._count(), st.st_size, st.st_ino))
             self._write_meta(meta_path, meta, lock_fd)
         return report
@@ -330,7 +365,7 @@ class FileStore(Store):
         self._check()
         with self._locked(lock):
             meta = self._read_meta(meta_path)
-            existed = (meta is not None or data.exists()) and not self._expired(
+            existed = (meta is not None or os.path.lexists(data)) and not self._expired(
                 meta, time.time())
             self._remove(data, meta_path)
         return existed
@@ -380,13 +415,12 @@ class FileStore(Store):
         self._check()
         meta = self._read_meta(meta_path)
         if meta is None:
-            try:
-                stat = data.stat()
-            except OSError:
+            st = _lstat(data)
+            if st is None:
                 return None
             # Metadata lost (a crash): describe the session from its file.
             count = self._history(data)._count()
-            return SessionInfo(session_id, count, _utc(stat.st_mtime), _utc(stat.st_mtime))
+            return SessionInfo(session_id, count, _utc(st.st_mtime), _utc(st.st_mtime))
         if self._expired(meta, time.time()):
             return None
         return SessionInfo(session_id, self._count(meta, data),
@@ -428,7 +462,7 @@ class FileStore(Store):
             return
         for entry in os.scandir(self.directory):
             name = entry.name.lstrip(".")
-            if name.startswith(("s_", "h_")) and entry.is_file():
+            if name.startswith(("s_", "h_")) and (entry.is_symlink() or entry.is_file()):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
         with contextlib.suppress(OSError):

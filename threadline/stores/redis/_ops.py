@@ -1,15 +1,17 @@
-"""Redis keys and commands (pure): each store operation as a generator of command batches.
+"""Redis commands (pure): each store operation as a generator of command batches.
 
 An operation yields :class:`Batch` es of commands, receives each batch's replies and
 returns its result, so :mod:`threadline.stores.redis._store` drives the same operation
 with the sync client or an asyncio one. Nothing here does I/O. The key layout is
-described in that module's docstring.
+described in that module's docstring; every operation on one session is one script of
+:mod:`threadline.stores.redis._scripts`, which first checks that the session's list is
+this store's (:func:`by_id` builds its keys and arguments).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -19,6 +21,7 @@ from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
     SessionInfo,
     SessionPage,
+    check_last,
     check_message_size,
     check_messages,
     check_page_args,
@@ -27,6 +30,8 @@ from threadline.stores._base import (
     validate_session_id,
     validate_ttl,
 )
+from threadline.stores.redis import _scripts as lua
+from threadline.stores.redis._keys import Keys, sid_bytes, text
 
 T = TypeVar("T")
 
@@ -37,138 +42,6 @@ SCAN_BATCH = 500
 #: ``proto-max-bulk-len``: 512 MB unless configured otherwise, and never below 1 MB.
 DEFAULT_MAX_BULK = 512 * 1024 * 1024
 MIN_MAX_BULK = 1024 * 1024
-
-# Drop the index entry, the metadata and the id set of sessions whose list is gone,
-# atomically, so a session re-created meanwhile keeps them. Returns how many sessions
-# lost a key. KEYS: index, then (list, meta, ids) triples; ARGV: the session ids.
-CLEANUP_SCRIPT = """
-local removed = 0
-for i = 1, #ARGV do
-  if redis.call('EXISTS', KEYS[3 * i - 1]) == 0 then
-    local dropped = redis.call('ZREM', KEYS[1], ARGV[i])
-      + redis.call('DEL', KEYS[3 * i], KEYS[3 * i + 1])
-    if dropped > 0 then
-      removed = removed + 1
-    end
-  end
-end
-return removed
-"""
-
-# Append a batch, atomically and in one round trip; returns how many messages it pushed.
-# KEYS: list, meta, ids, index. ARGV: now, ttl in ms ('' = leave the expiry as it is),
-# session id, then a (tag, message) pair per message, oldest first: tag '' for a message
-# without an id, '=' .. id otherwise.
-#
-# 1. A list that is gone is a session that starts afresh (expired, or cleared by
-#    LangChain's RedisChatMessageHistory, whose clear() deletes the list only): its stale
-#    hash and id set go first, so created_at is now and old ids are forgotten.
-# 2. meta.ids_cover is how many of the list's oldest messages the id set accounts for.
-#    Other writers (LangChain, threadline before id sets) LPUSH without updating it: the
-#    newest length - ids_cover messages are read once to learn their ids. A list shorter
-#    than ids_cover (trimmed by someone) is read whole.
-# 3. A message whose id the set holds (stored before, or earlier in this batch) is
-#    skipped; the others are pushed: LPUSH puts each at the head, so the newest is first.
-# 4. The three keys share one expiry: the given ttl, else the list's own (LangChain may
-#    have set one), so the hash and the set never outlive the list for long.
-APPEND_SCRIPT = """
-local list, meta, ids = KEYS[1], KEYS[2], KEYS[3]
-local length = redis.call('LLEN', list)
-local cover = 0
-if length == 0 then
-  redis.call('DEL', meta, ids)
-else
-  cover = tonumber(redis.call('HGET', meta, 'ids_cover')) or 0
-end
-if cover ~= length then
-  local unseen = length - cover - 1
-  if cover > length then
-    redis.call('DEL', ids)
-    unseen = -1
-  end
-  for _, raw in ipairs(redis.call('LRANGE', list, 0, unseen)) do
-    local ok, message = pcall(cjson.decode, raw)
-    if ok and type(message) == 'table' and type(message.data) == 'table'
-        and type(message.data.id) == 'string' then
-      redis.call('SADD', ids, message.data.id)
-    end
-  end
-end
-local pushed = 0
-for i = 4, #ARGV - 1, 2 do
-  local tag = ARGV[i]
-  if tag == '' or redis.call('SADD', ids, string.sub(tag, 2)) == 1 then
-    redis.call('LPUSH', list, ARGV[i + 1])
-    pushed = pushed + 1
-  end
-end
-if length + pushed == 0 then
-  return 0
-end
-redis.call('HSETNX', meta, 'created_at', ARGV[1])
-redis.call('HSET', meta, 'updated_at', ARGV[1], 'ids_cover', length + pushed)
-local ttl = ARGV[2]
-if ttl == '' then
-  ttl = redis.call('PTTL', list)
-  if ttl < 0 then
-    ttl = nil
-  end
-else
-  redis.call('PEXPIRE', list, ttl)
-end
-if ttl then
-  redis.call('PEXPIRE', meta, ttl)
-  redis.call('PEXPIRE', ids, ttl)
-end
-redis.call('ZADD', KEYS[4], 'NX', 0, ARGV[3])
-return pushed
-"""
-
-
-# -- keys and commands (pure) ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Keys:
-    prefix: bytes
-
-    @property
-    def index(self) -> bytes:
-        return self.prefix + b"\x00sessions"
-
-    @property
-    def schema(self) -> bytes:
-        return self.prefix + b"\x00schema"
-
-    def messages(self, sid: bytes) -> bytes:
-        return self.prefix + sid
-
-    @property
-    def meta_prefix(self) -> bytes:
-        return self.prefix + b"\x00meta\x00"
-
-    def meta(self, sid: bytes) -> bytes:
-        return self.meta_prefix + sid
-
-    @property
-    def ids_prefix(self) -> bytes:
-        return self.prefix + b"\x00ids\x00"
-
-    def ids(self, sid: bytes) -> bytes:
-        return self.ids_prefix + sid
-
-    def session(self, sid: bytes) -> tuple[bytes, bytes, bytes]:
-        """Every key of one session: list, metadata, id set."""
-        return self.messages(sid), self.meta(sid), self.ids(sid)
-
-
-def sid_bytes(session_id: str) -> bytes:
-    # surrogatepass: any str validate_session_id accepts round-trips.
-    return validate_session_id(session_id).encode("utf-8", "surrogatepass")
-
-
-def text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogatepass")
 
 
 def utc(raw: bytes | None) -> datetime | None:
@@ -200,9 +73,59 @@ class Batch:
 Operation = Generator[Batch, list[Any], T]
 
 
+def by_id(keys: Keys, script: str, sid: bytes, *args: Any) -> Command:
+    """An EVAL of ``script`` (one of :mod:`~threadline.stores.redis._scripts`) on one
+    session, with the keys and arguments its ownership check reads, then ``args``."""
+    rivals = keys.rivals(sid)
+    rival_keys = [key for r in rivals
+                  for key in (r.keys.index, r.keys.schema, r.keys.meta(r.sid), r.keys.ids(r.sid))]
+    rival_args = [arg for r in rivals for arg in (r.sid, "1" if r.longer else "0")]
+    return ("EVAL", script, 4 + len(rival_keys), *keys.session(sid), keys.index, *rival_keys,
+            sid, len(rivals), *rival_args, *args)
+
+
+def _str(reply: Any) -> str:
+    return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+
+def standing_op(keys: Keys, sids: Sequence[bytes]) -> Operation[list[str]]:
+    """Where each session's list stands ('ours', 'none', 'foreign' or 'taken'), for many
+    sessions in one round trip of plain reads: the rule of
+    :data:`~threadline.stores.redis._scripts.STANDING` for bulk work (listing, reindex,
+    destroy), not atomic: a list changing hands during the call may be judged as it was."""
+    if not sids:
+        return []
+    commands: list[Command] = []
+    rivals = [keys.rivals(sid) for sid in sids]
+    for sid, others in zip(sids, rivals, strict=True):
+        commands.append(("TYPE", keys.messages(sid)))
+        if others:
+            commands.append(("ZSCORE", keys.index, sid))
+            for rival in others:
+                commands.append(("ZSCORE", rival.keys.index, rival.sid))
+                if rival.longer:
+                    commands.append(("EXISTS", rival.keys.schema))
+    replies = iter((yield Batch(commands)))
+    states: list[str] = []
+    for others in rivals:
+        kind = _str(next(replies))
+        if not others:
+            states.append({"list": "ours", "none": "none"}.get(kind, "foreign"))
+            continue
+        mine = next(replies) is not None
+        claimed = longer = False
+        for rival in others:
+            claimed |= next(replies) is not None
+            if rival.longer:
+                longer |= bool(next(replies))
+        states.append("none" if kind == "none" else "foreign" if kind != "list" else
+                      "taken" if claimed or (longer and not mine) else "ours")
+    return states
+
+
 def cleanup_command(keys: Keys, sids: Sequence[bytes]) -> Command:
     triples = [k for sid in sids for k in keys.session(sid)]
-    return ("EVAL", CLEANUP_SCRIPT, 1 + len(triples), keys.index, *triples, *sids)
+    return ("EVAL", lua.CLEANUP, 1 + len(triples), keys.index, *triples, *sids)
 
 
 def setup_op(keys: Keys) -> Operation[None]:
@@ -215,18 +138,28 @@ def setup_op(keys: Keys) -> Operation[None]:
         )
 
 
+def encode_batch(session_id: str, messages: Sequence[BaseMessage],
+                 check_sizes: Callable[[Sequence[str]], None]) -> list[str]:
+    """The messages of an append as JSON texts, after every check that needs no server:
+    the session id, the messages, and ``check_sizes`` (the store's ``max_message_bytes``)."""
+    sid_bytes(session_id)
+    encoded = [encode_message(message) for message in check_messages(messages)]
+    check_sizes(encoded)
+    return encoded
+
+
 def append_op(keys: Keys, session_id: str, messages: Sequence[BaseMessage],
-               ttl: float | None) -> Operation[int]:
-    """One EVAL of :data:`APPEND_SCRIPT`; how many messages were stored (those whose id
-    the session held are not). A message larger than the server's
-    ``proto-max-bulk-len`` is refused before anything is sent."""
+               encoded: Sequence[str], ttl: float | None) -> Operation[int]:
+    """One EVAL of :data:`~threadline.stores.redis._scripts.APPEND`; how many messages
+    were stored (those whose id the session held are not). ``encoded``: the messages'
+    texts from :func:`encode_batch`. A message larger than the server's
+    ``proto-max-bulk-len`` is refused too, before anything is sent."""
     sid = sid_bytes(session_id)
-    batch = check_messages(messages)
-    if not batch:
+    if not messages:
         return 0
     args: list[str] = []
-    for message in batch:
-        args += ("" if message.id is None else f"={message.id}", encode_message(message))
+    for message, json_text in zip(messages, encoded, strict=True):
+        args += ("" if message.id is None else f"={message.id}", json_text)
     # A str of n characters is at most 4n bytes of UTF-8: only long ones need measuring,
     # and only a message over Redis's smallest possible limit needs the server's.
     sizes = [len(a.encode("utf-8", "surrogatepass")) for a in args
@@ -236,10 +169,19 @@ def append_op(keys: Keys, session_id: str, messages: Sequence[BaseMessage],
                                errors_as_replies=True)
         check_message_size(max(sizes), max_bulk(reply),
                            "Redis's proto-max-bulk-len, its largest value")
-    key, meta, ids = keys.session(sid)
-    (pushed,) = yield Batch([("EVAL", APPEND_SCRIPT, 4, key, meta, ids, keys.index,
-                              repr(time.time()), "" if ttl is None else milliseconds(ttl),
-                              sid, *args)], writes=True)
+    (pushed,) = yield Batch([by_id(keys, lua.APPEND, sid, repr(time.time()),
+                                   "" if ttl is None else milliseconds(ttl), *args)],
+                            writes=True)
+    if pushed == -1:
+        raise InputError(
+            f"session {session_id!r:.200} cannot be stored: its key "
+            f"{keys.messages(sid)!r:.250} holds something else than a list of messages, "
+            "another application's data; nothing was stored")
+    if pushed == -2:
+        raise InputError(
+            f"session {session_id!r:.200} cannot be stored: its key "
+            f"{keys.messages(sid)!r:.250} holds a session of another store (whose key "
+            "prefix starts like this one's); nothing was stored: use another session id")
     return int(pushed)
 
 
@@ -257,31 +199,32 @@ def max_bulk(reply: Any) -> int:
 def get_op(keys: Keys, session_id: str, last: int | None,
            skip_invalid: bool = False) -> Operation[list[BaseMessage]]:
     sid = sid_bytes(session_id)
-    if last is not None and (isinstance(last, bool) or not isinstance(last, int) or last < 0):
-        raise InputError(f"last must be a non-negative int or None, got {last!r}")
+    last = check_last(last)
     if last == 0:
         return []
-    (items,) = yield Batch([("LRANGE", keys.messages(sid), 0, -1 if last is None else last - 1)])
+    (items,) = yield Batch([by_id(keys, lua.READ, sid, 0, -1 if last is None else last - 1)])
     return decode_messages(items[::-1], session_id=session_id, skip_invalid=skip_invalid,
                            from_end=last is not None)
 
 
+def page_op(keys: Keys, sid: bytes, start: int, size: int) -> Operation[list[bytes]]:
+    """Messages ``start`` to ``start + size - 1`` of the session (0 = oldest), oldest
+    first. The list is newest first, so they are counted from its tail: an append
+    meanwhile (an LPUSH at the head) moves none of them."""
+    (items,) = yield Batch([by_id(keys, lua.READ, sid, -(start + size), -(start + 1))])
+    return list(items[::-1])
+
+
 def delete_op(keys: Keys, session_id: str) -> Operation[bool]:
-    sid = sid_bytes(session_id)
-    deleted, _, _ = yield Batch([("DEL", keys.messages(sid)),
-                                  ("DEL", keys.meta(sid), keys.ids(sid)),
-                                  ("ZREM", keys.index, sid)], transaction=True)
+    (deleted,) = yield Batch([by_id(keys, lua.DELETE, sid_bytes(session_id))])
     return bool(deleted)
 
 
 def info_op(keys: Keys, session_id: str) -> Operation[SessionInfo | None]:
-    sid = sid_bytes(session_id)
-    key = keys.messages(sid)
-    count, (created, updated), pttl = yield Batch(
-        [("LLEN", key), ("HMGET", keys.meta(sid), "created_at", "updated_at"),
-         ("PTTL", key)], transaction=True)
-    if not count:
+    (reply,) = yield Batch([by_id(keys, lua.INFO, sid_bytes(session_id))])
+    if not reply or not reply[0]:
         return None
+    count, created, updated, pttl = reply
     expires = (datetime.now(UTC).timestamp() + pttl / 1000) if pttl > 0 else None
     return SessionInfo(session_id, int(count), utc(created), utc(updated),
                        None if expires is None else datetime.fromtimestamp(expires, UTC))
@@ -290,23 +233,20 @@ def info_op(keys: Keys, session_id: str) -> Operation[SessionInfo | None]:
 def expire_op(keys: Keys, session_id: str, ttl: float | None) -> Operation[None]:
     sid = sid_bytes(session_id)
     ttl = validate_ttl(ttl)
-    if ttl is None:
-        yield Batch([("PERSIST", k) for k in keys.session(sid)], transaction=True)
-    else:
-        yield Batch([("PEXPIRE", k, milliseconds(ttl)) for k in keys.session(sid)],
-                    transaction=True)
+    yield Batch([by_id(keys, lua.EXPIRE, sid, "" if ttl is None else milliseconds(ttl))])
 
 
 def live_op(keys: Keys, sids: list[bytes]) -> Operation[tuple[list[bytes], int]]:
-    """The ids whose list exists; the others lose their index entry and metadata."""
-    if not sids:
-        return [], 0
-    exists = yield Batch([("EXISTS", keys.messages(sid)) for sid in sids])
-    dead = [sid for sid, found in zip(sids, exists, strict=True) if not found]
+    """The indexed sessions whose list is this store's; those whose list is gone (or is
+    not a list any more) lose their index entry and metadata. A list another store owns
+    is skipped, its entry kept (both indexes name it: neither store shows it)."""
+    states = yield from standing_op(keys, sids)
+    dead = [sid for sid, state in zip(sids, states, strict=True)
+            if state in ("none", "foreign")]
     removed = 0
     if dead:
         (removed,) = yield Batch([cleanup_command(keys, dead)])
-    return [sid for sid, found in zip(sids, exists, strict=True) if found], int(removed)
+    return [sid for sid, state in zip(sids, states, strict=True) if state == "ours"], int(removed)
 
 
 def list_op(keys: Keys, prefix: str, limit: int,
@@ -333,6 +273,14 @@ def list_op(keys: Keys, prefix: str, limit: int,
     return SessionPage(ids, ids[-1] if len(found) > limit else None)
 
 
+def scan_op(pattern: bytes, kind: str | None, cursor: int) -> Operation[tuple[int, list[bytes]]]:
+    """One SCAN for keys matching the glob ``pattern`` (of type ``kind``): the next
+    cursor (0 when done) and the keys found."""
+    command: Command = ("SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_BATCH)
+    ((after, found),) = yield Batch([command + (("TYPE", kind) if kind else ())])
+    return int(after), list(found)
+
+
 def purge_op(keys: Keys) -> Operation[int]:
     """Drop what is left of sessions whose list is gone; how many sessions lost a key."""
     start, removed = b"-", 0
@@ -348,16 +296,71 @@ def purge_op(keys: Keys) -> Operation[int]:
     # list, then a listing by an older threadline dropped the entry alone): only a SCAN
     # finds those. Hashes first: their cleanup takes the id set along.
     for head, kind in ((keys.meta_prefix, "hash"), (keys.ids_prefix, "set")):
-        pattern, cut, cursor = glob_escape(head) + b"*", len(head), 0
+        cursor = 0
         while True:
-            ((cursor, found),) = yield Batch([("SCAN", cursor, "MATCH", pattern,
-                                               "COUNT", SCAN_BATCH, "TYPE", kind)])
+            cursor, found = yield from scan_op(glob_escape(head) + b"*", kind, cursor)
             if found:
-                (dropped,) = yield Batch([cleanup_command(keys, [k[cut:] for k in found])])
+                (dropped,) = yield Batch([cleanup_command(keys, [k[len(head):] for k in found])])
                 removed += int(dropped)
-            if int(cursor) == 0:
+            if not cursor:
                 break
     return removed
+
+
+def _lists(keys: Keys, found: list[bytes]) -> list[bytes]:
+    """The session ids of lists a SCAN of the prefix found (not our own keys)."""
+    cut = len(keys.prefix)
+    return [key[cut:] for key in found if b"\x00" not in key[cut:]]
+
+
+def reindex_op(keys: Keys) -> Operation[int]:
+    """Add to the index the lists under the prefix that are this store's and not in it
+    (sessions LangChain wrote); how many were added. A list another store owns, or
+    whose name is not a session id, is left out."""
+    added, cursor = 0, 0
+    while True:
+        cursor, found = yield from scan_op(glob_escape(keys.prefix) + b"*", "list", cursor)
+        sids = [sid for sid in _lists(keys, found) if _is_session_id(sid)]
+        states = yield from standing_op(keys, sids)
+        ours = [sid for sid, state in zip(sids, states, strict=True) if state == "ours"]
+        if ours:
+            (count,) = yield Batch([("ZADD", keys.index, "NX",
+                                     *[part for sid in ours for part in (0, sid)])])
+            added += int(count)
+        if not cursor:
+            return added
+
+
+def _is_session_id(sid: bytes) -> bool:
+    try:
+        validate_session_id(sid.decode("utf-8"))
+    except (UnicodeDecodeError, InputError):
+        return False
+    return True
+
+
+def destroy_op(keys: Keys) -> Operation[None]:
+    """Delete every session list that is this store's (its sessions and LangChain's
+    under its prefix), then every key of its own; nothing another store or
+    application owns, even under a prefix that starts like this one."""
+    cursor = 0
+    while True:
+        cursor, found = yield from scan_op(glob_escape(keys.prefix) + b"*", "list", cursor)
+        sids = _lists(keys, found)
+        states = yield from standing_op(keys, sids)
+        doomed = [keys.messages(sid) for sid, state in zip(sids, states, strict=True)
+                  if state == "ours"]
+        if doomed:
+            yield Batch([("UNLINK", *doomed)])
+        if not cursor:
+            break
+    while True:  # after the lists: which lists are ours depends on our index
+        cursor, found = yield from scan_op(glob_escape(keys.prefix + b"\x00") + b"*", None,
+                                           cursor)
+        if found:
+            yield Batch([("UNLINK", *found)])
+        if not cursor:
+            return
 
 
 def glob_escape(raw: bytes) -> bytes:

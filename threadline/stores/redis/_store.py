@@ -18,6 +18,36 @@ so no session id can ever name one of them, and LangChain, which reads ``P{sessi
 only, never sees them. The message count is the list's LLEN (not a counter that
 LangChain's writes would leave stale).
 
+**Namespaces.** ``key_prefix`` must not be empty (a session id would then name any key
+of the database) and must end with ``:``. Keys stay LangChain's (``P{session_id}``, no
+escaping: LangChain reads and writes the same sessions, ids with ``:`` included), so one
+list can fall in two stores' namespaces: ``t1:admin:x`` is session ``admin:x`` of the
+store ``t1:`` and session ``x`` of the store ``t1:admin:``. Such a list has *rivals*
+(:meth:`~threadline.stores.redis._keys.Keys.rivals`: the other prefixes a store could
+have, ending at one of the key's ``:``); most have none (a prefix with one ``:``, at its
+end, and an id without ``:``). Every operation on one session is a script that first
+settles, atomically, whose the list is (see :mod:`threadline.stores.redis._scripts`):
+
+* a key that is not a list is no session (another application's string, hash...): it is
+  never read, written, expired or deleted, and an append to it raises ``InputError``;
+* the indexes are the source of truth: a list a rival's index names is the rival's, one
+  ours names is ours;
+* a list no index names (LangChain wrote it) belongs to the store with the longest
+  prefix covering it among those that exist (their ``\0schema`` key does): so a
+  LangChain session ``user:1`` is read by id under ``message_store:``, unless a store
+  ``message_store:user:`` exists;
+* a new session (no list) is the first appender's: its append drops rivals' index
+  entries, hashes and id sets left for the same list by sessions that are gone.
+
+A session another store owns does not exist for this one: reads are empty,
+``session_info`` is None, ``delete_session`` is False and deletes nothing of it,
+``expire`` leaves it alone, an append raises ``InputError`` and stores nothing. Listing,
+:meth:`~RedisStore.purge_expired`, :meth:`~RedisStore.reindex` and
+:meth:`~RedisStore.destroy` apply the same rule, so ``destroy()`` of ``t1:`` deletes
+none of ``t1:admin:``'s keys. What a prefix cannot protect: another application's
+*lists* under it (LangChain's layout gives them session names): give each application
+its own prefix.
+
 The list is the session: one whose list is gone does not exist, whatever our own keys
 say. Redis expires list, hash and id set together (every append gives the three one
 expiry), but LangChain's ``clear()`` deletes the list only, leaving the rest behind. So
@@ -28,16 +58,19 @@ entries whose list is gone and drops them, their hash and id set with a small at
 script; and :meth:`purge_expired` sweeps the whole index, then SCANs the prefix for
 hashes and id sets whose index entry is gone too.
 
-Appending is one round trip: one EVAL of a script (``APPEND_SCRIPT`` in ``_ops``) that
+Appending is one round trip: one EVAL of a script (``APPEND`` in ``_scripts``) that
 skips messages whose id the set holds, LPUSHes the others, stamps the hash, sets the
 expiry of the three keys and adds the index entry, atomically. Messages other writers
 pushed (LangChain, or threadline before id sets) have their ids learnt by the next
 append, which reads only those (the list grew past ``ids_cover``). Reading the last N is
-one LRANGE. Sessions LangChain wrote are not in the index until
-:meth:`RedisStore.reindex` (a SCAN) adds them; they can be read, appended and deleted
-by id at any time. A message longer than the server's ``proto-max-bulk-len`` (512 MB
-unless configured; read with CONFIG GET when a message is over 1 MB, Redis's smallest
-possible limit) is refused with an :class:`~threadline.InputError` before anything is sent.
+one script call (an LRANGE); :meth:`RedisStore.iter_messages` reads ``page_size``
+messages per LRANGE, counted from the list's oldest end. Sessions LangChain wrote are not
+in the index until :meth:`RedisStore.reindex` (a SCAN) adds them; they can be read,
+appended and deleted by id at any time (if they are this store's, above). A message
+larger than the store's ``max_message_bytes`` or than the server's
+``proto-max-bulk-len`` (512 MB unless configured; read with CONFIG GET when a message is
+over 1 MB, Redis's smallest possible limit) is refused with an
+:class:`~threadline.InputError` before anything is sent.
 
 Each operation is a pure generator of command batches (:mod:`threadline.stores.redis._ops`),
 driven here by the sync client (a blocking ``redis.ConnectionPool``) or by a
@@ -82,24 +115,27 @@ from threadline.stores._base import (
     SessionInfo,
     SessionPage,
     Store,
+    check_limit,
     check_messages,
-    validate_key_prefix,
+    stream_pages,
     validate_ttl,
 )
 from threadline.stores._url import StoreURL
+from threadline.stores.redis._keys import DEFAULT_PREFIX, Keys, check_prefix, sid_bytes
 from threadline.stores.redis._ops import (
-    SCAN_BATCH,
     Batch,
-    Keys,
     Operation,
     append_op,
     delete_op,
+    destroy_op,
+    encode_batch,
     expire_op,
     get_op,
-    glob_escape,
     info_op,
     list_op,
+    page_op,
     purge_op,
+    reindex_op,
     setup_op,
 )
 
@@ -157,7 +193,8 @@ def _outcome(append: _Append | None) -> str:
 class RedisStore(Store):
     """Sessions in Redis, in LangChain's layout: ``open_store("redis://localhost/0")``.
 
-    Options: ``key_prefix`` (default ``"message_store:"``), ``timeout`` (seconds, default
+    Options: ``key_prefix`` (default ``"message_store:"``; not empty, ending with ``:``,
+    see the module's docstring), ``timeout`` (seconds, default
     30: bounds each command, connecting and each wait for a pooled connection),
     ``connect_timeout`` (default min(5, timeout)), ``pool_timeout`` (default timeout),
     ``pool_size`` (default 50), ``db`` (for ``unix://`` URLs), ``ssl_cert_reqs`` /
@@ -169,7 +206,7 @@ class RedisStore(Store):
 
     OPTIONS: ClassVar[dict[str, Any]] = {
         **Store.OPTIONS,
-        "key_prefix": validate_key_prefix,
+        "key_prefix": check_prefix,
         "timeout": seconds("timeout"),
         "connect_timeout": seconds("connect_timeout"),
         "pool_timeout": seconds("pool_timeout"),
@@ -183,7 +220,7 @@ class RedisStore(Store):
                  client: redis.Redis | None = None, **options: Any) -> None:
         super().__init__(url, **options)
         prefix = self.options.get("key_prefix")
-        self.key_prefix: str = "message_store:" if prefix is None else prefix
+        self.key_prefix: str = DEFAULT_PREFIX if prefix is None else prefix
         self._keys = Keys(self.key_prefix.encode())
         self._kwargs = pool_kwargs(self.url, self.options)
         # Creating a pool opens no connection: the first command does.
@@ -392,12 +429,25 @@ class RedisStore(Store):
     def append(self, session_id: str, messages: Sequence[BaseMessage], *,
                ttl: float | None = None) -> None:
         batch, ttl = check_messages(messages), validate_ttl(ttl) or self.ttl
-        self._append(lambda: append_op(self._keys, session_id, batch, ttl),
+        encoded = encode_batch(session_id, batch, self.check_sizes)  # before any I/O
+        self._append(lambda: append_op(self._keys, session_id, batch, encoded, ttl),
                      _resendable(batch))
 
     def get_messages(self, session_id: str, *, last: int | None = None,
                      skip_invalid: bool = False) -> list[BaseMessage]:
         return self._run(get_op(self._keys, session_id, last, skip_invalid))
+
+    def iter_messages(self, session_id: str, *, page_size: int = 1000,
+                      skip_invalid: bool = False) -> Iterator[BaseMessage]:
+        """The session's messages, oldest first, one LRANGE of ``page_size`` per page,
+        counted from the list's tail (the oldest end), so appends meanwhile move nothing."""
+        sid, size = sid_bytes(session_id), check_limit(page_size)
+
+        def fetch(start: int | None) -> tuple[list[bytes], int | None]:
+            texts = self._run(page_op(self._keys, sid, start or 0, size))
+            return texts, (start or 0) + size if len(texts) == size else None
+
+        return stream_pages(fetch, session_id=session_id, skip_invalid=skip_invalid)
 
     def delete_session(self, session_id: str) -> bool:
         return self._run(delete_op(self._keys, session_id))
@@ -440,7 +490,8 @@ class RedisStore(Store):
     async def aappend(self, session_id: str, messages: Sequence[BaseMessage], *,
                       ttl: float | None = None) -> None:
         batch, default = check_messages(list(messages)), validate_ttl(ttl) or self.ttl
-        await self._aappend(lambda: append_op(self._keys, session_id, batch, default),
+        encoded = encode_batch(session_id, batch, self.check_sizes)
+        await self._aappend(lambda: append_op(self._keys, session_id, batch, encoded, default),
                             _resendable(batch),
                             lambda: self.append(session_id, batch, ttl=ttl))
 
@@ -485,47 +536,18 @@ class RedisStore(Store):
         """Add sessions that are in Redis but not in the index (written by LangChain's
         ``RedisChatMessageHistory``) with a SCAN over the prefix; how many were added.
 
-        Without it such sessions are readable and writable by id but not listed.
+        Without it such sessions are readable and writable by id but not listed. Lists
+        another store owns (see the module's docstring) are not added.
         """
-        pattern = glob_escape(self._keys.prefix) + b"*"
-        cut = len(self._keys.prefix)
-        added = 0
-        with self._errors():
-            for chunk in self._scan(pattern, type_="list"):
-                sids = [key[cut:] for key in chunk if b"\x00" not in key[cut:]]
-                if sids:
-                    added += int(self.client.zadd(  # type: ignore[arg-type]
-                        self._keys.index, dict.fromkeys(sids, 0), nx=True))
-        return added
+        return self._run(reindex_op(self._keys))
 
     def destroy(self) -> None:
-        """Delete every key of this store: its sessions, their metadata and the index.
-
-        With a non-empty prefix, every key under the prefix goes (LangChain's sessions
-        too); with an empty prefix, only the sessions in the index and our own keys.
-        """
+        """Delete every key of this store: its sessions (LangChain's under its prefix
+        too), their metadata and the index; nothing another store or application owns,
+        even under a prefix that starts with this one (``chat:`` and ``chat:admin:``)."""
         with self._errors():
-            if self._keys.prefix:
-                for chunk in self._scan(glob_escape(self._keys.prefix) + b"*"):
-                    self.client.unlink(*chunk)
-                return
-            start = b"-"
-            while True:
-                sids: list[bytes] = list(self.client.zrangebylex(  # type: ignore[arg-type]
-                    self._keys.index, start, b"+", 0, SCAN_BATCH))
-                if sids:
-                    self.client.unlink(*[k for s in sids for k in self._keys.session(s)])
-                if len(sids) < SCAN_BATCH:
-                    break
-                start = b"(" + sids[-1]
-            for chunk in self._scan(b"\x00*"):
-                self.client.unlink(*chunk)
-
-    def _scan(self, pattern: bytes, type_: str | None = None) -> Iterator[list[bytes]]:
-        cursor = 0
-        while True:
-            cursor, keys = self.client.scan(cursor, match=pattern, count=1000, _type=type_)
-            if keys:
-                yield list(keys)  # type: ignore[arg-type]
-            if cursor == 0:
-                return
+            self._drive(destroy_op(self._keys))
+        # Its layout version went too: the next call writes it again.
+        self._ready = False
+        with _ready_lock:
+            _ready_pools.get(self.client.connection_pool, set()).discard(self._keys.prefix)

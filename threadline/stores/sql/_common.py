@@ -5,6 +5,9 @@ that the SQLite, PostgreSQL and MySQL backends share. Identifiers are validated 
 :func:`~threadline.stores._base.validate_identifier` before they are quoted, and every
 value (session ids included) is passed as a bound parameter, never formatted in.
 
+Streamed reads (``iter_messages``) go through :func:`~threadline.stores._base.stream_pages`
+with a keyset-paging fetch on the message id.
+
 Migrations (after simonw/llm's ``migrations.py``) are a list of functions applied in
 order; the number applied is the schema version kept in the ``<table>_schema`` table, so
 a newer threadline upgrades an older database, once, inside a transaction.
@@ -18,7 +21,10 @@ from typing import Generic, TypeVar
 
 from threadline._errors import StoreError
 from threadline.messages._values import BaseMessage
-from threadline.stores._base import check_message_size, validate_identifier
+from threadline.stores._base import (
+    check_message_size,
+    validate_identifier,
+)
 
 __all__ = [
     "DEFAULT_TABLE",

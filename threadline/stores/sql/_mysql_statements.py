@@ -201,6 +201,15 @@ def _get_op(n: Names, session_id: str, last: int | None,
                                             from_end=True))
 
 
+def _after_op(n: Names, session_id: str, after: int, limit: int) -> Op[Rows]:
+    """One page of a streamed read: the next ``limit`` rows ``(id, message)`` after
+    message ``after``, on the ``(sid, id)`` key."""
+    query = (f"SELECT m.id, m.message FROM {n.s} AS s JOIN {n.m} AS m ON m.sid = s.sid"
+             f" WHERE s.session_hash = %s AND s.session_id = %s AND {_LIVE} AND m.id > %s"
+             " ORDER BY m.id LIMIT %s")
+    return Op(query, (_hash(session_id), _id_bytes(session_id), after, limit), list)
+
+
 def _delete_op(n: Names, session_id: str) -> Op[bool]:
     query = (
         "START TRANSACTION;"
@@ -264,4 +273,4 @@ _PING = Op("SELECT 1", (), no_result)
 
 STATEMENTS = Statements(append=_append_op, get=_get_op, delete=_delete_op, page=_list_op,
                         info=_info_op, expire=_expire_op, purge=_purge_op,
-                        destroy=_destroy_op, ping=_PING)
+                        destroy=_destroy_op, ping=_PING, after=_after_op)

@@ -217,6 +217,17 @@ def _get_op(n: Names, session_id: str, last: int | None,
                                             from_end=True))
 
 
+def _after_op(n: Names, session_id: str, after: int, limit: int) -> Op[Rows]:
+    """One page of a streamed read: the next ``limit`` rows ``(id, message)`` after
+    message ``after``, on the ``(sid, id)`` index."""
+    query = sql.SQL(
+        "SELECT m.id, m.message FROM {s} AS s JOIN {m} AS m ON m.sid = s.sid"
+        " WHERE s.session_hash = %s AND s.session_id = %s AND {live} AND m.id > %s"
+        " ORDER BY m.id LIMIT %s"
+    ).format(m=n.messages, s=n.sessions, live=_LIVE)
+    return Op(query, (_session_hash(session_id), session_id, after, limit), list)
+
+
 def _delete_op(n: Names, session_id: str) -> Op[bool]:
     query = sql.SQL(
         "WITH d AS (DELETE FROM {s} AS s WHERE s.session_hash = %s AND s.session_id = %s"
@@ -278,4 +289,4 @@ _PING = Op("SELECT 1", (), no_result)
 
 STATEMENTS = Statements(append=_append_op, get=_get_op, delete=_delete_op, page=_list_op,
                         info=_info_op, expire=_expire_op, purge=_purge_op,
-                        destroy=_destroy_op, ping=_PING)
+                        destroy=_destroy_op, ping=_PING, after=_after_op)

@@ -13,22 +13,28 @@ session holds is skipped by the statement), so an append whose every message has
 is marked safe to run again: the shells retry it once when the connection drops after
 it was sent (an ambiguous commit). ``timeout`` (seconds, default 30) bounds connecting,
 each statement and each pool wait; ``connect_timeout`` / ``pool_timeout`` refine it.
+
+Streamed reads (``iter_messages``) are one op per page: the rows after a message id
+(keyset paging on the ``(sid, id)`` index), so a session is never read whole.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
-from threadline._errors import ConfigurationError, InputError, StoreTimeoutError
+from threadline._errors import ConfigurationError, StoreTimeoutError
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
     SessionInfo,
     SessionPage,
     Store,
+    check_last,
+    check_limit,
     check_messages,
     encode_message,
+    stream_pages,
     validate_session_id,
     validate_ttl,
 )
@@ -59,12 +65,6 @@ def no_result(rows: Rows) -> None:
     return None
 
 
-def check_limit(limit: int) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InputError(f"limit must be a positive int, got {limit!r}")
-    return limit
-
-
 class Statements(NamedTuple):
     """A backend's op builders; each takes its table names first."""
 
@@ -77,6 +77,8 @@ class Statements(NamedTuple):
     purge: Callable[..., Op[int]]  # (names)
     destroy: Callable[..., Op[None]]  # (names)
     ping: Op[None]
+    #: (names, session_id, after, limit): rows ``(id, message)`` of the next page.
+    after: Callable[..., Op[Rows]]
 
 
 def drive(steps: Generator[Op[Any], Any, T], execute: Callable[[Op[Any]], Any]) -> T:
@@ -196,6 +198,7 @@ class SQLServerStore(Store):
         if not batch:
             return None
         texts = [encode_message(m) for m in batch]
+        self.check_sizes(texts)
         check_text_sizes(texts, self._message_limit(), self.LIMIT_NAME)
         return self.STATEMENTS.append(self._names, session_id, texts,
                                       [m.id for m in batch], ttl)
@@ -203,7 +206,8 @@ class SQLServerStore(Store):
     def _get(self, session_id: str, last: int | None,
              skip_invalid: bool) -> Op[list[BaseMessage]] | None:
         validate_session_id(session_id)
-        if last is not None and last <= 0:
+        last = check_last(last)
+        if last == 0:
             return None
         return self.STATEMENTS.get(self._names, session_id, last, skip_invalid)
 
@@ -232,6 +236,18 @@ class SQLServerStore(Store):
                      skip_invalid: bool = False) -> list[BaseMessage]:
         op = self._get(session_id, last, skip_invalid)
         return [] if op is None else self._run(op)
+
+    def iter_messages(self, session_id: str, *, page_size: int = 1000,
+                      skip_invalid: bool = False) -> Iterator[BaseMessage]:
+        """The session's messages, oldest first: one statement per ``page_size`` rows."""
+        validate_session_id(session_id)
+        size = check_limit(page_size)
+
+        def fetch(after: int | None) -> tuple[list[str], int | None]:
+            rows = self._run(self.STATEMENTS.after(self._names, session_id, after or 0, size))
+            return [row[1] for row in rows], rows[-1][0] if len(rows) == size else None
+
+        return stream_pages(fetch, session_id=session_id, skip_invalid=skip_invalid)
 
     def delete_session(self, session_id: str) -> bool:
         return self._run(self._delete(session_id))

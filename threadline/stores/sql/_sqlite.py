@@ -21,11 +21,17 @@ are closed as new ones open); each write is one ``BEGIN IMMEDIATE`` transaction,
 takes the write lock up front so concurrent writers — threads or processes — queue on
 ``busy_timeout`` instead of failing on a lock upgrade. An in-memory database is one
 connection shared by every thread behind a lock. Reads are one SELECT each: a statement
-sees one consistent snapshot.
+sees one consistent snapshot; :meth:`SQLiteStore.iter_messages` reads a session in pages
+(keyset paging on the row id, one SELECT per page), so memory stays flat.
+
+Privacy: a database file the store creates is made 0600 (owner only) before SQLite opens
+it, whatever the umask; SQLite gives its ``-wal`` and ``-shm`` files the database file's
+permissions. An existing database keeps its mode.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -41,10 +47,13 @@ from threadline.stores._base import (
     SessionInfo,
     SessionPage,
     Store,
+    check_last,
+    check_limit,
     check_messages,
     check_page_args,
     decode_messages,
     encode_message,
+    stream_pages,
     validate_identifier,
     validate_session_id,
     validate_ttl,
@@ -112,6 +121,22 @@ def _check_text(session_id: object) -> str:
     return sid
 
 
+def _create_private(path: Path) -> None:
+    """Create ``path`` as an empty file only its owner may read and write (0600 whatever
+    the umask), unless it exists: SQLite then uses it as a new database, and creates its
+    journal, WAL and shared-memory files with the same permissions."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                     0o600)
+    except FileExistsError:
+        return  # made meanwhile by another connection or process (or a link: not ours)
+    try:
+        if hasattr(os, "fchmod"):  # the umask may have taken bits off 0600
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
     """Switch a database to WAL once. The switch needs the database to itself and SQLite
     does not wait for it (no busy handler): when several connections open a new database
@@ -156,6 +181,8 @@ class SQLiteStore(Store):
         self.path: Path | None = None if self.memory else Path(database)
         m, s = quote_ansi(self.names.messages), quote_ansi(self.names.sessions)
         self._m, self._s = m, s
+        # Rows of sessions without a sessions row (written by LangChain) stay visible.
+        self._alive = f"NOT EXISTS (SELECT 1 FROM {s} WHERE session_id = ? AND expires_at <= ?)"
         self._lock = threading.RLock()  # guards the connection table and the memory DB
         self._conns: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
         self._shared: sqlite3.Connection | None = None
@@ -172,6 +199,8 @@ class SQLiteStore(Store):
                 f"{str(self.path.parent)!r} does not exist"
             )
         try:
+            if self.path is not None and not os.path.lexists(self.path):
+                _create_private(self.path)
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves.
             conn = sqlite3.connect(target, timeout=self.timeout, isolation_level=None,
                                    check_same_thread=False)
@@ -180,7 +209,7 @@ class SQLiteStore(Store):
                 _use_wal(conn, self.timeout)
                 # WAL + NORMAL: a crash never corrupts; a power loss may lose the last commits.
                 conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreConnectionError(f"cannot open SQLite database {target!r}: {exc}"
                                        ) from exc
         return conn
@@ -276,6 +305,7 @@ class SQLiteStore(Store):
         if not batch:
             return
         texts = [encode_message(m) for m in batch]
+        self.check_sizes(texts)
         check_text_sizes(texts, self.MAX_MESSAGE_BYTES, "SQLite's maximum string length")
         rows = [(sid, m.id, text) for m, text in zip(batch, texts, strict=True)]
         m, s = self._m, self._s
@@ -309,14 +339,10 @@ class SQLiteStore(Store):
     def get_messages(self, session_id: str, *, last: int | None = None,
                      skip_invalid: bool = False) -> list[BaseMessage]:
         sid = _check_text(session_id)
-        if last is not None and (isinstance(last, bool) or not isinstance(last, int)
-                                 or last < 0):
-            raise InputError(f"last must be a non-negative int or None, got {last!r}")
+        last = check_last(last)
         if last == 0:
             return []
-        # Rows of sessions without a sessions row (written by LangChain) stay visible.
-        alive = (f"NOT EXISTS (SELECT 1 FROM {self._s} WHERE session_id = ? "
-                 "AND expires_at <= ?)")
+        alive = self._alive
         if last is None:
             sql = (f"SELECT message FROM {self._m} WHERE session_id = ? AND {alive} "
                    "ORDER BY id")
@@ -330,6 +356,22 @@ class SQLiteStore(Store):
             rows.reverse()
         return decode_messages([row[0] for row in rows], session_id=sid,
                                skip_invalid=skip_invalid, from_end=last is not None)
+
+    def iter_messages(self, session_id: str, *, page_size: int = 1000,
+                      skip_invalid: bool = False) -> Iterator[BaseMessage]:
+        """The session's messages, oldest first, ``page_size`` rows per SELECT (keyset
+        paging on the row id, on the ``(session_id, id)`` index)."""
+        sid = _check_text(session_id)
+        size = check_limit(page_size)
+        sql = (f"SELECT id, message FROM {self._m} WHERE session_id = ? AND id > ? "
+               f"AND {self._alive} ORDER BY id LIMIT ?")
+
+        def fetch(after: int | None) -> tuple[list[str], int | None]:
+            params = (sid, after or 0, sid, time.time(), size)
+            rows = self._run(lambda conn: conn.execute(sql, params).fetchall())
+            return [row[1] for row in rows], rows[-1][0] if len(rows) == size else None
+
+        return stream_pages(fetch, session_id=sid, skip_invalid=skip_invalid)
 
     def delete_session(self, session_id: str) -> bool:
         sid = _check_text(session_id)

@@ -1,0 +1,204 @@
+"""The Lua scripts of the Redis store: every operation on one session, checked atomically.
+
+Each script starts with :data:`STANDING`, which tells whether the session's list is this
+store's to use. Its keys and arguments (built by :func:`threadline.stores.redis._ops.by_id`):
+
+* KEYS[1..4]: the session's list, metadata hash, id set, and the store's index;
+* then four per rival (see :meth:`~threadline.stores.redis._keys.Keys.rivals`): its
+  index, its schema key, and its metadata hash and id set of the same list;
+* ARGV[1]: the session id; ARGV[2]: the number of rivals, then per rival its session
+  id and '1' if its prefix is longer than ours; the operation's own arguments follow
+  (``first`` is the index of the first).
+
+``state`` is then one of:
+
+* ``ours``: a list this store may read and write;
+* ``none``: there is no list (no such session, or a new one);
+* ``foreign``: the key holds something else than a list: another application's, never
+  read, written, expired or deleted;
+* ``taken``: a list another store owns: a rival's index names it, or no index does and
+  a rival with a longer prefix exists (its schema key does), which then owns it. A list
+  no index names is this store's if no longer rival exists: a session LangChain wrote.
+"""
+
+from __future__ import annotations
+
+__all__ = ["APPEND", "CLEANUP", "DELETE", "EXPIRE", "INFO", "READ", "STANDING"]
+
+STANDING = """
+local others = {}
+for i = 1, tonumber(ARGV[2]) do
+  local k, a = 1 + 4 * i, 1 + 2 * i
+  others[i] = {index = KEYS[k], schema = KEYS[k + 1], meta = KEYS[k + 2],
+               ids = KEYS[k + 3], sid = ARGV[a], longer = ARGV[a + 1] == '1'}
+end
+local first = 3 + 2 * #others
+local function standing()
+  local kind = redis.call('TYPE', KEYS[1])['ok']
+  if kind == 'none' then
+    return 'none'
+  elseif kind ~= 'list' then
+    return 'foreign'
+  elseif #others == 0 then
+    return 'ours'
+  end
+  for _, other in ipairs(others) do
+    if redis.call('ZSCORE', other.index, other.sid) then
+      return 'taken'
+    end
+  end
+  if redis.call('ZSCORE', KEYS[4], ARGV[1]) then
+    return 'ours'
+  end
+  for _, other in ipairs(others) do
+    if other.longer and redis.call('EXISTS', other.schema) == 1 then
+      return 'taken'
+    end
+  end
+  return 'ours'
+end
+local state = standing()
+"""
+
+# ARGV[first], ARGV[first + 1]: LRANGE's start and stop.
+READ = STANDING + """
+if state ~= 'ours' then
+  return {}
+end
+return redis.call('LRANGE', KEYS[1], ARGV[first], ARGV[first + 1])
+"""
+
+INFO = STANDING + """
+if state ~= 'ours' then
+  return {}
+end
+local stamps = redis.call('HMGET', KEYS[2], 'created_at', 'updated_at')
+return {redis.call('LLEN', KEYS[1]), stamps[1], stamps[2], redis.call('PTTL', KEYS[1])}
+"""
+
+# Our own keys of the session go whatever the list is; the list only if it is ours.
+DELETE = STANDING + """
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('ZREM', KEYS[4], ARGV[1])
+if state == 'ours' then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# ARGV[first]: the ttl in ms, '' to persist.
+EXPIRE = STANDING + """
+local keys = {KEYS[2], KEYS[3]}
+if state == 'ours' then
+  keys[3] = KEYS[1]
+end
+for _, key in ipairs(keys) do
+  if ARGV[first] == '' then
+    redis.call('PERSIST', key)
+  else
+    redis.call('PEXPIRE', key, ARGV[first])
+  end
+end
+return 0
+"""
+
+# Append a batch, atomically and in one round trip; returns how many messages it pushed,
+# -1 if the key is not a list (foreign), -2 if it is another store's (taken).
+# ARGV from first: now, ttl in ms ('' = leave the expiry as it is), then a (tag,
+# message) pair per message, oldest first: tag '' for a message without an id, '=' .. id
+# otherwise.
+#
+# 0. A new session (no list) is this store's, first come first served: rivals' index
+#    entries, hashes and id sets for the same list are leftovers of sessions that are
+#    gone, dropped so that no rival claims the list this append creates.
+# 1. A list that is gone is a session that starts afresh (expired, or cleared by
+#    LangChain's RedisChatMessageHistory, whose clear() deletes the list only): its stale
+#    hash and id set go first, so created_at is now and old ids are forgotten.
+# 2. meta.ids_cover is how many of the list's oldest messages the id set accounts for.
+#    Other writers (LangChain, threadline before id sets) LPUSH without updating it: the
+#    newest length - ids_cover messages are read once to learn their ids. A list shorter
+#    than ids_cover (trimmed by someone) is read whole.
+# 3. A message whose id the set holds (stored before, or earlier in this batch) is
+#    skipped; the others are pushed: LPUSH puts each at the head, so the newest is first.
+# 4. The three keys share one expiry: the given ttl, else the list's own (LangChain may
+#    have set one), so the hash and the set never outlive the list for long.
+APPEND = STANDING + """
+if state == 'foreign' then
+  return -1
+elseif state == 'taken' then
+  return -2
+elseif state == 'none' then
+  for _, other in ipairs(others) do
+    redis.call('ZREM', other.index, other.sid)
+    redis.call('DEL', other.meta, other.ids)
+  end
+end
+local list, meta, ids = KEYS[1], KEYS[2], KEYS[3]
+local length = redis.call('LLEN', list)
+local cover = 0
+if length == 0 then
+  redis.call('DEL', meta, ids)
+else
+  cover = tonumber(redis.call('HGET', meta, 'ids_cover')) or 0
+end
+if cover ~= length then
+  local unseen = length - cover - 1
+  if cover > length then
+    redis.call('DEL', ids)
+    unseen = -1
+  end
+  for _, raw in ipairs(redis.call('LRANGE', list, 0, unseen)) do
+    local ok, message = pcall(cjson.decode, raw)
+    if ok and type(message) == 'table' and type(message.data) == 'table'
+        and type(message.data.id) == 'string' then
+      redis.call('SADD', ids, message.data.id)
+    end
+  end
+end
+local now, ttl = ARGV[first], ARGV[first + 1]
+local pushed = 0
+for i = first + 2, #ARGV - 1, 2 do
+  local tag = ARGV[i]
+  if tag == '' or redis.call('SADD', ids, string.sub(tag, 2)) == 1 then
+    redis.call('LPUSH', list, ARGV[i + 1])
+    pushed = pushed + 1
+  end
+end
+if length + pushed == 0 then
+  return 0
+end
+redis.call('HSETNX', meta, 'created_at', now)
+redis.call('HSET', meta, 'updated_at', now, 'ids_cover', length + pushed)
+if ttl == '' then
+  ttl = redis.call('PTTL', list)
+  if ttl < 0 then
+    ttl = nil
+  end
+else
+  redis.call('PEXPIRE', list, ttl)
+end
+if ttl then
+  redis.call('PEXPIRE', meta, ttl)
+  redis.call('PEXPIRE', ids, ttl)
+end
+redis.call('ZADD', KEYS[4], 'NX', 0, ARGV[1])
+return pushed
+"""
+
+# Drop the index entry, the metadata and the id set of sessions whose list is gone (or
+# is not a list any more), atomically, so a session re-created meanwhile keeps them.
+# Returns how many sessions lost a key. KEYS: index, then (list, meta, ids) triples;
+# ARGV: the session ids.
+CLEANUP = """
+local removed = 0
+for i = 1, #ARGV do
+  if redis.call('TYPE', KEYS[3 * i - 1])['ok'] ~= 'list' then
+    local dropped = redis.call('ZREM', KEYS[1], ARGV[i])
+      + redis.call('DEL', KEYS[3 * i], KEYS[3 * i + 1])
+    if dropped > 0 then
+      removed = removed + 1
+    end
+  end
+end
+return removed
+"""
