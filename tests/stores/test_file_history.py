@@ -930,12 +930,15 @@ def test_a_killed_rewrite_leaves_no_temporary_file_after_the_next_open(
     path = tmp_path / "big.json"
     history(path, format="json").add_messages(
         [HumanMessage("x" * 100_000) for _ in range(40)])
-    rng = random.Random()
     leftovers: list[Path] = []
-    for _ in range(40):  # until a kill lands inside a rewrite (most do)
+    for _ in range(40):  # until a kill lands inside a rewrite
         child = run_child(REWRITER, str(path))
         assert child.stdout is not None and child.stdout.readline() == "ready\n"
-        time.sleep(rng.uniform(0.0, 0.03))
+        # A rewrite's temporary file exists for a few milliseconds of each ~40 ms turn:
+        # watch for it and kill the writer then (a random delay rarely hit the window).
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(tmp_path.glob(".big.json.*.tmp")):
+            pass
         child.kill()
         child.wait(timeout=10)
         child.stdout.close()

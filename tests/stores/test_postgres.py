@@ -293,7 +293,7 @@ def test_a_version_1_table_is_migrated_once_by_concurrent_setups() -> None:
         setup_concurrently(stores)
         with psycopg.connect(SHARED, autocommit=True) as conn:
             assert conn.execute(sql.SQL("SELECT version FROM {}").format(names.schema)
-                                ).fetchall() == [(len(MIGRATIONS),)] == [(2,)]
+                                ).fetchall() == [(len(MIGRATIONS),)] == [(3,)]
         store = stores[0]
         store.append("old", _ided("1"))
         asyncio.run(store.aappend("old", _ided("1")))

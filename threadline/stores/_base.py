@@ -21,7 +21,7 @@ import json
 import re
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import quote
@@ -411,7 +411,7 @@ class Store(ABC):
 
     @abstractmethod
     def delete_session(self, session_id: str) -> bool:
-        """Delete a session and its messages; ``True`` if it existed."""
+        """Delete a session, its messages and its records; ``True`` if it existed."""
 
     @abstractmethod
     def list_sessions(self, *, prefix: str = "", limit: int = 100,
@@ -467,6 +467,60 @@ class Store(ABC):
 
     async def aclose(self) -> None:
         await run_sync(self.close)
+
+    # -- records (see threadline.stores._records) ----------------------------------------
+
+    #: The backend keeps records beside sessions (``put_records`` and the others work).
+    supports_records: ClassVar[bool] = False
+
+    def _no_records(self) -> ConfigurationError:
+        return ConfigurationError(
+            f"the {self.url.scheme}:// store keeps no records (needed for LangGraph "
+            "checkpoints); use sqlite, postgresql, mysql, redis, dynamodb, cosmos or memory")
+
+    def put_records(self, session_id: str, records: Mapping[str, bytes], *,
+                    delete: Collection[str] = (), ttl: float | None = None) -> None:
+        """Upsert ``records`` and delete the ``delete`` keys of a session's records, in one
+        transaction where the backend has one; see :mod:`threadline.stores._records`."""
+        raise self._no_records()
+
+    def get_records(self, session_id: str, keys: Collection[str]) -> dict[str, bytes]:
+        """The values of those ``keys`` the session's records hold."""
+        raise self._no_records()
+
+    def scan_records(self, session_id: str, prefix: str = "", *, after: str | None = None,
+                     before: str | None = None, limit: int | None = None,
+                     reverse: bool = False, keys_only: bool = False
+                     ) -> list[tuple[str, bytes]]:
+        """``(key, value)`` of the session's records whose key starts with ``prefix`` and
+        lies strictly between ``after`` and ``before``, in byte order (descending with
+        ``reverse``), at most ``limit``; values are ``b""`` with ``keys_only``."""
+        raise self._no_records()
+
+    def delete_records(self, session_id: str, keys: Collection[str] | None = None, *,
+                       prefix: str | None = None) -> None:
+        """Delete those keys, or every key starting with ``prefix``, or (neither given) all
+        of the session's records. Its messages stay."""
+        raise self._no_records()
+
+    async def aput_records(self, session_id: str, records: Mapping[str, bytes], *,
+                           delete: Collection[str] = (), ttl: float | None = None) -> None:
+        await run_sync(self.put_records, session_id, records, delete=delete, ttl=ttl)
+
+    async def aget_records(self, session_id: str, keys: Collection[str]) -> dict[str, bytes]:
+        return await run_sync(self.get_records, session_id, keys)
+
+    async def ascan_records(self, session_id: str, prefix: str = "", *,
+                            after: str | None = None, before: str | None = None,
+                            limit: int | None = None, reverse: bool = False,
+                            keys_only: bool = False) -> list[tuple[str, bytes]]:
+        return await run_sync(self.scan_records, session_id, prefix, after=after,
+                              before=before, limit=limit, reverse=reverse,
+                              keys_only=keys_only)
+
+    async def adelete_records(self, session_id: str, keys: Collection[str] | None = None, *,
+                              prefix: str | None = None) -> None:
+        await run_sync(self.delete_records, session_id, keys, prefix=prefix)
 
     # -- built on the contract -----------------------------------------------------------
 

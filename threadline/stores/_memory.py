@@ -28,7 +28,7 @@ import bisect
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -47,6 +47,12 @@ from threadline.stores._base import (
     validate_session_id,
     validate_ttl,
 )
+from threadline.stores._records import (
+    check_record_batch,
+    check_record_keys,
+    check_scan_args,
+    validate_record_key,
+)
 from threadline.stores._url import StoreURL
 
 __all__ = ["MemoryStore"]
@@ -60,6 +66,15 @@ class _Session:
     ids: set[str] = field(default_factory=set)
     deadline: float | None = None  # time.monotonic() value
     expires_at: float | None = None  # time.time() value, for reporting
+
+
+@dataclass(slots=True)
+class _Records:
+    """One session's records: values by key, and the keys sorted (for scans)."""
+
+    values: dict[str, bytes] = field(default_factory=dict)
+    keys: list[str] = field(default_factory=list)
+    deadline: float | None = None  # time.monotonic() value
 
 
 def _utc(timestamp: float | None) -> datetime | None:
@@ -94,6 +109,7 @@ class MemoryStore(Store):
         super().__init__(url, **options)
         self._sessions: dict[str, _Session] = {}
         self._ids: list[str] = []  # sorted
+        self._records: dict[str, _Records] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -201,8 +217,11 @@ class MemoryStore(Store):
         validate_session_id(session_id)
         with self._lock:
             self._check_open()
-            if self._live(session_id, time.monotonic()) is None:
-                return False
+            now = time.monotonic()
+            had_records = self._live_records(session_id, now) is not None
+            self._records.pop(session_id, None)
+            if self._live(session_id, now) is None:
+                return had_records
             self._drop(session_id)
             return True
 
@@ -245,6 +264,9 @@ class MemoryStore(Store):
         with self._lock:
             self._check_open()
             session = self._live(session_id, time.monotonic())
+            records = self._live_records(session_id, time.monotonic())
+            if records is not None:
+                records.deadline = None if ttl is None else time.monotonic() + ttl
             if session is None:
                 return
             if ttl is None:
@@ -261,6 +283,9 @@ class MemoryStore(Store):
                        if s.deadline is not None and s.deadline <= now]
             for sid in expired:
                 self._drop(sid)
+            for sid in [sid for sid, r in self._records.items()
+                        if r.deadline is not None and r.deadline <= now]:
+                del self._records[sid]
         return len(expired)
 
     def close(self) -> None:
@@ -272,3 +297,98 @@ class MemoryStore(Store):
         with self._lock:
             self._sessions.clear()
             self._ids.clear()
+            self._records.clear()
+
+    # -- records -----------------------------------------------------------------------------
+
+    supports_records = True
+
+    def _live_records(self, session_id: str, now: float) -> _Records | None:
+        records = self._records.get(session_id)
+        if records is not None and records.deadline is not None and records.deadline <= now:
+            del self._records[session_id]
+            return None
+        return records
+
+    def put_records(self, session_id: str, records: Mapping[str, bytes], *,
+                    delete: Collection[str] = (), ttl: float | None = None) -> None:
+        validate_session_id(session_id)
+        batch = check_record_batch(records, delete, self.max_message_bytes)
+        ttl = validate_ttl(ttl) or self.ttl
+        now = time.monotonic()
+        with self._lock:
+            self._check_open()
+            space = self._live_records(session_id, now)
+            if space is None:
+                if not batch:
+                    return
+                space = self._records[session_id] = _Records()
+            for key, value in batch.items():
+                if key not in space.values:
+                    bisect.insort(space.keys, key)
+                space.values[key] = value
+            for key in delete:
+                if space.values.pop(key, None) is not None:
+                    del space.keys[bisect.bisect_left(space.keys, key)]
+            if ttl is not None:
+                space.deadline = now + ttl
+            if not space.keys:
+                del self._records[session_id]
+
+    def get_records(self, session_id: str, keys: Collection[str]) -> dict[str, bytes]:
+        validate_session_id(session_id)
+        wanted = check_record_keys(keys)
+        with self._lock:
+            self._check_open()
+            space = self._live_records(session_id, time.monotonic())
+            if space is None:
+                return {}
+            return {key: space.values[key] for key in wanted if key in space.values}
+
+    def scan_records(self, session_id: str, prefix: str = "", *, after: str | None = None,
+                     before: str | None = None, limit: int | None = None,
+                     reverse: bool = False, keys_only: bool = False
+                     ) -> list[tuple[str, bytes]]:
+        validate_session_id(session_id)
+        check_scan_args(prefix, after, before, limit)
+        with self._lock:
+            self._check_open()
+            space = self._live_records(session_id, time.monotonic())
+            if space is None:
+                return []
+            keys = space.keys
+            start = bisect.bisect_left(keys, prefix)
+            if after is not None:
+                start = max(start, bisect.bisect_right(keys, after))
+            end = bisect.bisect_left(keys, prefix + "\x7f") if prefix else len(keys)
+            if before is not None:
+                end = min(end, bisect.bisect_left(keys, before))
+            chosen = keys[start:end] if start < end else []
+            if reverse:
+                chosen = chosen[::-1]
+            if limit is not None:
+                chosen = chosen[:limit]
+            return [(key, b"" if keys_only else space.values[key]) for key in chosen]
+
+    def delete_records(self, session_id: str, keys: Collection[str] | None = None, *,
+                       prefix: str | None = None) -> None:
+        validate_session_id(session_id)
+        wanted = None if keys is None else check_record_keys(keys)
+        if prefix is not None:
+            validate_record_key(prefix)
+        with self._lock:
+            self._check_open()
+            space = self._live_records(session_id, time.monotonic())
+            if space is None:
+                return
+            if wanted is None and prefix is None:
+                del self._records[session_id]
+                return
+            doomed = set(wanted or ())
+            if prefix is not None:
+                doomed.update(key for key in space.keys if key.startswith(prefix))
+            for key in doomed:
+                if space.values.pop(key, None) is not None:
+                    del space.keys[bisect.bisect_left(space.keys, key)]
+            if not space.keys:
+                del self._records[session_id]

@@ -70,12 +70,13 @@ class _Batch:
 
 @dataclass(frozen=True, slots=True)
 class _Write:
-    kind: str  # create, replace, delete
+    kind: str  # create, replace, delete, patch
     pk: str
     id: str
     body: dict[str, Any] | None = None
     etag: str | None = None
     lost_ok: bool = False
+    patch: list[dict[str, Any]] | None = None  # the operations of a patch
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +109,11 @@ Operation = Generator[Any, Any, T]
 _OK = range(200, 300)
 _LOST = 0
 
-# The head and the messages, newest first; never the id documents (t = "k").
-_TOP_SQL = "SELECT TOP @k * FROM c WHERE c.pk = @pk AND c.t != 'k' ORDER BY c.id DESC"
-_ALL_SQL = "SELECT * FROM c WHERE c.pk = @pk AND c.t != 'k' ORDER BY c.id DESC"
+# The head and the messages, newest first; never the id documents (t = "k") nor the
+# records (t = "r", "p": see _record_docs).
+_TOP_SQL = ("SELECT TOP @k * FROM c WHERE c.pk = @pk AND c.t IN ('h', 'm') "
+            "ORDER BY c.id DESC")
+_ALL_SQL = "SELECT * FROM c WHERE c.pk = @pk AND c.t IN ('h', 'm') ORDER BY c.id DESC"
 _IDS_SQL = "SELECT c.id FROM c WHERE c.pk = @pk AND ARRAY_CONTAINS(@ids, c.id)"
 _TOKEN_SQL = "SELECT TOP 1 c.id FROM c WHERE c.pk = @pk AND c.k = @k"
 # One page of a streamed read: the messages of an incarnation after a document id.

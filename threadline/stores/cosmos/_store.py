@@ -23,11 +23,11 @@ may be 16 KB), so a session is never capped by the 2 MB item limit:
   "e"}``.
 
 Ids of one partition sort in write order and ``"~session"`` sorts after them all, so one
-query — ``SELECT TOP N+1 * … WHERE c.pk = @pk AND c.t != 'k' ORDER BY c.id DESC`` —
-returns the head and the newest N messages: a read is one round trip, and never sees
-the id documents. :meth:`CosmosStore.iter_messages` streams a session: the head, then
-one query per page (``TOP page_size`` of the head's incarnation, keyset on the document
-id).
+query — ``SELECT TOP N+1 * … WHERE c.pk = @pk AND c.t IN ('h', 'm') ORDER BY c.id DESC``
+— returns the head and the newest N messages: a read is one round trip, and never sees
+the id documents nor the records. :meth:`CosmosStore.iter_messages` streams a session:
+the head, then one query per page (``TOP page_size`` of the head's incarnation, keyset
+on the document id).
 
 Writes: an append is ONE transactional batch (``execute_item_batch``): the head replaced
 with ``If-Match: <etag>`` (or created, for a new session) followed by the message
@@ -62,6 +62,13 @@ rewrite the whole session) and are removed by :meth:`CosmosStore.purge_expired` 
 periodically. Reads also compare ``x`` with the clock, for servers that do not enforce
 TTL. A session re-created after expiry gets a new epoch, so old messages never resurface.
 
+Records (``put_records`` and the others) are documents of the same partition, ``t`` =
+``"r"`` (one per key, id ``"+<sha256 of the key>"``, the key in ``rk`` for ordering and
+ranges) and ``"p"`` (the parts of values longer than one ~1.5 MB segment), written as
+conditional transactional batches; see :mod:`threadline.stores.cosmos._record_docs` and
+:mod:`threadline.stores.cosmos._record_ops`. ``delete_session``, ``expire`` and
+``purge_expired`` cover them too.
+
 ``emulator=true`` works around the gaps of ``@vercel/cosmosdb-server`` (the test
 suite's server): its batches accept only creates and run them one by one (a failed create
 stops the rest but keeps the earlier ones, and node runs one request at a time), so the
@@ -75,8 +82,8 @@ The production path (head replace inside the batch) is tested as a pure function
 
 Modules: the documents and the append plan are in :mod:`threadline.stores.cosmos._docs`,
 the operations (generators of requests, shared by the sync and the async driver) in
-:mod:`threadline.stores.cosmos._ops`, LangChain's class in
-:mod:`threadline.stores.compat._cosmos`; this one is the driver.
+:mod:`threadline.stores.cosmos._ops` (records: ``_record_docs``, ``_record_ops``),
+LangChain's class in :mod:`threadline.stores.compat._cosmos`; this one is the driver.
 
 >>> store = open_store("cosmos://acct:KEY@acct.documents.azure.com/chat/messages")
 >>> store.append("s1", [HumanMessage("hi")])
@@ -88,7 +95,7 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, ClassVar, TypeVar
 
@@ -117,19 +124,25 @@ from threadline.stores.cosmos._ops import (
     _append_op,
     _Batch,
     _Context,
-    _delete_op,
     _EnableTtl,
     _Ensure,
-    _expire_op,
     _get_op,
     _info_op,
     _list_op,
     _page_op,
-    _purge_op,
     _Query,
     _setup_op,
     _Sleep,
     _Write,
+)
+from threadline.stores.cosmos._record_ops import (
+    delete_records_op,
+    delete_session_op,
+    expire_op,
+    get_records_op,
+    purge_op,
+    put_records_op,
+    scan_records_op,
 )
 
 try:
@@ -373,6 +386,9 @@ class CosmosStore(Store):
             return container.create_item(request.body, **deadline)
         if request.kind == "replace":
             return container.replace_item(request.id, request.body, **condition, **deadline)
+        if request.kind == "patch":
+            return container.patch_item(request.id, request.pk, request.patch, **condition,
+                                        **deadline)
         container.delete_item(request.id, partition_key=request.pk, **condition, **deadline)
         return None
 
@@ -460,6 +476,9 @@ class CosmosStore(Store):
         if request.kind == "replace":
             return await container.replace_item(request.id, request.body, **condition,
                                                 **deadline)
+        if request.kind == "patch":
+            return await container.patch_item(request.id, request.pk, request.patch,
+                                              **condition, **deadline)
         await container.delete_item(request.id, partition_key=request.pk, **condition,
                                     **deadline)
         return None
@@ -517,7 +536,7 @@ class CosmosStore(Store):
         return stream_pages(fetch, session_id=session_id, skip_invalid=skip_invalid)
 
     def delete_session(self, session_id: str) -> bool:
-        return self._run(_delete_op(self._ctx, session_id))
+        return self._run(delete_session_op(self._ctx, session_id))
 
     def list_sessions(self, *, prefix: str = "", limit: int = 100,
                       cursor: str | None = None) -> SessionPage:
@@ -527,11 +546,11 @@ class CosmosStore(Store):
         return self._run(_info_op(session_id))
 
     def expire(self, session_id: str, ttl: float | None) -> None:
-        self._run(_expire_op(self._ctx, session_id, ttl))
+        self._run(expire_op(self._ctx, session_id, validate_ttl(ttl)))
 
     def purge_expired(self) -> int:
         """Delete expired sessions still present and orphaned messages; sessions removed."""
-        return self._run(_purge_op(self._ctx))
+        return self._run(purge_op(self._ctx))
 
     def close(self) -> None:
         self._closed = True
@@ -553,7 +572,7 @@ class CosmosStore(Store):
         return await self._arun(_get_op(session_id, last, skip_invalid))
 
     async def adelete_session(self, session_id: str) -> bool:
-        return await self._arun(_delete_op(self._ctx, session_id))
+        return await self._arun(delete_session_op(self._ctx, session_id))
 
     async def alist_sessions(self, *, prefix: str = "", limit: int = 100,
                              cursor: str | None = None) -> SessionPage:
@@ -563,10 +582,10 @@ class CosmosStore(Store):
         return await self._arun(_info_op(session_id))
 
     async def aexpire(self, session_id: str, ttl: float | None) -> None:
-        await self._arun(_expire_op(self._ctx, session_id, ttl))
+        await self._arun(expire_op(self._ctx, session_id, validate_ttl(ttl)))
 
     async def apurge_expired(self) -> int:
-        return await self._arun(_purge_op(self._ctx))
+        return await self._arun(purge_op(self._ctx))
 
     async def aclose(self) -> None:
         entry = self._loop_clients.get(asyncio.get_running_loop())
@@ -575,6 +594,50 @@ class CosmosStore(Store):
             with suppress(asyncio.CancelledError):
                 await entry[2]
         self.close()
+
+    # -- records (see threadline.stores.cosmos._record_ops) ---------------------------------
+
+    supports_records = True
+
+    def put_records(self, session_id: str, records: Mapping[str, bytes], *,
+                    delete: Collection[str] = (), ttl: float | None = None) -> None:
+        operation = put_records_op(self._ctx, session_id, records, delete, ttl, self.ttl,
+                                   self.max_message_bytes)
+        with self._stripes[hash(session_id) % len(self._stripes)]:
+            self._run(operation)
+
+    def get_records(self, session_id: str, keys: Collection[str]) -> dict[str, bytes]:
+        return self._run(get_records_op(session_id, keys))
+
+    def scan_records(self, session_id: str, prefix: str = "", *, after: str | None = None,
+                     before: str | None = None, limit: int | None = None,
+                     reverse: bool = False, keys_only: bool = False
+                     ) -> list[tuple[str, bytes]]:
+        return self._run(scan_records_op(session_id, prefix, after, before, limit, reverse,
+                                         keys_only))
+
+    def delete_records(self, session_id: str, keys: Collection[str] | None = None, *,
+                       prefix: str | None = None) -> None:
+        self._run(delete_records_op(self._ctx, session_id, keys, prefix))
+
+    async def aput_records(self, session_id: str, records: Mapping[str, bytes], *,
+                           delete: Collection[str] = (), ttl: float | None = None) -> None:
+        await self._arun(put_records_op(self._ctx, session_id, records, delete, ttl,
+                                        self.ttl, self.max_message_bytes))
+
+    async def aget_records(self, session_id: str, keys: Collection[str]) -> dict[str, bytes]:
+        return await self._arun(get_records_op(session_id, keys))
+
+    async def ascan_records(self, session_id: str, prefix: str = "", *,
+                            after: str | None = None, before: str | None = None,
+                            limit: int | None = None, reverse: bool = False,
+                            keys_only: bool = False) -> list[tuple[str, bytes]]:
+        return await self._arun(scan_records_op(session_id, prefix, after, before, limit,
+                                                reverse, keys_only))
+
+    async def adelete_records(self, session_id: str, keys: Collection[str] | None = None, *,
+                              prefix: str | None = None) -> None:
+        await self._arun(delete_records_op(self._ctx, session_id, keys, prefix))
 
     def ping(self) -> None:
         with self._errors():

@@ -62,6 +62,11 @@ UpdateTimeToLive, so DynamoDB deletes expired session items by itself (within a 
 two). Message items carry no TTL (an append would have to refresh every one of them):
 they become invisible with their session item and are removed by ``purge_expired()``.
 
+Records (``put_records`` and the others, for LangGraph checkpoints) live in a second
+table, ``{table}_records`` (the ``records_table`` option), created on the first
+``put_records``: see :mod:`~threadline.stores.dynamodb._record_items` for its layout and
+:mod:`~threadline.stores.dynamodb._records` for how it is written and read.
+
 boto3 has no async API; the ``a*`` methods run the calls in worker threads (the Store
 defaults), so the event loop never blocks.
 
@@ -77,7 +82,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from threadline._errors import ConfigurationError, MissingDependencyError, StoreError
@@ -116,6 +121,7 @@ from threadline.stores.dynamodb._items import (
     known_ids,
     partition_key,
 )
+from threadline.stores.dynamodb._records import RecordTable, records_table_name
 
 try:
     import botocore.exceptions  # type: ignore[import-untyped]
@@ -159,6 +165,7 @@ class DynamoDBStore(Store):
         "primary_key_name": _attribute_name,
         "ttl_attribute": _attribute_name,
         "manage_ttl": bool,
+        "records_table": _table_name,
         "boto3_session": lambda value: value,
     }
 
@@ -182,6 +189,8 @@ class DynamoDBStore(Store):
         self._closed = False
         # pk -> (base, count) last seen, so an append needs no read before its write.
         self._seen: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._record_table = RecordTable(
+            self, records_table_name(self.table, opts.get("records_table")))
 
     # -- connection ----------------------------------------------------------------------
 
@@ -231,7 +240,7 @@ class DynamoDBStore(Store):
         except DynamoError as exc:
             if exc.code != "ResourceNotFoundException":
                 raise
-            table = self._create_table()
+            table = self._create_table(self.table, "Seq", "N")
         keys = {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]}
         if keys != {"HASH": self.pk_name, "RANGE": "Seq"}:
             raise ConfigurationError(
@@ -240,38 +249,40 @@ class DynamoDBStore(Store):
                 "per session) is read with DynamoDBStore.langchain_source(...) and copied "
                 "with copy_sessions(...) into a new table")
         if self.options.get("manage_ttl", True):
-            self._enable_ttl()
+            self._enable_ttl(self.table)
         self._migrate()
 
-    def _create_table(self) -> dict[str, Any]:
+    def _create_table(self, name: str, sort_key: str, sort_type: str) -> dict[str, Any]:
+        """Create a table keyed by the partition key and ``sort_key`` (on-demand
+        billing), wait for it and return its description (the records table too)."""
         try:
             self._call(
-                "create_table", TableName=self.table, BillingMode="PAY_PER_REQUEST",
+                "create_table", TableName=name, BillingMode="PAY_PER_REQUEST",
                 KeySchema=[{"AttributeName": self.pk_name, "KeyType": "HASH"},
-                           {"AttributeName": "Seq", "KeyType": "RANGE"}],
+                           {"AttributeName": sort_key, "KeyType": "RANGE"}],
                 AttributeDefinitions=[{"AttributeName": self.pk_name, "AttributeType": "S"},
-                                      {"AttributeName": "Seq", "AttributeType": "N"}])
+                                      {"AttributeName": sort_key, "AttributeType": sort_type}])
         except DynamoError as exc:  # another process created it meanwhile
             if exc.code != "ResourceInUseException":
                 raise
         waiter = self.client().get_waiter("table_exists")
         try:
-            waiter.wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+            waiter.wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
         except botocore.exceptions.WaiterError as exc:
-            raise StoreError(f"DynamoDB table {self.table!r} did not become active") from exc
-        table: dict[str, Any] = self._call("describe_table", TableName=self.table)["Table"]
+            raise StoreError(f"DynamoDB table {name!r} did not become active") from exc
+        table: dict[str, Any] = self._call("describe_table", TableName=name)["Table"]
         return table
 
-    def _enable_ttl(self) -> None:
-        found = self._call("describe_time_to_live", TableName=self.table)
+    def _enable_ttl(self, name: str) -> None:
+        found = self._call("describe_time_to_live", TableName=name)
         description = found.get("TimeToLiveDescription", {})
         if description.get("TimeToLiveStatus", "DISABLED") in ("ENABLED", "ENABLING"):
             if description.get("AttributeName") != self.ttl_attribute:
                 raise ConfigurationError(
-                    f"table {self.table!r} expires items by {description.get('AttributeName')!r}"
+                    f"table {name!r} expires items by {description.get('AttributeName')!r}"
                     f", not {self.ttl_attribute!r}: pass ttl_attribute=... or manage_ttl=false")
             return
-        self._call("update_time_to_live", TableName=self.table,
+        self._call("update_time_to_live", TableName=name,
                    TimeToLiveSpecification={"Enabled": True,
                                             "AttributeName": self.ttl_attribute})
 
@@ -287,7 +298,8 @@ class DynamoDBStore(Store):
             self._call("put_item", TableName=self.table, Item={**key, "Version": _n(target)})
 
     def destroy(self) -> None:
-        """Delete the whole table (every session in it)."""
+        """Delete the whole table (every session in it) and the records table."""
+        self._record_table.destroy()
         try:
             self._call("delete_table", TableName=self.table)
         except DynamoError as exc:
@@ -571,11 +583,12 @@ class DynamoDBStore(Store):
     def delete_session(self, session_id: str) -> bool:
         pk = partition_key(session_id)
         self._ensure_ready()
+        had_records = self._record_table.drop(pk)
         meta = self._drop(pk, "attribute_exists(#pk)", {})
         if meta is None:
             self._delete_items(pk, META_SEQ)  # leftovers of an expired session, if any
-            return False
-        return _alive(meta, time.time())
+            return had_records
+        return _alive(meta, time.time()) or had_records
 
     def expire(self, session_id: str, ttl: float | None) -> None:
         pk = partition_key(session_id)
@@ -596,12 +609,14 @@ class DynamoDBStore(Store):
         except DynamoError as exc:
             if exc.code != "ConditionalCheckFailedException":
                 raise
+        self._record_table.expire(pk, ttl)
 
     def purge_expired(self) -> int:
         """Delete expired sessions, and messages and id items left without a live
-        session item (DynamoDB's TTL deletes only session items). A Scan of the whole
-        table."""
+        session item (DynamoDB's TTL deletes only session items), then the same for
+        records. A Scan of the whole table (and of the records table)."""
         self._ensure_ready()
+        self._record_table.purge()
         now = time.time()
         metas: dict[str, dict[str, Any]] = {}
         lowest: dict[str, int] = {}  # pk -> its lowest message seq
@@ -655,6 +670,28 @@ class DynamoDBStore(Store):
             except DynamoError as exc:
                 if exc.code != "ConditionalCheckFailedException":
                     raise
+
+    # -- records (threadline.stores.dynamodb._records) -------------------------------------
+
+    supports_records = True
+
+    def put_records(self, session_id: str, records: Mapping[str, bytes], *,
+                    delete: Collection[str] = (), ttl: float | None = None) -> None:
+        self._record_table.put(session_id, records, delete, ttl)
+
+    def get_records(self, session_id: str, keys: Collection[str]) -> dict[str, bytes]:
+        return self._record_table.get(session_id, keys)
+
+    def scan_records(self, session_id: str, prefix: str = "", *, after: str | None = None,
+                     before: str | None = None, limit: int | None = None,
+                     reverse: bool = False, keys_only: bool = False
+                     ) -> list[tuple[str, bytes]]:
+        return self._record_table.scan(session_id, prefix, after, before, limit, reverse,
+                                       keys_only)
+
+    def delete_records(self, session_id: str, keys: Collection[str] | None = None, *,
+                       prefix: str | None = None) -> None:
+        self._record_table.delete(session_id, keys, prefix)
 
     # -- LangChain's layout ----------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 A store's keys all start with its ``key_prefix`` ``P``, which must end with ``:``. A
 session's list is ``P{session_id}`` (LangChain's name for it); the store's own keys put a
 NUL after ``P`` (``P\\0sessions``, ``P\\0meta\\0{id}``...), which no session id and no
-prefix holds, so nobody else can name them.
+prefix holds, so nobody else can name them. A session's records are two such keys
+(:meth:`Keys.records`): they are this store's alone, whatever its list's standing.
 
 Only a list's name can be shared: with prefixes ``t1:`` and ``t1:admin:``, the key
 ``t1:admin:x`` is session ``admin:x`` of the first and session ``x`` of the second.
@@ -103,6 +104,11 @@ class Keys:
 
     def ids(self, sid: bytes) -> bytes:
         return self.ids_prefix + sid
+
+    def records(self, sid: bytes) -> tuple[bytes, bytes]:
+        """The session's records: a hash of values by record key, and a sorted set of
+        the record keys, all scored 0 (so ZRANGEBYLEX scans them in byte order)."""
+        return self.prefix + b"\x00rec\x00" + sid, self.prefix + b"\x00reckeys\x00" + sid
 
     def session(self, sid: bytes) -> tuple[bytes, bytes, bytes]:
         """Every key of one session: list, metadata, id set."""

@@ -61,27 +61,33 @@ class Batch:
 
     ``writes`` marks an append's write: if the connection fails after it was sent, it
     may or may not have run. With ``errors_as_replies``, a command Redis refuses gets
-    its error (an exception object) as its reply instead of failing the operation."""
+    its error (an exception object) as its reply instead of failing the operation.
+    ``raw`` replies are bytes even on a client made with ``decode_responses=True``
+    (records' values are bytes, not text); not with ``transaction`` (redis-py decodes
+    EXEC's reply)."""
 
     commands: list[Command]
     transaction: bool = False
     writes: bool = False
     errors_as_replies: bool = False
+    raw: bool = False
 
 
 # An operation: yields batches, receives each batch's replies, returns its result.
 Operation = Generator[Batch, list[Any], T]
 
 
-def by_id(keys: Keys, script: str, sid: bytes, *args: Any) -> Command:
+def by_id(keys: Keys, script: str, sid: bytes, *args: Any,
+          own: Sequence[bytes] = ()) -> Command:
     """An EVAL of ``script`` (one of :mod:`~threadline.stores.redis._scripts`) on one
-    session, with the keys and arguments its ownership check reads, then ``args``."""
+    session, with the keys and arguments its ownership check reads, then the script's
+    ``own`` keys and ``args``."""
     rivals = keys.rivals(sid)
     rival_keys = [key for r in rivals
                   for key in (r.keys.index, r.keys.schema, r.keys.meta(r.sid), r.keys.ids(r.sid))]
     rival_args = [arg for r in rivals for arg in (r.sid, "1" if r.longer else "0")]
-    return ("EVAL", script, 4 + len(rival_keys), *keys.session(sid), keys.index, *rival_keys,
-            sid, len(rivals), *rival_args, *args)
+    return ("EVAL", script, 4 + len(rival_keys) + len(own), *keys.session(sid), keys.index,
+            *rival_keys, *own, sid, len(rivals), *rival_args, *args)
 
 
 def _str(reply: Any) -> str:
@@ -216,7 +222,10 @@ def page_op(keys: Keys, sid: bytes, start: int, size: int) -> Operation[list[byt
 
 
 def delete_op(keys: Keys, session_id: str) -> Operation[bool]:
-    (deleted,) = yield Batch([by_id(keys, lua.DELETE, sid_bytes(session_id))])
+    """Delete the session's list (if it is ours), its keys and its records; whether the
+    list or records existed."""
+    sid = sid_bytes(session_id)
+    (deleted,) = yield Batch([by_id(keys, lua.DELETE, sid, own=keys.records(sid))])
     return bool(deleted)
 
 
@@ -233,7 +242,8 @@ def info_op(keys: Keys, session_id: str) -> Operation[SessionInfo | None]:
 def expire_op(keys: Keys, session_id: str, ttl: float | None) -> Operation[None]:
     sid = sid_bytes(session_id)
     ttl = validate_ttl(ttl)
-    yield Batch([by_id(keys, lua.EXPIRE, sid, "" if ttl is None else milliseconds(ttl))])
+    yield Batch([by_id(keys, lua.EXPIRE, sid, "" if ttl is None else milliseconds(ttl),
+                       own=keys.records(sid))])
 
 
 def live_op(keys: Keys, sids: list[bytes]) -> Operation[tuple[list[bytes], int]]:

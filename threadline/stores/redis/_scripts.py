@@ -6,6 +6,8 @@ store's to use. Its keys and arguments (built by :func:`threadline.stores.redis.
 * KEYS[1..4]: the session's list, metadata hash, id set, and the store's index;
 * then four per rival (see :meth:`~threadline.stores.redis._keys.Keys.rivals`): its
   index, its schema key, and its metadata hash and id set of the same list;
+* then the operation's own keys (``own`` is the index of the first): DELETE's and
+  EXPIRE's are the session's records, hash and key index;
 * ARGV[1]: the session id; ARGV[2]: the number of rivals, then per rival its session
   id and '1' if its prefix is longer than ours; the operation's own arguments follow
   (``first`` is the index of the first).
@@ -32,7 +34,7 @@ for i = 1, tonumber(ARGV[2]) do
   others[i] = {index = KEYS[k], schema = KEYS[k + 1], meta = KEYS[k + 2],
                ids = KEYS[k + 3], sid = ARGV[a], longer = ARGV[a + 1] == '1'}
 end
-local first = 3 + 2 * #others
+local first, own = 3 + 2 * #others, 5 + 4 * #others
 local function standing()
   local kind = redis.call('TYPE', KEYS[1])['ok']
   if kind == 'none' then
@@ -76,21 +78,23 @@ local stamps = redis.call('HMGET', KEYS[2], 'created_at', 'updated_at')
 return {redis.call('LLEN', KEYS[1]), stamps[1], stamps[2], redis.call('PTTL', KEYS[1])}
 """
 
-# Our own keys of the session go whatever the list is; the list only if it is ours.
+# Our own keys of the session go whatever the list is (its records too: they are
+# nobody else's); the list only if it is ours. Non-zero if the list or records existed.
 DELETE = STANDING + """
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('ZREM', KEYS[4], ARGV[1])
+local deleted = redis.call('DEL', KEYS[own], KEYS[own + 1])
 if state == 'ours' then
-  return redis.call('DEL', KEYS[1])
+  deleted = deleted + redis.call('DEL', KEYS[1])
 end
-return 0
+return deleted
 """
 
 # ARGV[first]: the ttl in ms, '' to persist.
 EXPIRE = STANDING + """
-local keys = {KEYS[2], KEYS[3]}
+local keys = {KEYS[2], KEYS[3], KEYS[own], KEYS[own + 1]}
 if state == 'ours' then
-  keys[3] = KEYS[1]
+  keys[5] = KEYS[1]
 end
 for _, key in ipairs(keys) do
   if ARGV[first] == '' then

@@ -12,6 +12,9 @@ Layout (``P`` is the ``key_prefix`` option, default LangChain's ``"message_store
 * ``P\\0sessions`` — a sorted set of session ids, all scored 0, so ``ZRANGEBYLEX`` lists
   ids by prefix in byte order (= code-point order) with the last id as the cursor.
 * ``P\\0schema`` — the layout version.
+* ``P\\0rec\\0{session_id}`` and ``P\\0reckeys\\0{session_id}`` — the session's records:
+  a hash of values and a sorted set of their keys (see
+  :mod:`threadline.stores.redis._records`); deleted and expired with the session.
 
 Our own keys put a NUL right after the prefix; :func:`validate_session_id` rejects NUL,
 so no session id can ever name one of them, and LangChain, which reads ``P{session_id}``
@@ -98,7 +101,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -138,10 +141,17 @@ from threadline.stores.redis._ops import (
     reindex_op,
     setup_op,
 )
+from threadline.stores.redis._records import (
+    delete_records_op,
+    get_records_op,
+    put_records_op,
+    scan_records_op,
+)
 
 try:
     import redis
     import redis.asyncio as aioredis
+    from redis.client import NEVER_DECODE
 
     from threadline.stores.redis._connect import (
         ConnectTimeout,
@@ -173,6 +183,12 @@ class _Append:
 
     resend: bool
     sent: bool = False
+
+
+def _options(batch: Batch) -> dict[str, Any]:
+    """redis-py's per-command options for a batch: NEVER_DECODE keeps a raw batch's
+    replies bytes on a client that decodes responses (one given to from_client)."""
+    return {NEVER_DECODE: []} if batch.raw else {}
 
 
 def _resendable(messages: Sequence[BaseMessage]) -> bool:
@@ -316,11 +332,12 @@ class RedisStore(Store):
             return [send_once(client, command, writes=batch.writes,
                               errors_as_replies=batch.errors_as_replies)
                     for command in batch.commands]
+        options = _options(batch)
         if len(batch.commands) == 1 and not (batch.transaction or batch.errors_as_replies):
-            return [client.execute_command(*batch.commands[0])]
+            return [client.execute_command(*batch.commands[0], **options)]
         pipe: Any = client.pipeline(transaction=batch.transaction)
         for command in batch.commands:
-            pipe.execute_command(*command)
+            pipe.execute_command(*command, **options)
         return list(pipe.execute(raise_on_error=not batch.errors_as_replies))
 
     def _append(self, make: Callable[[], Operation[int]], resend: bool) -> None:
@@ -360,11 +377,12 @@ class RedisStore(Store):
                                for command in batch.commands]
                 elif len(batch.commands) == 1 and not (batch.transaction
                                                        or batch.errors_as_replies):
-                    replies = [await client.execute_command(*batch.commands[0])]
+                    replies = [await client.execute_command(*batch.commands[0],
+                                                            **_options(batch))]
                 else:
                     pipe = client.pipeline(transaction=batch.transaction)
                     for command in batch.commands:
-                        pipe.execute_command(*command)
+                        pipe.execute_command(*command, **_options(batch))
                     replies = await pipe.execute(raise_on_error=not batch.errors_as_replies)
                 batch = op.send(replies)
         except StopIteration as stop:
@@ -530,6 +548,55 @@ class RedisStore(Store):
                 await entry[1]
         self.close()
 
+    # -- records (see threadline.stores.redis._records) ----------------------------------
+
+    supports_records = True
+
+    def put_records(self, session_id: str, records: Mapping[str, bytes], *,
+                    delete: Collection[str] = (), ttl: float | None = None) -> None:
+        self._run(put_records_op(self._keys, session_id, records, delete,
+                                 validate_ttl(ttl) or self.ttl, self.max_message_bytes))
+
+    def get_records(self, session_id: str, keys: Collection[str]) -> dict[str, bytes]:
+        return self._run(get_records_op(self._keys, session_id, keys))
+
+    def scan_records(self, session_id: str, prefix: str = "", *, after: str | None = None,
+                     before: str | None = None, limit: int | None = None,
+                     reverse: bool = False, keys_only: bool = False
+                     ) -> list[tuple[str, bytes]]:
+        return self._run(scan_records_op(self._keys, session_id, prefix, after, before,
+                                         limit, reverse, keys_only))
+
+    def delete_records(self, session_id: str, keys: Collection[str] | None = None, *,
+                       prefix: str | None = None) -> None:
+        self._run(delete_records_op(self._keys, session_id, keys, prefix))
+
+    async def aput_records(self, session_id: str, records: Mapping[str, bytes], *,
+                           delete: Collection[str] = (), ttl: float | None = None) -> None:
+        await self._arun(
+            put_records_op(self._keys, session_id, records, delete,
+                           validate_ttl(ttl) or self.ttl, self.max_message_bytes),
+            lambda: self.put_records(session_id, records, delete=delete, ttl=ttl))
+
+    async def aget_records(self, session_id: str, keys: Collection[str]) -> dict[str, bytes]:
+        return await self._arun(get_records_op(self._keys, session_id, keys),
+                                lambda: self.get_records(session_id, keys))
+
+    async def ascan_records(self, session_id: str, prefix: str = "", *,
+                            after: str | None = None, before: str | None = None,
+                            limit: int | None = None, reverse: bool = False,
+                            keys_only: bool = False) -> list[tuple[str, bytes]]:
+        return await self._arun(
+            scan_records_op(self._keys, session_id, prefix, after, before, limit, reverse,
+                            keys_only),
+            lambda: self.scan_records(session_id, prefix, after=after, before=before,
+                                      limit=limit, reverse=reverse, keys_only=keys_only))
+
+    async def adelete_records(self, session_id: str, keys: Collection[str] | None = None, *,
+                              prefix: str | None = None) -> None:
+        await self._arun(delete_records_op(self._keys, session_id, keys, prefix),
+                         lambda: self.delete_records(session_id, keys, prefix=prefix))
+
     # -- beyond the contract ---------------------------------------------------------------
 
     def reindex(self) -> int:
@@ -543,8 +610,9 @@ class RedisStore(Store):
 
     def destroy(self) -> None:
         """Delete every key of this store: its sessions (LangChain's under its prefix
-        too), their metadata and the index; nothing another store or application owns,
-        even under a prefix that starts with this one (``chat:`` and ``chat:admin:``)."""
+        too), their metadata and records, and the index; nothing another store or
+        application owns, even under a prefix that starts with this one (``chat:`` and
+        ``chat:admin:``)."""
         with self._errors():
             self._drive(destroy_op(self._keys))
         # Its layout version went too: the next call writes it again.

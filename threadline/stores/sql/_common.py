@@ -19,11 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from threadline._errors import StoreError
+from threadline._errors import InputError, StoreError
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
     check_message_size,
     validate_identifier,
+    validate_session_id,
 )
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Migration",
     "TableNames",
     "check_text_sizes",
+    "check_utf8_session_id",
     "escape_like",
     "first_of_each_id",
     "pending_migrations",
@@ -57,6 +59,11 @@ class TableNames:
     expires_index: str
     #: The unique index on (session, message id) that makes appends idempotent.
     ids_index: str
+    #: Records (:mod:`threadline.stores.sql._records_sql`): one row per session that has
+    #: records, and the records themselves.
+    recsets: str
+    records: str
+    recsets_expires_index: str
 
 
 def table_names(table: str = DEFAULT_TABLE) -> TableNames:
@@ -73,6 +80,9 @@ def table_names(table: str = DEFAULT_TABLE) -> TableNames:
         messages_index=f"{table}_session_idx",
         expires_index=f"{table}_expires_idx",
         ids_index=f"{table}_message_id_idx",
+        recsets=f"{table}_recsets",
+        records=f"{table}_records",
+        recsets_expires_index=f"{table}_recsets_expires_idx",
     )
 
 
@@ -173,3 +183,15 @@ def check_text_sizes(texts: Sequence[str], limit: int, what: str) -> None:
     for text in texts:
         if len(text) * 4 > limit:
             check_message_size(len(text.encode("utf-8", "surrogatepass")), limit, what)
+
+
+def check_utf8_session_id(session_id: object) -> str:
+    """A valid session id that UTF-8 can encode (no lone surrogates): a driver that
+    sends text, not bytes, needs it."""
+    sid = validate_session_id(session_id)
+    try:
+        sid.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError("a session id must be valid Unicode text (no lone surrogates)"
+                         ) from exc
+    return sid

@@ -22,6 +22,10 @@ Design:
   the server (restart), so it is discarded before use at no round trip; reads, and
   appends whose every message has an id (idempotent), are run once more on a connection
   error; other writes are not (the statement may have run); timeouts are not retried.
+* Records (:mod:`._mysql_records`): a put larger than ``max_allowed_packet`` is several
+  ops, run in order on one connection as one transaction (:meth:`MySQLStore._run_all`);
+  when one fails the connection is closed, which rolls the transaction back, and a
+  retry runs them all again.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import contextlib
 import select
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, TypeVar
 
 from threadline._concurrency import run_sync
@@ -44,8 +48,10 @@ from threadline._errors import (
 )
 from threadline.stores._url import StoreURL
 from threadline.stores.sql._common import check_text_sizes
+from threadline.stores.sql._mysql_records import RECORDS
 from threadline.stores.sql._mysql_statements import STATEMENTS, Names, setup_steps
-from threadline.stores.sql._server import Op, Rows, SQLServerStore, adrive, drive
+from threadline.stores.sql._server import Op, Rows, adrive, drive
+from threadline.stores.sql._server_records import SQLRecordsStore
 
 try:
     import pymysql
@@ -184,7 +190,7 @@ async def _close_with_loop(pool: Any) -> AsyncGenerator[None, None]:
         await pool.wait_closed()
 
 
-class MySQLStore(SQLServerStore):
+class MySQLStore(SQLRecordsStore):
     """Chat histories in MySQL or MariaDB.
 
     >>> store = MySQLStore("mysql://app:secret@localhost/chat")  # doctest: +SKIP
@@ -198,6 +204,7 @@ class MySQLStore(SQLServerStore):
     """
 
     STATEMENTS = STATEMENTS
+    RECORDS = RECORDS
     #: Until the server's max_allowed_packet is read (at setup): MySQL's largest one.
     MAX_MESSAGE_BYTES = 1 << 30
     LIMIT_NAME = "MySQL's max_allowed_packet"
@@ -269,6 +276,10 @@ class MySQLStore(SQLServerStore):
             return
         check_text_sizes(op.texts, limit, self.LIMIT_NAME)
         size = len(query.encode("utf-8", "surrogatepass")) + 1  # + the command byte
+        if size > limit and not op.texts:  # records: a get or delete of very many keys
+            raise InputError(
+                f"this call takes a statement of {size:,} bytes (escaped), larger than "
+                f"{self.LIMIT_NAME} ({limit:,} bytes); pass fewer keys at a time")
         if size > limit:
             raise InputError(
                 f"storing these {len(op.texts)} message(s) takes a statement of {size:,} "
@@ -306,6 +317,15 @@ class MySQLStore(SQLServerStore):
             raise self._wrap(exc, "connect to") from exc
 
     def _run(self, op: Op[T], *, setup: bool = True) -> T:
+        result: T = self._run_ops([op], setup=setup)[0]
+        return result
+
+    def _run_all(self, ops: Sequence[Op[Any]]) -> None:
+        self._run_ops(ops)
+
+    def _run_ops(self, ops: Sequence[Op[Any]], *, setup: bool = True) -> list[Any]:
+        """Run ``ops`` in order on one connection (their own statements open and commit
+        a transaction when there are several); the results of each."""
         if setup and not self._ready:
             self.setup()
         dropped, runs = False, 0
@@ -314,23 +334,33 @@ class MySQLStore(SQLServerStore):
             pool = self._get_pool()
             conn = self._acquire(pool)
             broken = False
+            op = ops[0]
             try:
-                return self._execute(conn, op)
+                results = []
+                for op in ops:
+                    results.append(self._execute(conn, op))
+                return results
             except (pymysql.err.MySQLError, OSError) as exc:
                 broken = True  # never reuse a connection in an unknown state
                 if _deadlocked(exc) and runs < _DEADLOCK_RUNS:
                     continue
-                if not dropped and self._may_rerun(op, exc):
+                if not dropped and self._may_rerun(ops, exc):
                     dropped = True
                     continue
                 raise self._wrap(exc, "query", op) from exc
+            except InputError:
+                broken = op is not ops[0]  # refused before sending, but maybe mid-transaction
+                raise
+            except BaseException:
+                broken = True
+                raise
             finally:
                 pool.release(conn, broken=broken)
 
     @staticmethod
-    def _may_rerun(op: Op[Any], exc: BaseException) -> bool:
-        """The connection dropped under ``op`` (not a timeout) and ``op`` is idempotent."""
-        return op.retry and _is_connection_error(exc) and not _timed_out(exc)
+    def _may_rerun(ops: Sequence[Op[Any]], exc: BaseException) -> bool:
+        """The connection dropped under ``ops`` (not a timeout) and they are idempotent."""
+        return all(op.retry for op in ops) and _is_connection_error(exc) and not _timed_out(exc)
 
     def setup(self) -> None:
         """Create or migrate the tables (idempotent; runs once per process by itself)."""
@@ -425,6 +455,14 @@ class MySQLStore(SQLServerStore):
         pool.release(conn)
 
     async def _arun(self, op: Op[T], *, setup: bool = True) -> T:
+        result: T = (await self._arun_ops([op], setup=setup))[0]
+        return result
+
+    async def _arun_all(self, ops: Sequence[Op[Any]]) -> None:
+        await self._arun_ops(ops)
+
+    async def _arun_ops(self, ops: Sequence[Op[Any]], *, setup: bool = True) -> list[Any]:
+        """:meth:`_run_ops` on aiomysql."""
         if setup and not self._ready:
             await self.asetup()
         dropped, runs = False, 0
@@ -432,8 +470,12 @@ class MySQLStore(SQLServerStore):
             runs += 1
             pool = await self._get_apool()
             conn = await self._aacquire(pool)
+            op = ops[0]
             try:
-                return await self._aexecute(conn, op)
+                results = []
+                for op in ops:
+                    results.append(await self._aexecute(conn, op))
+                return results
             except TimeoutError as exc:
                 conn.close()  # mid-statement: never reuse it
                 raise self._read_timeout(op) from exc
@@ -441,10 +483,14 @@ class MySQLStore(SQLServerStore):
                 conn.close()  # never reuse a connection in an unknown state
                 if _deadlocked(exc) and runs < _DEADLOCK_RUNS:
                     continue
-                if not dropped and self._may_rerun(op, exc):
+                if not dropped and self._may_rerun(ops, exc):
                     dropped = True
                     continue
                 raise self._wrap(exc, "query", op) from exc
+            except BaseException as exc:
+                if not isinstance(exc, InputError) or op is not ops[0]:
+                    conn.close()  # a transaction may be open: closing rolls it back
+                raise
             finally:
                 self._arelease(pool, conn)
 

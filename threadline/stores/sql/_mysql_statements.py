@@ -14,6 +14,10 @@ session (``UNIQUE (sid, msg_key)``; NULLs never clash). The batch INSERT skips t
 session holds (``ON DUPLICATE KEY UPDATE id = id`` changes nothing, so ``ROW_COUNT()`` is
 the number of rows inserted, which is what the message count adds). An expired session's
 rows are deleted before the INSERT, so its ids are forgotten with them.
+
+Records live in ``<table>_recsets`` / ``<table>_records`` (migration 3; their statements
+are in :mod:`threadline.stores.sql._mysql_records`); ``delete``, ``expire``, ``purge`` and
+``destroy`` below cover them in the same round trip and transaction.
 """
 
 from __future__ import annotations
@@ -72,9 +76,15 @@ class Names:
         self.m = f"`{table}`"
         self.s = f"`{table}_sessions`"
         self.schema = f"`{table}_schema`"
+        self.rs = f"`{table}_recsets`"
+        self.r = f"`{table}_records`"
 
 
-_LIVE = f"(s.expires_at IS NULL OR s.expires_at > {_NOW})"
+def _live(alias: str) -> str:
+    return f"({alias}.expires_at IS NULL OR {alias}.expires_at > {_NOW})"
+
+
+_LIVE = _live("s")
 _TABLE_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 
 
@@ -107,9 +117,30 @@ def _migration_2(n: Names, columns: set[str]) -> list[str]:
             " ADD UNIQUE KEY sid_key (sid, msg_key)"]
 
 
+def _migration_3(n: Names, columns: set[str]) -> list[str]:
+    """Records: one row per session that has some (its expiry), and the records, keyed
+    in byte order (VARBINARY) and cut in chunks below max_allowed_packet. IF NOT EXISTS:
+    DDL commits by itself, so a setup killed after it finds the table there."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS {n.rs} ("
+        " rid BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+        " session_hash BINARY(32) NOT NULL UNIQUE,"
+        " session_id MEDIUMBLOB NOT NULL,"
+        " expires_at DATETIME(6) NULL,"
+        f" KEY expires (expires_at)) {_TABLE_OPTIONS}",
+        f"CREATE TABLE IF NOT EXISTS {n.r} ("
+        " rid BIGINT NOT NULL,"
+        " rkey VARBINARY(512) NOT NULL,"
+        " chunk INT NOT NULL,"
+        " value LONGBLOB NOT NULL,"
+        f" PRIMARY KEY (rid, rkey, chunk)) {_TABLE_OPTIONS}",
+    ]
+
+
 #: Schema migrations, in order; the schema table holds how many have run. Each gets the
 #: columns the messages table has.
-MIGRATIONS: list[Callable[[Names, set[str]], list[str]]] = [_migration_1, _migration_2]
+MIGRATIONS: list[Callable[[Names, set[str]], list[str]]] = [
+    _migration_1, _migration_2, _migration_3]
 
 
 def setup_steps(n: Names) -> Generator[Op[Any], Rows, int]:
@@ -211,14 +242,23 @@ def _after_op(n: Names, session_id: str, after: int, limit: int) -> Op[Rows]:
 
 
 def _delete_op(n: Names, session_id: str) -> Op[bool]:
+    # True if the session had live messages or live records. The recsets row is locked
+    # first, as every write of records does (no deadlock with a put); that SELECT INTO
+    # returns no rows, so the count is the op's result.
     query = (
         "START TRANSACTION;"
-        f" SELECT COUNT(*) FROM {n.s} AS s WHERE s.session_hash = %s AND s.session_id = %s"
+        f" SELECT COUNT(*) INTO @threadline_locked FROM {n.rs}"
+        " WHERE session_hash = %s AND session_id = %s FOR UPDATE;"
+        f" SELECT COUNT(*) + EXISTS (SELECT 1 FROM {n.rs} AS x JOIN {n.r} AS r"
+        f" ON r.rid = x.rid WHERE x.session_hash = %s AND x.session_id = %s AND {_live('x')})"
+        f" FROM {n.s} AS s WHERE s.session_hash = %s AND s.session_id = %s"
         f" AND {_LIVE} FOR UPDATE;"
         f" DELETE s, m FROM {n.s} AS s LEFT JOIN {n.m} AS m ON m.sid = s.sid"
-        " WHERE s.session_hash = %s AND s.session_id = %s; COMMIT")
+        " WHERE s.session_hash = %s AND s.session_id = %s;"
+        f" DELETE x, r FROM {n.rs} AS x LEFT JOIN {n.r} AS r ON r.rid = x.rid"
+        " WHERE x.session_hash = %s AND x.session_id = %s; COMMIT")
     key = (_hash(session_id), _id_bytes(session_id))
-    return Op(query, (*key, *key), lambda rows: int(rows[0][0]) > 0, write=True)
+    return Op(query, key * 5, lambda rows: int(rows[0][0]) > 0, write=True)
 
 
 def _list_op(n: Names, prefix: str, limit: int, cursor: str | None) -> Op[SessionPage]:
@@ -249,16 +289,23 @@ def _info_op(n: Names, session_id: str) -> Op[SessionInfo | None]:
 
 
 def _expire_op(n: Names, session_id: str, ttl: float | None) -> Op[None]:
-    query = (f"UPDATE {n.s} AS s SET s.expires_at = {_TTL}"
-             f" WHERE s.session_hash = %s AND s.session_id = %s AND {_LIVE}")
-    return Op(query, (_micros(ttl), _hash(session_id), _id_bytes(session_id)), no_result,
-              write=True)
+    # The recsets row first, then the sessions row: the order of every write.
+    query = ("START TRANSACTION;"
+             f" UPDATE {n.rs} AS s SET s.expires_at = {_TTL}"
+             f" WHERE s.session_hash = %s AND s.session_id = %s AND {_LIVE};"
+             f" UPDATE {n.s} AS s SET s.expires_at = {_TTL}"
+             f" WHERE s.session_hash = %s AND s.session_id = %s AND {_LIVE}; COMMIT")
+    params = (_micros(ttl), _hash(session_id), _id_bytes(session_id))
+    return Op(query, params * 2, no_result, write=True)
 
 
 def _purge_op(n: Names) -> Op[int]:
-    # The first statement's count is what is deleted: rows are locked FOR UPDATE.
+    # The count is what is deleted: rows are locked FOR UPDATE. Records go first (the
+    # lock order of every write; a DELETE has no result set, so the count is the first).
     query = (
         "START TRANSACTION;"
+        f" DELETE x, r FROM {n.rs} AS x LEFT JOIN {n.r} AS r ON r.rid = x.rid"
+        f" WHERE x.expires_at <= {_NOW};"
         f" SELECT COUNT(*) FROM {n.s} WHERE expires_at <= {_NOW} FOR UPDATE;"
         f" DELETE s, m FROM {n.s} AS s LEFT JOIN {n.m} AS m ON m.sid = s.sid"
         f" WHERE s.expires_at <= {_NOW}; COMMIT")
@@ -266,7 +313,8 @@ def _purge_op(n: Names) -> Op[int]:
 
 
 def _destroy_op(n: Names) -> Op[None]:
-    return Op(f"DROP TABLE IF EXISTS {n.m}, {n.s}, {n.schema}", (), no_result, write=True)
+    return Op(f"DROP TABLE IF EXISTS {n.m}, {n.s}, {n.r}, {n.rs}, {n.schema}", (), no_result,
+              write=True)
 
 
 _PING = Op("SELECT 1", (), no_result)

@@ -22,8 +22,11 @@ Design:
   least 2 s), pool waits by ``pool_timeout`` (kind "pool" when every connection is busy).
 * Retries: reads, and appends whose every message has an id (idempotent), run once more
   on a fresh connection when theirs broke (for an append: maybe after the server
-  committed); a timeout is not retried. An append that lost the race to create its
-  session (a unique violation: nothing was written) runs again at once.
+  committed); a timeout is not retried. An append or a put of records that lost the
+  race to create its session (a unique violation: nothing was written), or a deadlock
+  victim (rolled back), runs again at once.
+* Records (:mod:`._postgres_records`) are ops like the rest: one statement per call,
+  native on both shells.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import asyncio
 import math
 import select
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, ClassVar, TypeVar
 
@@ -45,8 +48,10 @@ from threadline._errors import (
     StoreError,
 )
 from threadline.stores._url import StoreURL
+from threadline.stores.sql._postgres_records import RECORDS
 from threadline.stores.sql._postgres_statements import STATEMENTS, Names, setup_steps
-from threadline.stores.sql._server import Op, SQLServerStore, adrive, drive
+from threadline.stores.sql._server import Op, adrive, drive
+from threadline.stores.sql._server_records import SQLRecordsStore
 from threadline.stores.sql._watchdog import WATCHDOG, arm_in_loop
 
 try:
@@ -60,7 +65,8 @@ __all__ = ["PostgresStore"]
 
 T = TypeVar("T")
 
-#: Runs of an op that lost the race to create its session (nothing was written).
+#: Runs of an op that lost the race to create its session, or was a deadlock's victim
+#: (either way nothing was written).
 _CONFLICT_RUNS = 4
 #: What a timed-out schema setup reports (as a read: it writes nothing a retry harms).
 _SETUP = STATEMENTS.ping
@@ -163,7 +169,7 @@ class _AsyncPool:
             conn.pgconn.finish()  # libpq-level close: needs no event loop
 
 
-class PostgresStore(SQLServerStore):
+class PostgresStore(SQLRecordsStore):
     """Chat histories in PostgreSQL.
 
     >>> store = PostgresStore("postgresql://app@localhost/chat", ttl=86400)  # doctest: +SKIP
@@ -179,8 +185,9 @@ class PostgresStore(SQLServerStore):
     """
 
     OPTIONS: ClassVar[dict[str, Any]] = {
-        **SQLServerStore.OPTIONS, "sslmode": str, "application_name": str}
+        **SQLRecordsStore.OPTIONS, "sslmode": str, "application_name": str}
     STATEMENTS = STATEMENTS
+    RECORDS = RECORDS
     #: A text field holds at most 1 GB (and one protocol message as much).
     MAX_MESSAGE_BYTES = (1 << 30) - 1024
     LIMIT_NAME = "PostgreSQL's 1 GB field limit"
@@ -308,7 +315,7 @@ class PostgresStore(SQLServerStore):
                         return self._execute(user, op)
                 with self._pooled() as conn, self._bounded(conn, op):
                     return self._execute(conn, op)
-            except psycopg.errors.UniqueViolation as exc:
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as exc:
                 if runs < _CONFLICT_RUNS:
                     continue  # lost the race to create the session: nothing was written
                 raise self._wrap(exc, "query") from exc
@@ -335,6 +342,14 @@ class PostgresStore(SQLServerStore):
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._wrap(exc, "set up the schema in") from exc
         self._ready = True
+
+    def _run_all(self, ops: Sequence[Op[Any]]) -> None:
+        (op,) = ops  # every put of records is one statement here
+        self._run(op)
+
+    async def _arun_all(self, ops: Sequence[Op[Any]]) -> None:
+        (op,) = ops
+        await self._arun(op)
 
     def _drive_setup(self, conn: psycopg.Connection[Any]) -> None:
         drive(setup_steps(self._names), lambda op: self._execute(conn, op))
@@ -403,7 +418,7 @@ class PostgresStore(SQLServerStore):
                     async with self._abounded(user, op), user.transaction():
                         return await self._aexecute(user, op)
                 return await self._aexecute_pooled(op)
-            except psycopg.errors.UniqueViolation as exc:
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as exc:
                 if runs < _CONFLICT_RUNS:
                     continue  # lost the race to create the session: nothing was written
                 raise self._wrap(exc, "query") from exc

@@ -15,6 +15,10 @@ counting only the rows inserted. A new (or expired, restarting) session takes a 
 two first appends of one session race on the sessions row's unique key, and the loser's
 whole statement fails with a unique violation and is run again (the shell does), finding
 the row this time. The batch is sent in binary (``%b``: no text escaping of the JSON).
+
+Records live in ``<table>_recsets`` / ``<table>_records`` (migration 3; their statements
+are in :mod:`threadline.stores.sql._postgres_records`); ``delete``, ``expire``, ``purge``
+and ``destroy`` below cover them in the same single statement.
 """
 
 from __future__ import annotations
@@ -69,6 +73,9 @@ class Names:
         self.schema = sql.Identifier(f"{table}_schema")
         self.messages_index = sql.Identifier(f"{table}_sid_id")
         self.key_index = sql.Identifier(f"{table}_sid_key")
+        self.recsets = sql.Identifier(f"{table}_recsets")
+        self.records = sql.Identifier(f"{table}_records")
+        self.recsets_regclass = _regclass(f"{table}_recsets")
         # For pg_get_serial_sequence(): a new or restarting session takes a fresh sid.
         self.sessions_regclass = _regclass(f"{table}_sessions")
 
@@ -111,8 +118,30 @@ def _migration_2(n: Names) -> list[sql.Composed]:
     ]
 
 
+def _migration_3(n: Names) -> list[sql.Composed]:
+    """Records: one row per session that has some (its expiry), and the records, keyed
+    in byte order (``COLLATE "C"``)."""
+    return [
+        sql.SQL(
+            "CREATE TABLE {recsets} ("
+            " rid bigserial PRIMARY KEY,"
+            " session_hash bytea NOT NULL UNIQUE,"
+            " session_id text NOT NULL,"
+            " expires_at timestamptz)"
+        ).format(recsets=n.recsets),
+        sql.SQL(
+            "CREATE TABLE {records} ("
+            " rid bigint NOT NULL,"
+            ' key text COLLATE "C" NOT NULL,'
+            " value bytea NOT NULL,"
+            " PRIMARY KEY (rid, key))"
+        ).format(records=n.records),
+    ]
+
+
 #: Schema migrations, in order; the schema table holds how many have run.
-MIGRATIONS: list[Callable[[Names], list[sql.Composed]]] = [_migration_1, _migration_2]
+MIGRATIONS: list[Callable[[Names], list[sql.Composed]]] = [
+    _migration_1, _migration_2, _migration_3]
 
 
 def setup_steps(n: Names) -> Generator[Op[Any], Rows, None]:
@@ -152,8 +181,9 @@ def _regclass(name: str) -> str:
 
 
 def _destroy_op(n: Names) -> Op[None]:
-    return Op(sql.SQL("DROP TABLE IF EXISTS {m}, {s}, {schema}").format(
-        m=n.messages, s=n.sessions, schema=n.schema), (), no_result, write=True)
+    return Op(sql.SQL("DROP TABLE IF EXISTS {m}, {s}, {r}, {rs}, {schema}").format(
+        m=n.messages, s=n.sessions, r=n.records, rs=n.recsets, schema=n.schema), (),
+        no_result, write=True)
 
 
 def _append_op(n: Names, session_id: str, texts: Sequence[str],
@@ -229,14 +259,20 @@ def _after_op(n: Names, session_id: str, after: int, limit: int) -> Op[Rows]:
 
 
 def _delete_op(n: Names, session_id: str) -> Op[bool]:
+    # True if the session had live messages or live records; the recsets row is locked
+    # first (drs), as every write of records does, so no deadlock with a put.
     query = sql.SQL(
-        "WITH d AS (DELETE FROM {s} AS s WHERE s.session_hash = %s AND s.session_id = %s"
-        " RETURNING s.sid, {live} AS live),"
-        " dm AS (DELETE FROM {m} WHERE sid IN (SELECT sid FROM d))"
-        " SELECT count(*) FILTER (WHERE live) FROM d"
-    ).format(m=n.messages, s=n.sessions, live=_LIVE)
-    return Op(query, (_session_hash(session_id), session_id), lambda rows: rows[0][0] > 0,
-              write=True)
+        "WITH d AS (DELETE FROM {s} AS s WHERE s.session_hash = %(h)s"
+        " AND s.session_id = %(sid)s RETURNING s.sid, {live} AS live),"
+        " dm AS (DELETE FROM {m} WHERE sid IN (SELECT sid FROM d)),"
+        " drs AS (DELETE FROM {rs} AS s WHERE s.session_hash = %(h)s"
+        " AND s.session_id = %(sid)s RETURNING s.rid, {live} AS live),"
+        " dr AS (DELETE FROM {r} WHERE rid IN (SELECT rid FROM drs) RETURNING 1)"
+        " SELECT EXISTS (SELECT FROM d WHERE live)"
+        " OR (EXISTS (SELECT FROM drs WHERE live) AND EXISTS (SELECT FROM dr))"
+    ).format(m=n.messages, s=n.sessions, r=n.records, rs=n.recsets, live=_LIVE)
+    return Op(query, {"h": _session_hash(session_id), "sid": session_id},
+              lambda rows: bool(rows[0][0]), write=True)
 
 
 def _list_op(n: Names, prefix: str, limit: int, cursor: str | None) -> Op[SessionPage]:
@@ -270,18 +306,25 @@ def _info_op(n: Names, session_id: str) -> Op[SessionInfo | None]:
 
 def _expire_op(n: Names, session_id: str, ttl: float | None) -> Op[None]:
     query = sql.SQL(
-        "UPDATE {s} AS s SET expires_at = now() + %s::float8 * interval '1 second'"
-        " WHERE s.session_hash = %s AND s.session_id = %s AND {live}"
-    ).format(s=n.sessions, live=_LIVE)
-    return Op(query, (ttl, _session_hash(session_id), session_id), no_result, write=True)
+        "WITH rx AS (UPDATE {rs} AS s SET expires_at = {deadline}"
+        " WHERE s.session_hash = %(h)s AND s.session_id = %(sid)s AND {live})"
+        " UPDATE {s} AS s SET expires_at = {deadline}"
+        " WHERE s.session_hash = %(h)s AND s.session_id = %(sid)s AND {live}"
+    ).format(s=n.sessions, rs=n.recsets, live=_LIVE,
+             deadline=sql.SQL("now() + %(ttl)s::float8 * interval '1 second'"))
+    return Op(query, {"ttl": ttl, "h": _session_hash(session_id), "sid": session_id},
+              no_result, write=True)
 
 
 def _purge_op(n: Names) -> Op[int]:
+    # Counts sessions (with messages), as every store does; expired records go too.
     query = sql.SQL(
         "WITH d AS (DELETE FROM {s} WHERE expires_at <= now() RETURNING sid),"
-        " dm AS (DELETE FROM {m} WHERE sid IN (SELECT sid FROM d))"
+        " dm AS (DELETE FROM {m} WHERE sid IN (SELECT sid FROM d)),"
+        " drs AS (DELETE FROM {rs} WHERE expires_at <= now() RETURNING rid),"
+        " dr AS (DELETE FROM {r} WHERE rid IN (SELECT rid FROM drs))"
         " SELECT count(*) FROM d"
-    ).format(m=n.messages, s=n.sessions)
+    ).format(m=n.messages, s=n.sessions, r=n.records, rs=n.recsets)
     return Op(query, (), lambda rows: int(rows[0][0]), write=True)
 
 

@@ -11,9 +11,10 @@ it is, plus a nullable ``message_id`` (the message's id) with a unique index on
 ``(session_id, message_id)``: an append skips the ids the session holds (``ON CONFLICT DO
 NOTHING``; the message count adds the rows inserted), which makes a retried append
 harmless. ``<table>_sessions`` holds one row per session (times, expiry, message count)
-and ``<table>_schema`` the schema version. Migrations are a list of functions
-(:mod:`threadline.stores.sql._common`), applied in a ``BEGIN IMMEDIATE`` transaction once per
-process per store.
+and ``<table>_schema`` the schema version; ``<table>_recsets`` and ``<table>_records``
+keep the sessions' records (:mod:`threadline.stores.sql._sqlite_records`). Migrations are
+a list of functions (:mod:`threadline.stores.sql._common`), applied in a ``BEGIN
+IMMEDIATE`` transaction once per process per store.
 
 Concurrency: the database runs in WAL mode (readers never block the writer). File
 databases get one connection per thread (closed with the store; those of finished threads
@@ -41,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from threadline._errors import ConfigurationError, InputError, StoreConnectionError, StoreError
+from threadline._errors import ConfigurationError, StoreConnectionError, StoreError
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
     SessionInfo,
@@ -55,7 +56,6 @@ from threadline.stores._base import (
     encode_message,
     stream_pages,
     validate_identifier,
-    validate_session_id,
     validate_ttl,
 )
 from threadline.stores._url import StoreURL
@@ -64,11 +64,18 @@ from threadline.stores.sql._common import (
     Migration,
     TableNames,
     check_text_sizes,
+    check_utf8_session_id,
     first_of_each_id,
     pending_migrations,
     prefix_upper_bound,
     quote_ansi,
     table_names,
+)
+from threadline.stores.sql._sqlite_records import (
+    RecordSQL,
+    SQLiteRecords,
+    create_records_tables,
+    drop_records,
 )
 
 __all__ = ["SQLiteStore"]
@@ -104,21 +111,14 @@ def _add_message_ids(conn: sqlite3.Connection, names: TableNames) -> None:
 MIGRATIONS: list[Migration[sqlite3.Connection]] = [
     Migration("create messages and sessions tables", _create_tables),
     Migration("message ids, unique per session", _add_message_ids),
+    Migration("records", create_records_tables),
 ]
+
+_check_text = check_utf8_session_id
 
 
 def _utc(timestamp: float | None) -> datetime | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
-
-
-def _check_text(session_id: object) -> str:
-    sid = validate_session_id(session_id)
-    try:
-        sid.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InputError("a session id must be valid Unicode text (no lone surrogates)"
-                         ) from exc
-    return sid
 
 
 def _create_private(path: Path) -> None:
@@ -155,7 +155,7 @@ def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
             time.sleep(0.005)
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteRecords):
     """Sessions in SQLite: ``open_store("sqlite:///chat.db", table="chat", ttl=86400)``."""
 
     OPTIONS: ClassVar[dict[str, Any]] = {**Store.OPTIONS, "table": str, "timeout": float}
@@ -181,6 +181,7 @@ class SQLiteStore(Store):
         self.path: Path | None = None if self.memory else Path(database)
         m, s = quote_ansi(self.names.messages), quote_ansi(self.names.sessions)
         self._m, self._s = m, s
+        self._records_sql = RecordSQL(self.names)
         # Rows of sessions without a sessions row (written by LangChain) stay visible.
         self._alive = f"NOT EXISTS (SELECT 1 FROM {s} WHERE session_id = ? AND expires_at <= ?)"
         self._lock = threading.RLock()  # guards the connection table and the memory DB
@@ -378,13 +379,14 @@ class SQLiteStore(Store):
         m, s = self._m, self._s
 
         def work(conn: sqlite3.Connection) -> bool:
+            had_records = drop_records(conn, self._records_sql, sid, time.time())
             row = conn.execute(f"SELECT expires_at FROM {s} WHERE session_id = ?",
                                (sid,)).fetchone()
             deleted = conn.execute(f"DELETE FROM {m} WHERE session_id = ?", (sid,)).rowcount
             conn.execute(f"DELETE FROM {s} WHERE session_id = ?", (sid,))
             if row is None:
-                return deleted > 0
-            return row[0] is None or row[0] > time.time()
+                return deleted > 0 or had_records
+            return had_records or row[0] is None or row[0] > time.time()
 
         return self._run(work, write=True)
 
@@ -425,9 +427,10 @@ class SQLiteStore(Store):
 
         def work(conn: sqlite3.Connection) -> None:
             now = time.time()
+            expires = None if ttl is None else now + ttl
             conn.execute(f"UPDATE {self._s} SET expires_at = ? WHERE session_id = ? "
-                         "AND (expires_at IS NULL OR expires_at > ?)",
-                         (None if ttl is None else now + ttl, sid, now))
+                         "AND (expires_at IS NULL OR expires_at > ?)", (expires, sid, now))
+            conn.execute(self._records_sql.expire, (expires, sid, now))
 
         self._run(work, write=True)
 
@@ -438,6 +441,8 @@ class SQLiteStore(Store):
             now = time.time()
             conn.execute(f"DELETE FROM {m} WHERE session_id IN (SELECT session_id FROM {s} "
                          "WHERE expires_at <= ?)", (now,))
+            conn.execute(self._records_sql.purge_records, (now,))
+            conn.execute(self._records_sql.purge_spaces, (now,))
             return conn.execute(f"DELETE FROM {s} WHERE expires_at <= ?", (now,)).rowcount
 
         return self._run(work, write=True)
@@ -454,9 +459,11 @@ class SQLiteStore(Store):
             conn.close()
 
     def destroy(self) -> None:
-        """Drop this store's tables (messages, sessions, schema)."""
+        """Drop this store's tables (messages, sessions, records, schema)."""
         def work(conn: sqlite3.Connection) -> None:
-            for name in (self.names.messages, self.names.sessions, self.names.schema):
+            names = self.names
+            for name in (names.messages, names.sessions, names.records, names.recsets,
+                         names.schema):
                 conn.execute(f"DROP TABLE IF EXISTS {quote_ansi(name)}")
 
         self._ready = True  # nothing to set up before dropping
