@@ -187,7 +187,11 @@ def test_keep_last_bounds_checkpoints_and_blobs() -> None:
         out = graph.invoke({"messages": [("user", f"q{turn}")]}, _cfg("t"))
     assert out["messages"][-1].content == f"q24: I have seen {2 * 24 + 1}"
     keys = [k for k, _ in store.scan_records("t", keys_only=True)]
-    assert len([k for k in keys if k.startswith("c/")]) == 3
+    checkpoints = [k for k in keys if k.startswith("c/") and not rec.classify(k)[0]]
+    assert len(checkpoints) == 3
+    # their writes only: the writes of the pruned checkpoints went with them
+    assert {rec.classify(k)[1] for k in keys if k.startswith("c/")} == {
+        rec.classify(k)[1] for k in checkpoints}
     # each channel's blobs: those the 3 kept checkpoints use, plus the newest version
     assert len([k for k in keys if k.startswith("b//messages/")]) <= 4
     assert len(list(saver.list(_cfg("t")))) == 3
@@ -212,6 +216,31 @@ def test_unchanged_channels_are_not_stored_again() -> None:
     latest = saver.get_tuple(_cfg("t"))
     assert latest is not None and latest.checkpoint["channel_values"] == {
         "big": "x" * 1000, "n": 2}
+
+
+def test_writes_belong_to_their_checkpoint_when_ids_are_prefixes_of_each_other() -> None:
+    saver = ThreadlineSaver("memory://")
+    base = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    for cid in ("1", "1-x", "10", "1.5"):
+        stored = saver.put(base, _checkpoint(cid, {"n": cid}, {"n": cid}), {"step": 0},
+                           {"n": cid})
+        saver.put_writes(stored, [("ch", f"write of {cid}"), ("ch2", cid)], f"task-{cid}")
+    for cid in ("1", "1-x", "10", "1.5"):
+        got = saver.get_tuple({"configurable": {"thread_id": "t", "checkpoint_ns": "",
+                                                "checkpoint_id": cid}})
+        assert got is not None and got.checkpoint["channel_values"] == {"n": cid}
+        assert [w[2] for w in got.pending_writes or []] == [f"write of {cid}", cid]
+    listed = list(saver.list(base))
+    assert [t.config["configurable"]["checkpoint_id"] for t in listed] == [
+        "10", "1.5", "1-x", "1"]
+    assert [[w[2] for w in t.pending_writes or []] for t in listed] == [
+        ["write of 10", "10"], ["write of 1.5", "1.5"], ["write of 1-x", "1-x"],
+        ["write of 1", "1"]]
+    latest = saver.get_tuple(base)
+    assert latest is not None and latest.config["configurable"]["checkpoint_id"] == "10"
+    saver.prune(["t"])
+    keys = [k for k, _ in saver.store.scan_records("t", "c/", keys_only=True)]
+    assert {rec.classify(k)[1] for k in keys} == {("", "10")} and len(keys) == 3
 
 
 def _checkpoint(cid: str, values: dict[str, Any], versions: dict[str, str]) -> Any:
@@ -242,7 +271,7 @@ def test_stored_pickle_is_never_loaded(tmp_path: Path) -> None:
     key = rec.blob_key("", "messages", latest.checkpoint["channel_versions"]["messages"])
     saver.store.put_records("t", {key: rec.pack_blob(("pickle", pickle.dumps(Boom())))})
     with pytest.raises(MessageFormatError, match="never unpickles"):
-        saver.get_tuple(_cfg("t"))
+        ThreadlineSaver(saver.store).get_tuple(_cfg("t"))  # a process that reads it
     assert not marker.exists()
 
 
@@ -259,7 +288,7 @@ def test_stored_constructor_calls_are_not_run(tmp_path: Path) -> None:
     saver.store.put_records("t", {key: rec.pack_blob(("msgpack", payload))})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        loaded = saver.get_tuple(_cfg("t"))
+        loaded = ThreadlineSaver(saver.store).get_tuple(_cfg("t"))
     assert loaded is not None
     assert loaded.checkpoint["channel_values"]["messages"] == f"touch {marker}"  # raw data
     assert not marker.exists()
@@ -278,6 +307,29 @@ def test_damaged_checkpoint_records_raise_message_format_error(garbage: bytes) -
         saver.get_tuple(_cfg("t"))
 
 
+def test_the_blobs_a_graph_wrote_are_read_back_without_a_round_trip() -> None:
+    store = open_store("memory://")
+    calls: list[int] = []
+    original = store.get_records
+
+    def counting(session_id: str, keys: Any) -> dict[str, bytes]:
+        calls.append(len(keys))
+        return original(session_id, keys)
+
+    store.get_records = counting  # type: ignore[method-assign]
+    graph = _counting_graph(ThreadlineSaver(store))
+    graph.invoke({"messages": [("user", "a")]}, _cfg("t"))
+    calls.clear()
+    out = graph.invoke({"messages": [("user", "b")]}, _cfg("t"))
+    assert out["messages"][-1].content == "b: I have seen 3"
+    assert calls == []  # every channel value came from the saver's cache
+    # without the cache (or in another process) the values are read from the store
+    cold = _counting_graph(ThreadlineSaver(store, blob_cache_bytes=0))
+    assert cold.invoke({"messages": [("user", "c")]}, _cfg("t"))["messages"][-1].content \
+        == "c: I have seen 5"
+    assert calls and all(n > 0 for n in calls)
+
+
 def test_bad_arguments() -> None:
     saver = ThreadlineSaver("memory://")
     with pytest.raises(InputError, match="thread_id"):
@@ -288,6 +340,8 @@ def test_bad_arguments() -> None:
         saver.prune(["t"], strategy="everything")
     with pytest.raises(InputError, match="keep_last"):
         ThreadlineSaver("memory://", keep_last=0)
+    with pytest.raises(InputError, match="blob_cache_bytes"):
+        ThreadlineSaver("memory://", blob_cache_bytes=-1)
     with pytest.raises(InputError, match="session id"):
         saver.get_tuple(_cfg(""))
 

@@ -228,6 +228,28 @@ def test_concurrent_puts_to_one_session(rstore: Store) -> None:
     assert len(keys) == 4 * 15 + 1 and "shared" in keys
 
 
+def test_append_with_records(rstore: Store) -> None:
+    rstore.append_with_records("s", [HumanMessage("q", id="q1")], {"k": b"v"})
+    assert [m.content for m in rstore.get_messages("s")] == ["q"]
+    assert rstore.get_records("s", ["k"]) == {"k": b"v"}
+    # a retry stores the message once and the record's new value
+    rstore.append_with_records("s", [HumanMessage("q", id="q1"), AIMessage("a", id="a1")],
+                               {"k": b"v2"})
+    assert [m.content for m in rstore.get_messages("s")] == ["q", "a"]
+    assert rstore.get_records("s", ["k"]) == {"k": b"v2"}
+    # refused records: the messages are not appended either
+    with pytest.raises(InputError):
+        rstore.append_with_records("s", [HumanMessage("x", id="x1")], {"bad key": b"v"})
+    assert [m.content for m in rstore.get_messages("s")] == ["q", "a"]
+
+    async def run() -> list[Any]:
+        await rstore.aappend_with_records("t", [HumanMessage("q", id="q1")], {"k": b"a"})
+        return [await rstore.aget_messages("t"), await rstore.aget_records("t", ["k"])]
+
+    messages, records = asyncio.run(run())
+    assert [m.content for m in messages] == ["q"] and records == {"k": b"a"}
+
+
 def test_async_parity(rstore: Store) -> None:
     async def run() -> list[Any]:
         await rstore.aput_records("s", {"b": b"2", "a": b"1"}, delete=["z"])

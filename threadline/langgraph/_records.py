@@ -6,13 +6,17 @@ One thread is one session; its checkpoints, channel blobs and pending writes are
 
     c/{ns}/{checkpoint_id}                  the checkpoint (without channel values),
                                             its metadata and its parent's id
+    c/{ns}/{checkpoint_id}/{task_id}/{idx}  one pending write of a task to it
     b/{ns}/{channel}/{version}              one version of one channel's value
-    w/{ns}/{checkpoint_id}/{task_id}/{idx}  one pending write of a task
 
 Checkpoint ids are time-ordered (uuid6), so the newest checkpoint of a namespace is the
-last key under ``c/{ns}/``: "latest" is one reverse scan with a limit of 1. A channel
-value is stored once per version (an unchanged channel is not written again), which is
-what lets ``keep_last`` bound a thread's size.
+last checkpoint key under ``c/{ns}/``. A checkpoint's writes sort right after it (a key
+sorts before its own extensions), so a reverse scan meets a checkpoint's writes and then
+the checkpoint: "the latest checkpoint and its writes" is one short scan, and listing
+reads each checkpoint's writes in the same scan (:func:`classify` tells the two kinds
+apart, and which checkpoint a write belongs to). A channel value is stored once per
+version (an unchanged channel is not written again), which is what lets ``keep_last``
+bound a thread's size.
 
 Values are msgpack arrays of LangGraph's typed serialization (``(type, bytes)`` pairs
 from the saver's serializer), never pickle: :func:`load_typed` refuses the ``pickle``
@@ -41,19 +45,18 @@ __all__ = [
     "blob_prefix",
     "checkpoint_key",
     "checkpoint_prefix",
+    "classify",
     "load_typed",
     "newest_versions",
     "pack_blob",
     "pack_checkpoint",
     "pack_write",
-    "parse_checkpoint_key",
     "run_index_key",
     "run_index_session",
     "unpack_blob",
     "unpack_checkpoint",
     "unpack_write",
     "write_key",
-    "writes_prefix",
 ]
 
 Typed = tuple[str, bytes]
@@ -68,12 +71,6 @@ def checkpoint_key(ns: str, checkpoint_id: str) -> str:
     return f"c/{escape_key_part(ns)}/{escape_key_part(checkpoint_id)}"
 
 
-def parse_checkpoint_key(key: str) -> tuple[str, str]:
-    """``(escaped ns, escaped checkpoint id)`` of a checkpoint key."""
-    _, ens, ecid = key.split("/", 2)
-    return ens, ecid
-
-
 def blob_prefix(ns: str | None) -> str:
     return "b/" if ns is None else f"b/{escape_key_part(ns)}/"
 
@@ -82,16 +79,19 @@ def blob_key(ns: str, channel: str, version: str | int | float) -> str:
     return f"b/{escape_key_part(ns)}/{escape_key_part(channel)}/{escape_key_part(str(version))}"
 
 
-def writes_prefix(ns: str | None, checkpoint_id: str | None = None) -> str:
-    if ns is None:
-        return "w/"
-    if checkpoint_id is None:
-        return f"w/{escape_key_part(ns)}/"
-    return f"w/{escape_key_part(ns)}/{escape_key_part(checkpoint_id)}/"
-
-
 def write_key(ns: str, checkpoint_id: str, task_id: str, idx: int) -> str:
-    return f"{writes_prefix(ns, checkpoint_id)}{escape_key_part(task_id)}/{idx}"
+    return f"{checkpoint_key(ns, checkpoint_id)}/{escape_key_part(task_id)}/{idx}"
+
+
+def classify(key: str) -> tuple[bool, tuple[str, str]]:
+    """``(is a write, (escaped ns, escaped checkpoint id))`` of a key under ``c/``: the
+    checkpoint itself, or the one a write belongs to."""
+    parts = key.split("/")
+    if len(parts) == 3:
+        return False, (parts[1], parts[2])
+    if len(parts) == 5:
+        return True, (parts[1], parts[2])
+    raise MessageFormatError(f"a LangGraph record has an unknown key {key[:80]!r}")
 
 
 def run_index_session(run_id: str) -> str:

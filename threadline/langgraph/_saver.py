@@ -11,9 +11,11 @@ see LangGraph conversations.
 
 A ``put`` is one ``put_records`` (the changed channels' blobs, then the checkpoint: one
 transaction, or the checkpoint written last where a backend splits a batch), then the
-mirror append (after the checkpoint, so a crash between the two loses nothing: the next
-put appends what is missing, appends being idempotent by message id). ``get_tuple`` is a
-scan (latest) or a get, then one read of its blobs and one scan of its writes.
+mirror append (``store.append_with_records``: one round trip on PostgreSQL; after the
+checkpoint, so a crash between the two loses nothing: the next put appends what is
+missing, appends being idempotent by message id). ``get_tuple`` is a
+scan that reads the checkpoint and its writes, then one read of the channel values it uses
+(none when they are in this saver's blob cache: a graph reads back what it just wrote).
 
 The session's messages are a log of every message that appeared in the channel, in the
 order first seen: a message edited in place (same id) or removed from the channel stays
@@ -34,7 +36,7 @@ import uuid
 import warnings
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -60,11 +62,19 @@ from threadline.stores._base import validate_session_id, validate_ttl
 from threadline.stores._records import MAX_RECORD_BATCH, escape_key_part
 
 from . import _records as rec
+from ._cache import BlobCache
 
 __all__ = ["ThreadlineSaver"]
 
 _PAGE = 100  # checkpoints read per scan while listing
 _HINTS = 10_000  # threads whose mirror position this process remembers
+
+
+class _Inventory(NamedTuple):
+    """A thread's checkpoints (newest first) and their writes' keys by checkpoint."""
+
+    checkpoints: list[rec.StoredCheckpoint]
+    writes: dict[tuple[str, str], list[str]]
 
 
 def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
@@ -96,13 +106,15 @@ class ThreadlineSaver(BaseCheckpointSaver[str]):
     after its last write; ``keep_last`` keeps only the newest N checkpoints of each
     namespace of a thread (and the channel values they use); ``messages_key`` names the
     channel mirrored into the session (``None``: none). The serializer is LangGraph's,
-    in strict mode: only the safe types and the types of the graph's state are rebuilt,
-    and pickle is never read.
+    in strict mode: only the safe types (and those you allow) are rebuilt, and pickle is
+    never read. ``blob_cache_bytes`` bounds the cache of channel values this saver wrote
+    or read (see :mod:`threadline.langgraph._cache`; 0 turns it off).
     """
 
     def __init__(self, url_or_store: str | Store, *, ttl: float | None = None,
                  keep_last: int | None = None, messages_key: str | None = "messages",
-                 serde: SerializerProtocol | None = None) -> None:
+                 serde: SerializerProtocol | None = None,
+                 blob_cache_bytes: int = 32 * 1024 * 1024) -> None:
         super().__init__(serde=serde or JsonPlusSerializer(allowed_msgpack_modules=None))
         self._owns_store = not isinstance(url_or_store, Store)
         self.store: Store = (url_or_store if isinstance(url_or_store, Store)
@@ -118,6 +130,10 @@ class ThreadlineSaver(BaseCheckpointSaver[str]):
         self._lock = threading.Lock()
         self._mirrored: OrderedDict[str, tuple[int, str | None]] = OrderedDict()
         self._indexed: OrderedDict[tuple[str, str], None] = OrderedDict()
+        if isinstance(blob_cache_bytes, bool) or not isinstance(blob_cache_bytes, int) \
+                or blob_cache_bytes < 0:
+            raise InputError(f"blob_cache_bytes must be an int >= 0, got {blob_cache_bytes!r}")
+        self._blobs = BlobCache(blob_cache_bytes)
 
     def __repr__(self) -> str:
         return f"ThreadlineSaver({self.store!r})"
@@ -127,33 +143,53 @@ class ThreadlineSaver(BaseCheckpointSaver[str]):
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id, ns, checkpoint_id = _thread_of(config)
         ns = ns or ""
-        if checkpoint_id is not None:
-            key = rec.checkpoint_key(ns, checkpoint_id)
-            found = self.store.get_records(thread_id, [key])
-            if key not in found:
-                return None
-            stored = rec.unpack_checkpoint(found[key])
-        else:
-            rows = self.store.scan_records(thread_id, rec.checkpoint_prefix(ns), reverse=True,
-                                           limit=1)
-            if not rows:
-                return None
-            stored = rec.unpack_checkpoint(rows[0][1])
-        return self._tuple(thread_id, stored, self.serde.loads_typed(stored.metadata))
+        if checkpoint_id is None:  # the latest: its writes, then itself, in one short scan
+            found = next(self._walk(thread_id, rec.checkpoint_prefix(ns), page=16), None)
+        else:  # the one asked for and its writes (and ids it is a prefix of, skipped)
+            found = next((item for item in self._walk(
+                thread_id, rec.checkpoint_key(ns, checkpoint_id), page=16)
+                if item[0].checkpoint_id == checkpoint_id), None)
+        if found is None:
+            return None
+        stored, writes = found
+        return self._tuple(thread_id, stored, self.serde.loads_typed(stored.metadata), writes)
 
-    def _tuple(self, thread_id: str, stored: rec.StoredCheckpoint,
-               metadata: Any) -> CheckpointTuple:
+    def _walk(self, thread_id: str, prefix: str, *, before: str | None = None,
+              page: int = _PAGE
+              ) -> Iterator[tuple[rec.StoredCheckpoint, builtins.list[rec.StoredWrite]]]:
+        """The checkpoints under ``prefix`` (newest first by key), each with its writes,
+        read with reverse scans of ``page`` keys: a checkpoint's writes sort after it,
+        so they have been read when it is met."""
+        pending: dict[tuple[str, str], builtins.list[rec.StoredWrite]] = {}
+        while True:
+            rows = self.store.scan_records(thread_id, prefix, before=before, reverse=True,
+                                           limit=page)
+            for key, data in rows:
+                is_write, owner = rec.classify(key)
+                if is_write:
+                    pending.setdefault(owner, []).append(rec.unpack_write(data))
+                else:
+                    yield rec.unpack_checkpoint(data), pending.pop(owner, [])
+            if len(rows) < page:
+                return
+            before = rows[-1][0]
+
+    def _tuple(self, thread_id: str, stored: rec.StoredCheckpoint, metadata: Any,
+               writes: builtins.list[rec.StoredWrite]) -> CheckpointTuple:
         ns, cid = stored.ns, stored.checkpoint_id
         blob_keys = {rec.blob_key(ns, ch, ver): ch for ch, ver in stored.versions.items()}
-        blobs = self.store.get_records(thread_id, list(blob_keys)) if blob_keys else {}
+        blobs = self._blobs.get_many(thread_id, blob_keys)
+        missing = [key for key in blob_keys if key not in blobs]
+        if missing:
+            fetched = self.store.get_records(thread_id, missing)
+            self._blobs.put_many(thread_id, fetched)
+            blobs.update(fetched)
         values: dict[str, Any] = {}
         for key, data in blobs.items():
             typed = rec.unpack_blob(data)
             if typed[0] != "empty":
                 values[blob_keys[key]] = rec.load_typed(self.serde, typed)
-        writes = [rec.unpack_write(data) for _, data in self.store.scan_records(
-            thread_id, rec.writes_prefix(ns, cid))]
-        writes.sort(key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
+        writes = sorted(writes, key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))
         checkpoint: Checkpoint = rec.load_typed(self.serde, stored.checkpoint)
         return CheckpointTuple(
             config=_config(thread_id, ns, cid),
@@ -179,30 +215,22 @@ class ThreadlineSaver(BaseCheckpointSaver[str]):
         before_id = get_checkpoint_id(before) if before else None
         if limit is not None and limit <= 0:
             return
-        prefix = rec.checkpoint_prefix(ns)
         bound = (rec.checkpoint_key(ns, before_id) if before_id is not None and ns is not None
                  else None)
         left = limit
-        while True:
-            rows = self.store.scan_records(thread_id, prefix, before=bound, reverse=True,
-                                           limit=_PAGE)
-            for _key, data in rows:
-                stored = rec.unpack_checkpoint(data)
-                if only_id is not None and stored.checkpoint_id != only_id:
-                    continue
-                if before_id is not None and stored.checkpoint_id >= before_id:
-                    continue
-                metadata = self.serde.loads_typed(stored.metadata)
-                if filter and not all(metadata.get(k) == v for k, v in filter.items()):
-                    continue
-                yield self._tuple(thread_id, stored, metadata)
-                if left is not None:
-                    left -= 1
-                    if left <= 0:
-                        return
-            if len(rows) < _PAGE:
-                return
-            bound = rows[-1][0]
+        for stored, writes in self._walk(thread_id, rec.checkpoint_prefix(ns), before=bound):
+            if only_id is not None and stored.checkpoint_id != only_id:
+                continue
+            if before_id is not None and stored.checkpoint_id >= before_id:
+                continue
+            metadata = self.serde.loads_typed(stored.metadata)
+            if filter and not all(metadata.get(k) == v for k, v in filter.items()):
+                continue
+            yield self._tuple(thread_id, stored, metadata, writes)
+            if left is not None:
+                left -= 1
+                if left <= 0:
+                    return
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -218,6 +246,7 @@ class ThreadlineSaver(BaseCheckpointSaver[str]):
             typed = (self.serde.dumps_typed(values[channel]) if channel in values
                      else ("empty", b""))
             records[rec.blob_key(ns, channel, version)] = rec.pack_blob(typed)
+        blobs = dict(records)
         full_metadata = get_checkpoint_metadata(config, metadata)
         run_id = full_metadata.get("run_id")
         stored = rec.StoredCheckpoint(
@@ -225,11 +254,23 @@ class ThreadlineSaver(BaseCheckpointSaver[str]):
             parent_id, str(run_id) if run_id is not None else None,
             dict(saved["channel_versions"]))
         records[rec.checkpoint_key(ns, cid)] = rec.pack_checkpoint(stored)  # the commit: last
-        self.store.put_records(thread_id, records, ttl=self.ttl)
+        mirror: builtins.list[BaseMessage] = []
+        hint: tuple[int, str | None] | None = None
+        if ns == "" and self.messages_key is not None and self.messages_key in new_versions:
+            mirror, hint = self._to_mirror(thread_id, values.get(self.messages_key))
+        try:
+            if mirror:  # the checkpoint, then the new messages (one round trip on PG)
+                self.store.append_with_records(thread_id, mirror, records, ttl=self.ttl)
+            else:
+                self.store.put_records(thread_id, records, ttl=self.ttl)
+        except BaseException:
+            self._blobs.forget(thread_id, blobs)  # an earlier value may be cached
+            raise
+        self._blobs.put_many(thread_id, blobs)
+        if hint is not None:
+            self._remember(self._mirrored, thread_id, hint)
         if stored.run_id is not None:
             self._index_run(stored.run_id, thread_id)
-        if ns == "" and self.messages_key is not None and self.messages_key in new_versions:
-            self._mirror(thread_id, values.get(self.messages_key))
         if self.keep_last is not None:
             self._keep_newest(thread_id, ns, self.keep_last)
         return _config(thread_id, ns, cid)
@@ -257,10 +298,12 @@ class ThreadlineSaver(BaseCheckpointSaver[str]):
             while len(cache) > _HINTS:
                 cache.popitem(last=False)
 
-    def _mirror(self, thread_id: str, value: Any) -> None:
-        """Append the channel's messages the session does not hold yet."""
-        if not isinstance(value, list) or not value:
-            return
+    def _to_mirror(self, thread_id: str, value: Any
+                   ) -> tuple[builtins.list[BaseMessage], tuple[int, str | None] | None]:
+        """The channel's messages the session does not hold yet (as threadline messages),
+        and the hint to remember once they are stored."""
+        if not isinstance(value, builtins.list) or not value:
+            return [], None
         with self._lock:
             hint = self._mirrored.get(thread_id)
         start = 0
@@ -284,11 +327,8 @@ class ThreadlineSaver(BaseCheckpointSaver[str]):
             warnings.warn(
                 f"{skipped} item(s) of the {self.messages_key!r} channel of thread "
                 f"{thread_id!r} are not messages; they are kept in the checkpoints but not "
-                "in the session's messages", UserWarning, stacklevel=3)
-        if batch:
-            self.store.append(thread_id, batch, ttl=self.ttl)
-        self._remember(self._mirrored, thread_id,
-                       (len(value), getattr(value[-1], "id", None)))
+                "in the session's messages", UserWarning, stacklevel=4)
+        return batch, (len(value), getattr(value[-1], "id", None))
 
     def _index_run(self, run_id: str, thread_id: str) -> None:
         with self._lock:
@@ -301,19 +341,6 @@ class ThreadlineSaver(BaseCheckpointSaver[str]):
 
     # -- deleting and pruning --------------------------------------------------------------
 
-    def _checkpoints(self, thread_id: str, ns: str | None = None
-                     ) -> builtins.list[tuple[str, rec.StoredCheckpoint]]:
-        """Every checkpoint of a thread (of one namespace), newest first per namespace."""
-        found: builtins.list[tuple[str, rec.StoredCheckpoint]] = []
-        bound: str | None = None
-        while True:
-            rows = self.store.scan_records(thread_id, rec.checkpoint_prefix(ns), before=bound,
-                                           reverse=True, limit=MAX_RECORD_BATCH)
-            found.extend((key, rec.unpack_checkpoint(data)) for key, data in rows)
-            if len(rows) < MAX_RECORD_BATCH:
-                return found
-            bound = rows[-1][0]
-
     def _keys(self, thread_id: str, prefix: str) -> builtins.list[str]:
         keys: builtins.list[str] = []
         after: str | None = None
@@ -325,8 +352,31 @@ class ThreadlineSaver(BaseCheckpointSaver[str]):
                 return keys
             after = rows[-1][0]
 
+    def _inventory(self, thread_id: str, ns: str | None = None, *,
+                   keys: builtins.list[str] | None = None) -> _Inventory:
+        """Every checkpoint of a thread (of one namespace), newest first, and the keys of
+        their writes; ``keys``: the ``c/`` keys when the caller has read them already."""
+        if keys is None:
+            keys = self._keys(thread_id, rec.checkpoint_prefix(ns))
+        record_keys: builtins.list[str] = []
+        writes: dict[tuple[str, str], builtins.list[str]] = {}
+        for key in keys:
+            is_write, owner = rec.classify(key)
+            if is_write:
+                writes.setdefault(owner, []).append(key)
+            else:
+                record_keys.append(key)
+        record_keys.reverse()
+        values: dict[str, bytes] = {}
+        for start in range(0, len(record_keys), MAX_RECORD_BATCH):
+            values.update(self.store.get_records(
+                thread_id, record_keys[start:start + MAX_RECORD_BATCH]))
+        return _Inventory([rec.unpack_checkpoint(values[key]) for key in record_keys
+                           if key in values], writes)
+
     def _drop(self, thread_id: str, doomed: Sequence[rec.StoredCheckpoint],
-              kept: Sequence[rec.StoredCheckpoint], ns: str | None) -> None:
+              kept: Sequence[rec.StoredCheckpoint], ns: str | None,
+              writes: dict[tuple[str, str], builtins.list[str]]) -> None:
         """Delete checkpoints, their writes, and the blobs no kept checkpoint uses (except
         each channel's newest version), then forget the runs the thread no longer has."""
         if not doomed:
@@ -334,12 +384,11 @@ class ThreadlineSaver(BaseCheckpointSaver[str]):
         blob_keys = self._keys(thread_id, rec.blob_prefix(ns))  # before reading what is used
         used = {rec.blob_key(cp.ns, ch, ver) for cp in kept for ch, ver in cp.versions.items()}
         used |= rec.newest_versions(blob_keys)
-        gone = {(escape_key_part(cp.ns), escape_key_part(cp.checkpoint_id))
-                for cp in doomed}
-        write_keys = [key for key in self._keys(thread_id, rec.writes_prefix(ns))
-                      if _write_owner(key) in gone]
         keys = [rec.checkpoint_key(cp.ns, cp.checkpoint_id) for cp in doomed]
-        keys += write_keys + [key for key in blob_keys if key not in used]
+        for cp in doomed:
+            keys += writes.get((escape_key_part(cp.ns), escape_key_part(cp.checkpoint_id)), [])
+        keys += [key for key in blob_keys if key not in used]
+        self._blobs.forget(thread_id, [key for key in keys if key.startswith("b/")])
         for start in range(0, len(keys), MAX_RECORD_BATCH):
             self.store.delete_records(thread_id, keys[start:start + MAX_RECORD_BATCH])
         live_runs = {cp.run_id for cp in kept}
@@ -351,18 +400,18 @@ class ThreadlineSaver(BaseCheckpointSaver[str]):
                     self._indexed.pop((run_id, thread_id), None)
 
     def _keep_newest(self, thread_id: str, ns: str, keep: int) -> None:
-        newest = self.store.scan_records(thread_id, rec.checkpoint_prefix(ns), reverse=True,
-                                         limit=keep + 1, keys_only=True)
-        if len(newest) <= keep:
+        keys = self._keys(thread_id, rec.checkpoint_prefix(ns))
+        if sum(1 for key in keys if not rec.classify(key)[0]) <= keep:
             return
-        every = self._checkpoints(thread_id, ns)
-        self._drop(thread_id, [cp for _, cp in every[keep:]], [cp for _, cp in every[:keep]],
-                   ns)
+        every = self._inventory(thread_id, ns, keys=keys)
+        self._drop(thread_id, every.checkpoints[keep:], every.checkpoints[:keep], ns,
+                   every.writes)
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete the thread's checkpoints and writes, and its session (messages too)."""
         validate_session_id(thread_id)
-        runs = {cp.run_id for _, cp in self._checkpoints(thread_id)}
+        runs = {cp.run_id for cp in self._inventory(thread_id).checkpoints}
+        self._blobs.forget(thread_id)
         self.store.delete_session(thread_id)
         for run_id in runs:
             if run_id is not None:
@@ -378,15 +427,17 @@ class ThreadlineSaver(BaseCheckpointSaver[str]):
             threads = [value.decode("utf-8", "surrogatepass")
                        for _, value in self.store.scan_records(index)]
             for thread_id in threads:
-                every = [cp for _, cp in self._checkpoints(thread_id)]
-                self._drop(thread_id, [cp for cp in every if cp.run_id == run_id],
-                           [cp for cp in every if cp.run_id != run_id], None)
+                every = self._inventory(thread_id)
+                self._drop(thread_id, [cp for cp in every.checkpoints if cp.run_id == run_id],
+                           [cp for cp in every.checkpoints if cp.run_id != run_id], None,
+                           every.writes)
             self.store.delete_records(index)
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy every checkpoint, blob and write of a thread, and its messages."""
         validate_session_id(source_thread_id)
         validate_session_id(target_thread_id)
+        self._blobs.forget(target_thread_id)
         after: str | None = None
         runs: set[str] = set()
         while True:
@@ -394,7 +445,7 @@ class ThreadlineSaver(BaseCheckpointSaver[str]):
             if not rows:
                 break
             for key, data in rows:
-                if key.startswith("c/"):
+                if key.startswith("c/") and not rec.classify(key)[0]:
                     run_id = rec.unpack_checkpoint(data).run_id
                     if run_id is not None:
                         runs.add(run_id)
@@ -420,13 +471,13 @@ class ThreadlineSaver(BaseCheckpointSaver[str]):
             if strategy == "delete":
                 self.delete_thread(thread_id)
                 continue
-            every = [cp for _, cp in self._checkpoints(thread_id)]
+            every = self._inventory(thread_id)
             kept: dict[str, rec.StoredCheckpoint] = {}
-            for cp in every:  # newest first within each namespace
+            for cp in every.checkpoints:  # newest first within each namespace
                 kept.setdefault(cp.ns, cp)
             keep_ids = {id(cp) for cp in kept.values()}
-            self._drop(thread_id, [cp for cp in every if id(cp) not in keep_ids],
-                       list(kept.values()), None)
+            self._drop(thread_id, [cp for cp in every.checkpoints if id(cp) not in keep_ids],
+                       builtins.list(kept.values()), None, every.writes)
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         """Zero-padded increasing versions (as LangGraph's own savers make), so they sort."""
@@ -483,8 +534,3 @@ class ThreadlineSaver(BaseCheckpointSaver[str]):
                      ) -> None:
         await run_sync(lambda: self.prune(thread_ids, strategy=strategy))
 
-
-def _write_owner(key: str) -> tuple[str, str]:
-    """``(escaped ns, escaped checkpoint id)`` of a write key."""
-    _, ens, ecid, _ = key.split("/", 3)
-    return ens, ecid

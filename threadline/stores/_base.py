@@ -503,6 +503,22 @@ class Store(ABC):
         of the session's records. Its messages stay."""
         raise self._no_records()
 
+    def append_with_records(self, session_id: str, messages: Sequence[BaseMessage],
+                            records: Mapping[str, bytes], *, ttl: float | None = None
+                            ) -> None:
+        """``put_records(session_id, records)`` then ``append(session_id, messages)``, in
+        that order (in one round trip where the backend can: PostgreSQL pipelines them),
+        so a crash between them leaves the records without the messages (appends are
+        idempotent: the caller appends them again), never the reverse."""
+        self.put_records(session_id, records, ttl=ttl)
+        self.append(session_id, messages, ttl=ttl)
+
+    async def aappend_with_records(self, session_id: str, messages: Sequence[BaseMessage],
+                                   records: Mapping[str, bytes], *,
+                                   ttl: float | None = None) -> None:
+        await self.aput_records(session_id, records, ttl=ttl)
+        await self.aappend(session_id, messages, ttl=ttl)
+
     async def aput_records(self, session_id: str, records: Mapping[str, bytes], *,
                            delete: Collection[str] = (), ttl: float | None = None) -> None:
         await run_sync(self.put_records, session_id, records, delete=delete, ttl=ttl)

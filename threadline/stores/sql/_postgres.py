@@ -344,12 +344,55 @@ class PostgresStore(SQLRecordsStore):
         self._ready = True
 
     def _run_all(self, ops: Sequence[Op[Any]]) -> None:
-        (op,) = ops  # every put of records is one statement here
-        self._run(op)
+        """Run ``ops`` (whose results are not needed) in order, pipelined: one round trip
+        for all of them (a put of records is one statement; with an append, two). Each
+        statement commits on its own (an explicit transaction costs more round trips in
+        pipeline mode); after a failed one the rest are not run."""
+        if len(ops) == 1:
+            self._run(ops[0])
+            return
+        if self._user_conn is None and self._user_aconn is not None:
+            raise InputError("this store was given only an async_connection: use the "
+                             "async methods, or pass sync_connection= as well")
+        if not self._ready:
+            self.setup()
+        dropped, runs = False, 0
+        while True:
+            runs += 1
+            conn: psycopg.Connection[Any] | None = None
+            try:
+                if self._user_conn is not None:
+                    user = self._user_conn
+                    with self._lock, self._bounded(user, ops[0]), user.transaction():
+                        for op in ops:
+                            self._execute(user, op)
+                    return
+                with self._pooled() as conn, self._bounded(conn, ops[0]), conn.pipeline():
+                    for op in ops:
+                        conn.execute(op.query, op.params)
+                return
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected) as exc:
+                if runs < _CONFLICT_RUNS:
+                    continue  # that statement wrote nothing; the others are idempotent
+                raise self._wrap(exc, "query") from exc
+            except psycopg.OperationalError as exc:
+                if (not dropped and all(op.retry for op in ops) and conn is not None
+                        and conn.broken):
+                    dropped = True
+                    continue
+                raise self._wrap(exc, "query") from exc
+            except (psycopg.Error, PoolTimeout) as exc:
+                raise self._wrap(exc, "query") from exc
 
     async def _arun_all(self, ops: Sequence[Op[Any]]) -> None:
-        (op,) = ops
-        await self._arun(op)
+        if len(ops) == 1:
+            await self._arun(ops[0])
+            return
+        if self._user_aconn is not None:  # the user's async connection: in order
+            for op in ops:
+                await self._arun(op)
+            return
+        await run_sync(self._run_all, ops)  # several ops: the sync pipelined transaction
 
     def _drive_setup(self, conn: psycopg.Connection[Any]) -> None:
         drive(setup_steps(self._names), lambda op: self._execute(conn, op))

@@ -15,6 +15,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, ClassVar, NamedTuple
 
+from threadline.messages._values import BaseMessage
 from threadline.stores._base import validate_session_id, validate_ttl
 from threadline.stores._records import (
     check_record_batch,
@@ -109,6 +110,32 @@ class SQLRecordsStore(SQLServerStore):
             if not self._ready:
                 self.setup()
             self._run_all(self._put(session_id, args))
+
+    def append_with_records(self, session_id: str, messages: Sequence[BaseMessage],
+                            records: Mapping[str, bytes], *, ttl: float | None = None
+                            ) -> None:
+        """The put, then the append, on one connection (pipelined in one round trip on
+        PostgreSQL; the append is not run if the put failed)."""
+        args = self._put_args(session_id, records, (), ttl)
+        append = self._append(session_id, messages, ttl)
+        if not self._ready:
+            self.setup()
+        ops = [*(self._put(session_id, args) if args is not None else []),
+               *([append] if append is not None else [])]
+        if ops:
+            self._run_all(ops)
+
+    async def aappend_with_records(self, session_id: str, messages: Sequence[BaseMessage],
+                                   records: Mapping[str, bytes], *,
+                                   ttl: float | None = None) -> None:
+        args = self._put_args(session_id, records, (), ttl)
+        append = self._append(session_id, messages, ttl)
+        if not self._ready:
+            await self.asetup()
+        ops = [*(self._put(session_id, args) if args is not None else []),
+               *([append] if append is not None else [])]
+        if ops:
+            await self._arun_all(ops)
 
     def get_records(self, session_id: str, keys: Collection[str]) -> dict[str, bytes]:
         op = self._get_records(session_id, keys)
