@@ -174,3 +174,23 @@ def store_factory(backend: BackendSpec) -> Callable[..., Store]:
 def store(backend: BackendSpec) -> Store:
     """A store on this test's isolated data (no default TTL)."""
     return backend.open()
+
+
+@pytest.fixture
+def raw() -> Iterator[Any]:
+    """A plain redis-py client on the shared Redis (the Redis tests look at raw keys)."""
+    require_server("127.0.0.1", 6379, "Redis")
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def base(raw: Any) -> Iterator[str]:
+    """A unique Redis key prefix; every key starting with it is deleted afterwards."""
+    value = f"t{secrets.token_hex(5)}:"
+    yield value
+    for key in raw.scan_iter(match=value + "*", count=1000):
+        raw.delete(key)

@@ -163,13 +163,6 @@ def _leftovers(raw: redis.Redis, prefix: str, session_id: str) -> list[str]:
     return found
 
 
-@pytest.fixture
-def raw() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(SHARED)
-    yield client
-    client.close()
-
-
 def test_langchain_clear_then_listing_leaves_nothing(prefix: str, raw: redis.Redis) -> None:
     store = RedisStore(SHARED, key_prefix=prefix)
     store.append("gone", [HumanMessage("a"), AIMessage("b")], ttl=600)

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from conftest import require_server
 
 from threadline import HumanMessage, InputError
 from threadline.stores.redis._records import scan_bounds
@@ -26,23 +23,6 @@ from threadline.stores.redis._store import RedisStore
 from .test_redis import PrivateRedis
 
 SHARED = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def raw() -> Iterator[redis.Redis]:
-    require_server("127.0.0.1", 6379, "Redis")
-    client = redis.Redis.from_url(SHARED)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def base(raw: redis.Redis) -> Iterator[str]:
-    """A unique key prefix; every key starting with it is deleted afterwards."""
-    value = f"rec{secrets.token_hex(5)}:"
-    yield value
-    for key in raw.scan_iter(match=value + "*", count=1000):
-        raw.delete(key)
 
 
 def _records_keys(prefix: str, sid: str) -> tuple[bytes, bytes]:

@@ -13,11 +13,10 @@ import itertools
 import json
 import secrets
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 import redis
-from conftest import require_server
 
 from threadline import AIMessage, HumanMessage, InputError, MessageFormatError
 from threadline._errors import ConfigurationError
@@ -33,23 +32,6 @@ SHARED = "redis://127.0.0.1:6379/0"
 
 def texts(messages: Sequence[object]) -> list[str]:
     return [m.content for m in messages]  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def raw() -> Iterator[redis.Redis]:
-    require_server("127.0.0.1", 6379, "Redis")
-    client = redis.Redis.from_url(SHARED)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def base(raw: redis.Redis) -> Iterator[str]:
-    """A unique key prefix; every key starting with it is deleted afterwards."""
-    value = f"sec{secrets.token_hex(5)}:"
-    yield value
-    for key in raw.scan_iter(match=value + "*", count=1000):
-        raw.delete(key)
 
 
 def store(prefix: str, **options: object) -> RedisStore:
