@@ -94,6 +94,12 @@ if TYPE_CHECKING:
         ConversationBufferWindowMemory,
     )
     from threadline.memory._chain import ConversationChain
+    from threadline.memory._summary import CompactionWarning, SummaryBufferHistory, SummaryInfo
+    from threadline.memory._summary_memory import (
+        SUMMARY_PROMPT,
+        ConversationSummaryBufferMemory,
+        ConversationSummaryMemory,
+    )
     from threadline.memory._token import ConversationTokenBufferMemory
     from threadline.models._local import LocalChatModel
     from threadline.models._names import get_chat_model
@@ -128,9 +134,12 @@ __version__ = "0.1.0"
 # Public names whose modules are imported on first access: "name": "module".
 _LAZY: dict[str, str] = {
     "ChatOpenAI": "threadline.models._openai",
+    "CompactionWarning": "threadline.memory._summary",
     "ConversationBufferMemory": "threadline.memory._buffer",
     "ConversationBufferWindowMemory": "threadline.memory._buffer",
     "ConversationChain": "threadline.memory._chain",
+    "ConversationSummaryBufferMemory": "threadline.memory._summary_memory",
+    "ConversationSummaryMemory": "threadline.memory._summary_memory",
     "ConversationTokenBufferMemory": "threadline.memory._token",
     "CopyReport": "threadline.stores._transfer",
     "CosmosDBChatMessageHistory": "threadline.stores.compat._cosmos",
@@ -141,11 +150,14 @@ _LAZY: dict[str, str] = {
     "PostgresChatMessageHistory": "threadline.stores.compat._postgres",
     "RedisChatMessageHistory": "threadline.stores.compat._redis",
     "SQLChatMessageHistory": "threadline.stores.compat._sql",
+    "SUMMARY_PROMPT": "threadline.memory._summary_memory",
     "SessionInfo": "threadline.stores",
     "SessionPage": "threadline.stores",
     "Store": "threadline.stores",
     "StoreHistory": "threadline.stores",
     "StoreURL": "threadline.stores",
+    "SummaryBufferHistory": "threadline.memory._summary",
+    "SummaryInfo": "threadline.memory._summary",
     "copy_sessions": "threadline.stores._transfer",
     "count_tokens": "threadline.models._tokens",
     "export_sessions": "threadline.stores._transfer",
@@ -183,11 +195,14 @@ __all__ = [
     "ChatOpenAI",
     "ChatPromptTemplate",
     "ChatPromptValue",
+    "CompactionWarning",
     "ConfigurableFieldSpec",
     "ConfigurationError",
     "ConversationBufferMemory",
     "ConversationBufferWindowMemory",
     "ConversationChain",
+    "ConversationSummaryBufferMemory",
+    "ConversationSummaryMemory",
     "ConversationTokenBufferMemory",
     "CopyReport",
     "CosmosDBChatMessageHistory",
@@ -228,6 +243,7 @@ __all__ = [
     "RunnableSequence",
     "RunnableWithMessageHistory",
     "SQLChatMessageHistory",
+    "SUMMARY_PROMPT",
     "SessionInfo",
     "SessionPage",
     "SkippedMessageWarning",
@@ -239,6 +255,8 @@ __all__ = [
     "StoreURL",
     "StrOutputParser",
     "StringPromptValue",
+    "SummaryBufferHistory",
+    "SummaryInfo",
     "SystemMessage",
     "SystemMessageChunk",
     "SystemMessagePromptTemplate",

@@ -398,7 +398,7 @@ def test_doctor(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert f"data dir:    {home / 'data'}" in out
     assert "\nextras:\n  cli       " in out
-    assert "  store   ok: memory:// answers, 0 sessions" in out
+    assert "  store   ok: memory:// answers, 0 sessions, 0 messages" in out
     assert "  model   ok: fake (fake)" in out
     assert out.endswith("all good\n")
     code, out, _ = _run(capsys, "doctor", "--model", "gguf:/nope.gguf", "--store", "x://")

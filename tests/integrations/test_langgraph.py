@@ -32,7 +32,7 @@ from threadline.langgraph import _records as rec
 from threadline.stores import Store
 
 REPO = Path(__file__).resolve().parents[2]
-RECORD_BACKENDS = [b for b in BACKEND_IDS if b != "file"]
+RECORD_BACKENDS = BACKEND_IDS
 
 
 def _counting_graph(saver: ThreadlineSaver) -> Any:
@@ -348,9 +348,13 @@ def test_bad_arguments() -> None:
 
 def test_a_store_without_records_is_refused(tmp_path: Path) -> None:
     from threadline import ConfigurationError
+    from threadline.stores import MemoryStore
+
+    class MessagesOnly(MemoryStore):
+        supports_records = False
 
     with pytest.raises(ConfigurationError, match="keeps no records"):
-        ThreadlineSaver(f"file://{tmp_path}")
+        ThreadlineSaver(MessagesOnly())
 
 
 class _LooseState(TypedDict):

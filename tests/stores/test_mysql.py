@@ -232,7 +232,7 @@ def test_a_version_1_table_is_migrated_once_by_concurrent_setups(ddl_done: bool)
         conn = _raw()
         with conn.cursor() as cur:
             cur.execute(f"SELECT version FROM {names.schema}")
-            assert cur.fetchall() == ((len(MIGRATIONS),),) == ((3,),)
+            assert cur.fetchall() == ((len(MIGRATIONS),),) == ((4,),)
         conn.close()
         store = stores[0]
         store.append("old", _ided("1"))
@@ -240,11 +240,72 @@ def test_a_version_1_table_is_migrated_once_by_concurrent_setups(ddl_done: bool)
         assert contents(store.get_messages("old")) == ["before", "q1", "a1"]
         info = store.session_info("old")
         assert info is not None and info.message_count == 3
+        assert [(h.session_id, h.position) for h in store.search("before")] == [("old", 0)]
     finally:
         stores[0].destroy()
         for store in stores:
             store.close()
 
+
+@pytest.mark.parametrize("killed", [None, "after-columns", "before-version"])
+def test_a_version_3_table_is_upgraded_once_to_sessions_and_search(
+        killed: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables of the previous schema (3: no session fields, no searchable text) get
+    them from whichever of several setups comes first: the old messages' text is
+    backfilled and searchable, the old sessions listed by recency. A setup killed after
+    some of migration 4 (DDL commits at once) is finished by the next one."""
+    require_server("127.0.0.1", 3306, "MariaDB")
+    from threadline.stores.sql import _mysql_statements
+
+    table = _table()
+    names = Names(table)
+    current = list(MIGRATIONS)
+    monkeypatch.setattr(_mysql_statements, "MIGRATIONS", current[:3])
+    old = MySQLStore(SHARED, table=table)
+    old.append("old-a", [HumanMessage("The Fjord_Tour starts in Ålesund"),
+                         AIMessage("Bring a raincoat.")])
+    time.sleep(0.01)
+    old.append("old-b", [HumanMessage("What's in Ålesund?")])
+    old.close()
+    monkeypatch.setattr(_mysql_statements, "MIGRATIONS", current)
+    conn = _raw()
+    with conn.cursor() as cur:
+        if killed == "after-columns":
+            for step in MIGRATIONS[3](names, set())[:2]:
+                assert isinstance(step, str)
+                cur.execute(step)
+        elif killed == "before-version":  # everything done but the version bump
+            done = MySQLStore(SHARED, table=table)
+            done.setup()
+            done.close()
+            cur.execute(f"UPDATE {names.schema} SET version = 3")
+    conn.close()
+    stores = [MySQLStore(SHARED, table=table) for _ in range(3)]
+    try:
+        setup_concurrently(stores)
+        conn = _raw()
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT version FROM {names.schema}")
+            assert cur.fetchall() == ((4,),)
+            cur.execute("SELECT COUNT(*) FROM information_schema.statistics WHERE"
+                        " table_schema = DATABASE() AND table_name = %s AND index_name ="
+                        " 'search'", (table,))
+            assert cur.fetchall() == ((1,),)
+        conn.close()
+        store = stores[1]
+        hits = store.search("ålesund")
+        assert [(h.session_id, h.position) for h in hits] == [("old-b", 0), ("old-a", 0)]
+        assert [h.position for h in store.search("tour")] == [0]  # "_" splits words
+        assert [h.position for h in store.search("raincoat")] == [1]
+        assert store.list_sessions(order="recent").session_ids == ["old-b", "old-a"]
+        store.update_session("old-a", title="Trip", owner="u1")
+        info = store.session_info("old-a")
+        assert info is not None and (info.title, info.owner, info.message_count) == (
+            "Trip", "u1", 2)
+    finally:
+        stores[0].destroy()
+        for store in stores:
+            store.close()
 
 
 def test_max_allowed_packet_is_read_from_the_server_and_enforced(store: MySQLStore) -> None:

@@ -293,13 +293,15 @@ def test_a_version_1_table_is_migrated_once_by_concurrent_setups() -> None:
         setup_concurrently(stores)
         with psycopg.connect(SHARED, autocommit=True) as conn:
             assert conn.execute(sql.SQL("SELECT version FROM {}").format(names.schema)
-                                ).fetchall() == [(len(MIGRATIONS),)] == [(3,)]
+                                ).fetchall() == [(len(MIGRATIONS),)] == [(4,)]
         store = stores[0]
         store.append("old", _ided("1"))
         asyncio.run(store.aappend("old", _ided("1")))
         assert contents(store.get_messages("old")) == ["before", "q1", "a1"]
         info = store.session_info("old")
         assert info is not None and info.message_count == 3
+        # the upgrade indexed the words of the message stored before it
+        assert [(h.session_id, h.position) for h in store.search("BEFORE")] == [("old", 0)]
     finally:
         stores[0].destroy()
         for store in stores:

@@ -22,21 +22,22 @@ from .conftest import BackendSpec
 
 @pytest.fixture
 def rstore(backend: BackendSpec) -> Store:
-    store = backend.open()
-    if backend.id == "file":
-        pytest.skip("the file store keeps no records (test_file_store_refuses_records)")
-    return store
+    return backend.open()
 
 
 def _keys(rows: list[tuple[str, bytes]]) -> list[str]:
     return [key for key, _ in rows]
 
 
-def test_file_store_refuses_records(tmp_path: Any) -> None:
-    from threadline.stores import open_store
+def test_a_backend_without_records_refuses_them_clearly() -> None:
+    """A third-party backend that implements only the message primitives."""
+    from threadline.stores import MemoryStore
 
-    store = open_store(f"file://{tmp_path}")
-    assert not store.supports_records
+    class MessagesOnly(MemoryStore):
+        supports_records = False
+        put_records = Store.put_records  # type: ignore[assignment]
+
+    store = MessagesOnly()
     with pytest.raises(ConfigurationError, match="keeps no records"):
         store.put_records("s", {"k": b"v"})
 
@@ -130,8 +131,6 @@ def test_delete_session_deletes_records(rstore: Store) -> None:
 
 def test_records_expire_with_the_session(backend: BackendSpec) -> None:
     store = backend.open(ttl=backend.short_ttl)
-    if backend.id == "file":
-        pytest.skip("the file store keeps no records")
     forever = backend.open() if not backend.separate_opens else store
     store.append("s", [HumanMessage("q", id="q1")])
     store.put_records("s", {"old": b"1"})
@@ -173,8 +172,6 @@ def test_bad_keys_refused(rstore: Store, bad: Any) -> None:
 
 
 def test_bad_values_and_batches_refused(backend: BackendSpec) -> None:
-    if backend.id == "file":
-        pytest.skip("the file store keeps no records")
     store = backend.open(max_message_bytes=1000)
     with pytest.raises(InputError, match="max_message_bytes"):
         store.put_records("s", {"ok": b"v", "big": b"x" * 1001})

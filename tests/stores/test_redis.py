@@ -270,10 +270,11 @@ def test_append_is_one_script_call() -> None:
         assert not batch.transaction and batch.writes and len(batch.commands) == 1
         # The script alone checks the key is ours, skips known ids and pushes.
         command = batch.commands[0]
-        assert command[:7] == ("EVAL", APPEND, 4, b"p:s", b"p:\x00meta\x00s",
-                               b"p:\x00ids\x00s", b"p:\x00sessions")
-        assert command[7:9] == (b"s", 0)  # the session id, no rival prefix
-        assert command[10:] == (expiry, "=m1", command[12], "", command[14])
+        assert command[:8] == ("EVAL", APPEND, 5, b"p:s", b"p:\x00meta\x00s",
+                               b"p:\x00ids\x00s", b"p:\x00sessions", b"p:\x00recent")
+        assert command[8:10] == (b"s", 0)  # the session id, no rival prefix
+        assert command[10:12] == (b"p:\x00orecent\x00", b"p:\x00oids\x00")  # owner sets
+        assert command[13:] == (expiry, "=m1", command[15], "", command[17])
         with pytest.raises(StopIteration):
             op.send([2])  # no second round trip
 

@@ -209,7 +209,7 @@ def test_a_version_1_database_is_migrated_once_by_concurrent_setups(tmp_path: Pa
     stores = [open_store(f"sqlite:///{path}", table="chat") for _ in range(4)]
     setup_concurrently(stores)
     raw = sqlite3.connect(path)
-    assert raw.execute("SELECT version FROM chat_schema").fetchone()[0] == len(MIGRATIONS) == 3
+    assert raw.execute("SELECT version FROM chat_schema").fetchone()[0] == len(MIGRATIONS) == 4
     assert "message_id" in [row[1] for row in raw.execute("PRAGMA table_info(chat)")]
     raw.close()
     store = stores[0]

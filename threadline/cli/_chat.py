@@ -17,12 +17,13 @@ is the exact answer.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
-from threadline._errors import InputError
+from threadline._errors import ConfigurationError, InputError
 from threadline.cli._common import (
     add_model_argument,
     add_skip_invalid_argument,
@@ -54,9 +55,13 @@ T = TypeVar("T")
 PROMPT = ">>> "
 HELP = """\
 /new             start a new session
-/sessions        list the sessions in the store
+/sessions        list the sessions in the store, most recent first
 /switch NAME     continue session NAME (a new one if it does not exist)
 /history [N]     show this session's messages (the last N)
+/rename TITLE    set this session's title
+/search WORDS    find the messages holding every word, in every session
+/fork [NAME]     copy this session into a new one and continue there
+/edit TEXT       ask TEXT instead of your last question, in a fork (the original stays)
 /clear           delete this session's messages
 /export FILE     write this session to FILE (JSON Lines, LangChain's message dicts)
 /model [NAME]    show the model, or switch to another (local, gguf:PATH, openai:NAME, ...)
@@ -78,6 +83,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--compact", action="store_true",
+                        help="summarise what outgrows the model's context instead of "
+                             "leaving it out (the messages are all kept)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--session", metavar="NAME",
                        help="continue (or start) session NAME (default: the most recent)")
@@ -121,9 +129,10 @@ class _Chat:
         self.reported: set[tuple[str | None, int | None]] = set()
         self.commands: dict[str, Callable[[str], bool]] = {
             "/help": self.help, "/new": self.new, "/sessions": self.sessions,
-            "/switch": self.switch, "/history": self.history, "/clear": self.clear,
-            "/export": self.export, "/model": self.model, "/quit": self.quit,
-            "/exit": self.quit,
+            "/switch": self.switch, "/history": self.history, "/rename": self.rename,
+            "/search": self.search, "/fork": self.fork, "/edit": self.edit,
+            "/clear": self.clear, "/export": self.export, "/model": self.model,
+            "/quit": self.quit, "/exit": self.quit,
         }
 
     @property
@@ -139,7 +148,8 @@ class _Chat:
     def session_line(self) -> str:
         info = self.store.session_info(self.session)
         count = info.message_count if info else 0
-        return f"session {visible(self.session)} ({count} messages)"
+        title = f" · {visible(info.title)}" if info and info.title else ""
+        return f"session {visible(self.session)} ({count} messages){title}"
 
     # Each command returns False to leave the chat.
     def help(self, argument: str) -> bool:
@@ -154,14 +164,15 @@ class _Chat:
 
     def sessions(self, argument: str) -> bool:
         found = False
-        for sid in self.store.iter_sessions(argument):
+        for sid in self.store.iter_sessions(argument, order="recent"):
             info = self.store.session_info(sid)
             if info is None:
                 continue
             found = True
             mark = "*" if sid == self.session else " "
+            title = f"  {visible(info.title)}" if info.title else ""
             self.screen.line(f"{mark} {visible(sid)}  {info.message_count} messages, "
-                             f"last {format_time(info.updated_at)}")
+                             f"last {format_time(info.updated_at)}{title}")
         if not found:
             self.screen.note("no sessions stored yet")
         return True
@@ -189,10 +200,56 @@ class _Chat:
                                  "alone shows them all") from None
         messages = read_messages(self.store, self.session, last=last,
                                  skip_invalid=self.chat.skip_invalid)
+        summary = self.chat.summary()
+        if summary is not None:
+            self.screen.note(f"[summary of the first {summary.covers} messages, sent to the "
+                             f"model in their place] {summary.text}")
         if not messages:
             self.screen.note("this session has no messages yet")
         for message in messages:
             self.screen.line(format_message(message))
+        return True
+
+    def rename(self, argument: str) -> bool:
+        if not argument:
+            raise InputError("/rename needs a title, e.g. /rename Trip to Oslo")
+        self.store.update_session(self.session, title=argument)
+        self.screen.note(f"renamed {self.session_line()}")
+        return True
+
+    def search(self, argument: str) -> bool:
+        if not argument:
+            raise InputError("/search needs words to look for, e.g. /search oslo weather")
+        hits = self.store.search(argument, limit=10)
+        if not hits:
+            self.screen.note(f"no messages hold {visible(argument)}")
+        for hit in hits:
+            mark = "*" if hit.session_id == self.session else " "
+            self.screen.line(f"{mark} {visible(hit.session_id)} #{hit.position}: "
+                             f"{visible(hit.snippet)}")
+        return True
+
+    def fork(self, argument: str, *, at: int | None = None) -> bool:
+        from threadline.stores._base import validate_session_id
+
+        new = validate_session_id(argument) if argument else new_session_id(self.store)
+        if self.store.session_info(self.session) is None:
+            raise InputError("this session holds nothing to fork yet")
+        source = self.session
+        self.store.fork(source, new, at=at)
+        self.chat.session_id = new
+        self.screen.note(f"forked {visible(source)} into {self.session_line()}")
+        return True
+
+    def edit(self, argument: str) -> bool:
+        if not argument:
+            raise InputError("/edit needs the new question, e.g. /edit and in Bergen?")
+        messages = read_messages(self.store, self.session, skip_invalid=self.chat.skip_invalid)
+        questions = [i for i, m in enumerate(messages) if m.type == "human"]
+        if not questions:
+            raise InputError("this session has no question to edit yet")
+        self.fork("", at=questions[-1])
+        self.ask(argument)
         return True
 
     def clear(self, argument: str) -> bool:
@@ -220,6 +277,17 @@ class _Chat:
 
     def quit(self, argument: str) -> bool:
         return False
+
+    def _name_new_session(self, question: str) -> None:
+        """Title a session after its first exchange (never over a title the user set)."""
+        from threadline.cli._titles import make_title
+
+        info = self.store.session_info(self.session)
+        if info is None or info.title is not None or info.message_count > 2:
+            return
+        with contextlib.suppress(ConfigurationError):  # a store that keeps no titles
+            self.store.update_session(self.session,
+                                      title=make_title(self.chat.model, question))
 
     def _show_last(self, number: int) -> None:
         for message in read_messages(self.store, self.session, last=number,
@@ -250,8 +318,11 @@ class _Chat:
     def ask(self, text: str) -> None:
         with self.screen.answer() as feed:
             turn = self.chat.turn(text, feed)
+        self._name_new_session(text)
         if turn.interrupted:
             self.screen.note("[interrupted: the question and the partial answer are stored]")
+        for note in turn.notes:
+            self.screen.note(f"(summary not updated: {note})")
         if turn.trimmed and not self.warned_trim:
             self.warned_trim = True
             self.screen.note(f"(the conversation outgrew the model's context: the oldest "
@@ -273,7 +344,8 @@ def run_chat(args: argparse.Namespace, out: TextIO) -> int:
             session = (None if args.new else most_recent_session(store)) \
                 or new_session_id(store)
         chat = Conversation(store, session, model, system=config.system.value,
-                            max_tokens=args.max_tokens, skip_invalid=args.skip_invalid)
+                            max_tokens=args.max_tokens, skip_invalid=args.skip_invalid,
+                            compact=args.compact)
         screen = Screen(out)
         state = _Chat(config, chat, screen, debug=getattr(args, "debug", False))
         resumed = store.session_info(session) is not None

@@ -201,22 +201,10 @@ def new_session_id(store: Store, prefix: str = "chat") -> str:
     return candidate
 
 
-def most_recent_session(store: Store, *, scan: int = 2000) -> str | None:
-    """The session written to last (among the first ``scan``), or ``None`` if none.
-
-    Stores keep no index by time, so this asks each session's info: fine for the
-    personal stores ``threadline chat`` defaults to.
-    """
-    best: tuple[datetime, str] | None = None
-    for number, sid in enumerate(store.iter_sessions()):
-        if number >= scan:
-            break
-        info = store.session_info(sid)
-        if info is None or info.updated_at is None:
-            continue
-        if best is None or info.updated_at > best[0]:
-            best = (info.updated_at, sid)
-    return best[1] if best else None
+def most_recent_session(store: Store) -> str | None:
+    """The session written to last, or ``None`` if none (the recent-first listing)."""
+    page = store.list_sessions(order="recent", limit=1)
+    return page.session_ids[0] if page.session_ids else None
 
 
 def format_time(moment: datetime | None) -> str:

@@ -22,13 +22,23 @@ What is stored when a turn does not finish:
   answer, the answer marked ``response_metadata={"interrupted": True}``, so the
   conversation shows what the user saw; then the ``KeyboardInterrupt`` is re-raised.
 - The model fails (:class:`ModelError`): nothing; the question can simply be asked again.
+
+With ``compact=True`` (``threadline chat --compact``) a conversation that outgrows the
+window is summarised instead of cut: the prompt is the stored summary plus the recent
+messages that fit (:class:`~threadline.SummaryBufferHistory`, the summary kept as a
+session record beside every message), and after a turn the part that left the window is
+folded into the summary by one more model call (keeping half the window verbatim, so
+the next prompt always holds every message the summary does not). A failed summary keeps
+the turn (it is stored first) and is reported in :attr:`Turn.notes`; the older summary
+stays.
 """
 
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from threadline._errors import InputError
@@ -36,6 +46,7 @@ from threadline.messages._chunks import AIMessageChunk, merge_chunks
 from threadline.messages._values import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 if TYPE_CHECKING:
+    from threadline.memory._summary import SummaryBufferHistory, SummaryInfo
     from threadline.models._base import BaseChatModel
     from threadline.models._counter import TokenCounter
     from threadline.stores import Store
@@ -66,6 +77,8 @@ class Turn:
     #: Messages of the stored conversation that were left out to fit the context window.
     trimmed: int
     interrupted: bool = False
+    #: What went wrong after the turn was stored (a failed summary), one line each.
+    notes: list[str] = field(default_factory=list)
 
 
 class Conversation:
@@ -79,7 +92,12 @@ class Conversation:
 
     def __init__(self, store: Store | None, session_id: str | None, model: BaseChatModel, *,
                  system: str | None = None, max_tokens: int | None = None,
-                 skip_invalid: bool = False) -> None:
+                 skip_invalid: bool = False, compact: bool = False) -> None:
+        if compact and (store is None or not store.supports_records):
+            raise InputError("--compact keeps the summary beside the messages, in a "
+                             "session of a store; this conversation has no store that keeps "
+                             "records")
+        self.compact = compact
         self.store = store
         self.session_id = session_id
         self.model = model
@@ -117,14 +135,25 @@ class Conversation:
         from threadline.models._tokens import get_token_counter
         from threadline.models._trim import trim_messages
 
-        stored = self.history()
         system = [SystemMessage(self.system)] if self.system else []
-        messages = [*system, *stored, HumanMessage(question)]
         if self._counter is None:
             self._counter = get_token_counter(self.model)
         budget = self.budget()
+        if self.compact:
+            room = budget - self._counter([*system, HumanMessage(question)])
+            stored = self._summarized(max(1, room)).get_messages()
+        else:
+            stored = self.history()
+        messages = [*system, *stored, HumanMessage(question)]
+        # After a summary the window may start on an answer: the summary holds its question.
+        start_on = None if self.compact else "human"
         kept = trim_messages(messages, max_tokens=budget, token_counter=self._counter,
-                             include_system=True, start_on="human")
+                             include_system=True, start_on=start_on)
+        if self.compact and stored and (not kept or kept[-1] is not messages[-1]):
+            # A summary grown too long for the window: sent without it, not refused.
+            messages = [*system, *stored[1:], HumanMessage(question)]
+            kept = trim_messages(messages, max_tokens=budget, token_counter=self._counter,
+                                 include_system=True, start_on=start_on)
         if not kept or kept[-1] is not messages[-1]:
             raise InputError(
                 f"your message does not fit the model's context window ({self.window} tokens, "
@@ -146,22 +175,48 @@ class Conversation:
                     on_text(chunk.text)
         except KeyboardInterrupt:
             answer = _answer(chunks, interrupted=True)
-            self._store(question, answer)
-            return Turn(answer, trimmed, interrupted=True)
+            notes = self._store(question, answer)
+            return Turn(answer, trimmed, interrupted=True, notes=notes)
         finally:
             # Closing the generator is what stops a local model generating mid-answer.
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
         answer = _answer(chunks, interrupted=False)
-        self._store(question, answer)
-        return Turn(answer, trimmed)
+        notes = self._store(question, answer)
+        return Turn(answer, trimmed, notes=notes)
 
-    def _store(self, question: str, answer: AIMessage) -> None:
-        if self.store is not None and self.session_id is not None:
-            answer.id = uuid.uuid4().hex  # a new object (see _answer): ours to stamp
-            self.store.append(self.session_id,
-                              [HumanMessage(question, id=uuid.uuid4().hex), answer])
+    def _summarized(self, max_tokens: int) -> SummaryBufferHistory:
+        from threadline.memory._summary import SummaryBufferHistory
+
+        assert self.store is not None and self.session_id is not None
+        return SummaryBufferHistory(self.store.history(self.session_id), self.model,
+                                    max_tokens=max_tokens, token_counter=self._counter,
+                                    on_error="warn")
+
+    def summary(self) -> SummaryInfo | None:
+        """The session's stored summary (``--compact``), if it has one."""
+        from threadline.memory._summary import SUMMARY_KEY, SummaryInfo
+
+        if self.store is None or self.session_id is None or not self.store.supports_records:
+            return None
+        raw = self.store.get_records(self.session_id, [SUMMARY_KEY]).get(SUMMARY_KEY)
+        return None if raw is None else SummaryInfo.decode(raw, self.session_id)
+
+    def _store(self, question: str, answer: AIMessage) -> list[str]:
+        if self.store is None or self.session_id is None:
+            return []
+        answer.id = uuid.uuid4().hex  # a new object (see _answer): ours to stamp
+        turn = [HumanMessage(question, id=uuid.uuid4().hex), answer]
+        if not self.compact:
+            self.store.append(self.session_id, turn)
+            return []
+        from threadline.memory._summary import CompactionWarning
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CompactionWarning)
+            self._summarized(max(1, self.budget() // 2)).add_messages(turn)
+        return [str(w.message) for w in caught if issubclass(w.category, CompactionWarning)]
 
 
 def _answer(chunks: list[AIMessageChunk], *, interrupted: bool) -> AIMessage:

@@ -100,9 +100,10 @@ def run_doctor(args: argparse.Namespace, out: TextIO) -> int:
     out.write("\nchecks:\n")
     try:
         with open_configured_store(config) as store:
-            sessions = sum(1 for _ in store.iter_sessions())
+            stats = store.stats()
+        volume = "" if stats.bytes is None else f", {stats.bytes / 1e6:,.1f} MB"
         out.write(f"  store   ok: {shown_url(store)} answers, "
-                  f"{sessions} sessions\n")
+                  f"{stats.sessions} sessions, {stats.messages} messages{volume}\n")
     except ThreadlineError as exc:
         healthy = False
         out.write(f"  store   FAILED: {error_text(exc)}\n")

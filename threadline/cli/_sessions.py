@@ -42,6 +42,7 @@ from threadline.cli._common import (
 )
 from threadline.cli._config import resolve
 from threadline.cli._report import reporting_skips, to_stderr
+from threadline.cli._session_meta import add_session_actions, metadata_pair, require_session
 from threadline.cli._visible import json_text, visible
 
 if TYPE_CHECKING:
@@ -64,10 +65,7 @@ def _store(args: argparse.Namespace) -> Store:
     return open_configured_store(config_from(args))
 
 
-def _require(store: Store, session_id: str) -> None:
-    if store.session_info(session_id) is None:
-        raise InputError(f"no session {session_id!r} in {shown_url(store)}; "
-                         "`threadline sessions list` shows the stored sessions")
+_require = require_session
 
 
 @contextmanager
@@ -94,9 +92,11 @@ def _progress(label: str) -> Iterator[Progress | None]:
 
 
 def _list(args: argparse.Namespace, out: TextIO) -> int:
+    metadata = dict(args.meta) if args.meta else None
     with _store(args) as store:
         rows = []
-        for sid in store.iter_sessions(args.prefix):
+        for sid in store.iter_sessions(args.prefix, order="recent" if args.recent else "id",
+                                       owner=args.owner, metadata=metadata):
             info = store.session_info(sid)
             if info is not None:
                 rows.append(info)
@@ -108,6 +108,8 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
                 "session_id": info.session_id, "messages": info.message_count,
                 "created_at": info.created_at.isoformat() if info.created_at else None,
                 "updated_at": info.updated_at.isoformat() if info.updated_at else None,
+                "title": info.title, "metadata": dict(info.metadata), "owner": info.owner,
+                "parent": info.parent, "fork_point": info.fork_point,
             }) + "\n")
         return 0
     if not rows:
@@ -118,8 +120,9 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
     shown = [visible(info.session_id) for info in rows]
     width = max(map(len, shown))
     for sid, info in zip(shown, rows, strict=True):
+        title = f"  {visible(info.title)}" if info.title else ""
         out.write(f"{sid:<{width}}  {info.message_count:>5} messages  "
-                  f"last {format_time(info.updated_at)}\n")
+                  f"last {format_time(info.updated_at)}{title}\n")
     return 0
 
 
@@ -215,13 +218,6 @@ def _delete(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _purge(args: argparse.Namespace, out: TextIO) -> int:
-    with _store(args) as store:
-        purged = store.purge_expired()
-    out.write(f"purged {purged} expired sessions\n")
-    return 0
-
-
 def _convert(args: argparse.Namespace, out: TextIO) -> int:
     from threadline.stores.file._history import FileChatMessageHistory
 
@@ -266,8 +262,13 @@ def _copy_source(text: str) -> str:
 def add_sessions_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="sessions_action", metavar="ACTION", required=True)
 
-    p = _action(sub, "list", "list the stored sessions", _list)
+    p = _action(sub, "list", "list the stored sessions (by id, or most recent first)", _list)
     p.add_argument("--prefix", default="", help="only ids starting with this")
+    p.add_argument("--recent", action="store_true",
+                   help="most recently active first (default: by id)")
+    p.add_argument("--owner", metavar="OWNER", help="only this owner's sessions")
+    p.add_argument("--meta", action="append", type=metadata_pair, metavar="KEY=VALUE",
+                   help="only sessions whose metadata holds KEY=VALUE (repeatable)")
     p.add_argument("--limit", type=count(0, up_to="MAX_PAGE_LIMIT"), default=0, metavar="N",
                    help="at most this many, up to 10,000 (default: 0, all)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -310,8 +311,7 @@ def add_sessions_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("session", nargs="+", metavar="SESSION")
     add_store_argument(p)
 
-    p = _action(sub, "purge", "delete expired sessions now", _purge)
-    add_store_argument(p)
+    add_session_actions(sub)
 
     p = _action(sub, "convert", "rewrite a history file as JSON Lines or as LangChain's JSON "
                 "array, atomically", _convert)

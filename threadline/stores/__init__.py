@@ -28,6 +28,7 @@ from threadline.stores._base import (
     StoreHistory,
     session_key,
 )
+from threadline.stores._sessions import SearchHit, StoreStats
 from threadline.stores._url import StoreURL
 
 if TYPE_CHECKING:
@@ -51,10 +52,12 @@ __all__ = [
     "PostgresStore",
     "RedisStore",
     "SQLiteStore",
+    "SearchHit",
     "SessionInfo",
     "SessionPage",
     "Store",
     "StoreHistory",
+    "StoreStats",
     "StoreURL",
     "backend_class",
     "open_store",

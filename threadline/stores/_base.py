@@ -8,35 +8,67 @@ light view (store + session id) that is a :class:`~threadline.BaseChatMessageHis
 so ``store.history`` can be passed straight to ``RunnableWithMessageHistory``.
 
 Session ids are data: any non-empty string without NUL characters, up to
-:data:`MAX_SESSION_ID_LENGTH` characters. Backends must bind them as parameters (never
-format them into SQL or file names unescaped) and must not truncate or fold them.
+:data:`MAX_SESSION_ID_LENGTH` characters (:mod:`threadline.stores._checks`). Backends must
+bind them as parameters (never format them into SQL or file names unescaped) and must not
+truncate or fold them.
 
 Messages are stored as LangChain message dicts encoded as compact JSON text
-(:func:`encode_message` / :func:`decode_message`).
+(:mod:`threadline.stores._codec`). What a session carries beside its messages (title,
+metadata, owner, fork parent), listing orders, search, fork and retention are specified in
+:mod:`threadline.stores._sessions`; this module holds the ``Store`` methods, with portable
+defaults a backend replaces where it can do better.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple
-from urllib.parse import quote
 
 from threadline._concurrency import run_sync
 from threadline._errors import (
     ConfigurationError,
     InputError,
-    MessageFormatError,
-    SkippedMessageWarning,
 )
 from threadline.core._history import BaseChatMessageHistory, refuse_langchain_reader
-from threadline.messages._convert import check_messages, not_a_message, with_ids
-from threadline.messages._serialization import message_from_dict, message_to_dict
+from threadline.messages._convert import check_messages, with_ids
 from threadline.messages._values import BaseMessage
+from threadline.stores._checks import (
+    MAX_LAST,
+    MAX_PAGE_LIMIT,
+    MAX_SESSION_ID_LENGTH,
+    check_last,
+    check_limit,
+    check_message_size,
+    session_key,
+    validate_identifier,
+    validate_key_prefix,
+    validate_session_id,
+    validate_ttl,
+)
+from threadline.stores._codec import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    MAX_MESSAGE_CHARS,
+    decode_message,
+    decode_messages,
+    encode_message,
+    stream_pages,
+)
+from threadline.stores._sessions import (
+    UNSET,
+    Order,
+    SearchHit,
+    SessionChanges,
+    StoreStats,
+    _Unset,
+    check_fork_point,
+    check_page_args,
+    check_search_args,
+    check_session_update,
+    scan_search,
+)
 from threadline.stores._url import StoreURL, parse_options
 
 __all__ = [
@@ -65,243 +97,26 @@ __all__ = [
     "validate_ttl",
 ]
 
-MAX_SESSION_ID_LENGTH = 16_384
-
-
-def validate_session_id(session_id: object) -> str:
-    """The session id if it is acceptable, else an :class:`InputError` saying why."""
-    if not isinstance(session_id, str):
-        raise InputError(f"a session id must be a str, got {type(session_id).__name__}")
-    if not session_id:
-        raise InputError("a session id must not be empty")
-    if "\x00" in session_id:
-        raise InputError("a session id must not contain NUL characters")
-    if len(session_id) > MAX_SESSION_ID_LENGTH:
-        raise InputError(
-            f"a session id may be at most {MAX_SESSION_ID_LENGTH} characters, "
-            f"got {len(session_id)}"
-        )
-    if not session_id.isascii():
-        try:
-            session_id.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise InputError(
-                f"a session id must be valid Unicode text; it holds a lone surrogate at "
-                f"position {exc.start}") from None
-    return session_id
-
-
-def session_key(*parts: str) -> str:
-    """One session id from several keys (user id, conversation id…), without collisions.
-
-    Each part has ``%`` and ``/`` percent-escaped, then the parts are joined with ``/``,
-    so ``list_sessions(prefix=session_key(user) + "/")`` lists one user's conversations.
-    """
-    if not parts:
-        raise InputError("a session key needs at least one part")
-    for part in parts:
-        validate_session_id(part)
-    return "/".join(quote(part, safe="") if ("/" in part or "%" in part) else part
-                    for part in parts)
-
-
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_KEY_PREFIX = re.compile(r"[A-Za-z0-9_:.\-{}]{0,128}")
-
-
-def validate_identifier(name: object, what: str = "table name") -> str:
-    """A SQL identifier we accept: letters, digits and ``_``, at most 63 characters."""
-    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
-        raise InputError(
-            f"invalid {what} {name!r}: use letters, digits and '_' (not first), "
-            "at most 63 characters"
-        )
-    return name
-
-
-def validate_key_prefix(prefix: object) -> str:
-    """A key prefix we accept: letters, digits and ``_:.-{}``, at most 128 characters."""
-    if not isinstance(prefix, str) or not _KEY_PREFIX.fullmatch(prefix):
-        raise InputError(
-            f"invalid key prefix {prefix!r}: use letters, digits and '_:.-{{}}', "
-            "at most 128 characters"
-        )
-    return prefix
-
-
-def validate_ttl(ttl: object) -> float | None:
-    """``None`` (never expires) or a positive number of seconds."""
-    if ttl is None:
-        return None
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0:
-        raise InputError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
-    return float(ttl)
-
-
-def check_message_size(size: int, limit: int, what: str) -> None:
-    """Refuse, before anything is sent, one stored message larger than a backend allows:
-    an :class:`InputError` naming the limit and the size (``what`` names the limit,
-    e.g. "DynamoDB's 400 KB item limit")."""
-    if size > limit:
-        raise InputError(
-            f"a message of {size:,} bytes is larger than {what} ({limit:,} bytes); "
-            "nothing was stored")
-
-
-#: The largest ``limit`` of one page of ``list_sessions``.
-MAX_PAGE_LIMIT = 10_000
-#: The largest ``last`` a read accepts (more than any session holds).
-MAX_LAST = 2**31 - 1
-
-
-def check_limit(limit: object) -> int:
-    """A page size: an int from 1 to :data:`MAX_PAGE_LIMIT`, else :class:`InputError`."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_LIMIT:
-        raise InputError(f"limit must be an int from 1 to {MAX_PAGE_LIMIT:,}, got {limit!r:.40}")
-    return limit
-
-
-def check_last(last: object) -> int | None:
-    """``None`` (all) or how many of the newest messages to read: 0 to :data:`MAX_LAST`."""
-    if last is None:
-        return None
-    if isinstance(last, bool) or not isinstance(last, int) or not 0 <= last <= MAX_LAST:
-        raise InputError(f"last must be None or an int from 0 to {MAX_LAST:,}, got {last!r:.40}")
-    return last
-
-
-def check_page_args(prefix: object, limit: object, cursor: object) -> None:
-    """Validate ``list_sessions`` arguments the same way in every backend."""
-    if not isinstance(prefix, str) or "\x00" in prefix:
-        raise InputError(f"prefix must be a str without NUL characters, got {prefix!r:.80}")
-    check_limit(limit)
-    if cursor is not None and not isinstance(cursor, str):
-        raise InputError(f"cursor must be a str from a previous page or None, got {cursor!r:.80}")
-
-
-#: The longest message (in characters, as JSON) threadline stores and decodes.
-MAX_MESSAGE_CHARS = 64 * 1024 * 1024
-#: The largest message an append accepts by default (UTF-8 bytes of its JSON); a store's
-#: ``max_message_bytes`` option changes it (up to MAX_MESSAGE_CHARS).
-DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-
-# One encoder for all: json.dumps() with keyword arguments builds a new one per call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def encode_message(message: BaseMessage) -> str:
-    """Compact JSON text of the message's LangChain dict. A message longer than
-    :data:`MAX_MESSAGE_CHARS` once encoded (it could not be read back) is refused."""
-    if not isinstance(message, BaseMessage):
-        raise not_a_message(message)
-    text = _ENCODER.encode(message_to_dict(message))
-    if len(text) > MAX_MESSAGE_CHARS:
-        raise InputError(
-            f"a message of {len(text):,} characters (as JSON) is longer than the "
-            f"{MAX_MESSAGE_CHARS:,} threadline stores and reads back; nothing was stored")
-    return text
-
-
-def decode_message(text: str | bytes) -> BaseMessage:
-    """The message stored as ``text`` by :func:`encode_message` (or by LangChain).
-
-    Raises :class:`MessageFormatError` (never another error) for anything else: text
-    that is not JSON, JSON nested deeper than the parser's recursion limit, a row longer
-    than :data:`MAX_MESSAGE_CHARS`, a dict that is not a message.
-    """
-    if not isinstance(text, str | bytes):
-        raise MessageFormatError(f"a stored message must be text, got {type(text).__name__}")
-    if len(text) > MAX_MESSAGE_CHARS:
-        raise MessageFormatError(
-            f"a stored message is {len(text):,} characters long, more than the "
-            f"{MAX_MESSAGE_CHARS:,} threadline reads")
-    try:
-        data = json.loads(text)
-    except RecursionError as exc:
-        raise MessageFormatError("a stored message is JSON nested too deeply to read") from exc
-    except ValueError as exc:  # also UnicodeDecodeError
-        raise MessageFormatError(f"a stored message is not valid JSON: {exc}") from exc
-    return message_from_dict(data)
-
-
-def decode_messages(texts: Sequence[str | bytes], *, session_id: str | None = None,
-                    skip_invalid: bool = False, from_end: bool = False,
-                    start: int = 0) -> list[BaseMessage]:
-    """Many stored messages at once, oldest first: one ``json.loads`` over the rows joined
-    into an array (half the cost of parsing row by row); row by row when that fails.
-
-    A bad row raises :class:`MessageFormatError` naming ``session_id`` and the row's
-    position (counted back from the newest if ``from_end``: a read of the last N; else
-    from ``start``, the session index of the first row, for a page of a longer read). With
-    ``skip_invalid=True`` bad rows are left out instead, each reported by a
-    :class:`SkippedMessageWarning`.
-    """
-    if not texts:
-        return []
-    joined: str | bytes | None = None
-    if all(type(t) is str for t in texts):
-        joined = "[" + ",".join(texts) + "]"  # type: ignore[arg-type]
-    elif all(type(t) is bytes for t in texts):
-        joined = b"[" + b",".join(texts) + b"]"  # type: ignore[arg-type]
-    if joined is not None and len(joined) <= MAX_MESSAGE_CHARS:
-        try:
-            items = json.loads(joined)
-        except (ValueError, RecursionError):
-            items = None
-        if isinstance(items, list) and len(items) == len(texts):
-            try:
-                return [message_from_dict(item) for item in items]
-            except MessageFormatError:
-                pass  # decoded again below, row by row, to name the bad one
-    return _decode_rows(texts, session_id, skip_invalid, from_end, start)
-
-
-def _decode_rows(texts: Sequence[str | bytes], session_id: str | None, skip_invalid: bool,
-                 from_end: bool, start: int) -> list[BaseMessage]:
-    messages: list[BaseMessage] = []
-    for index, text in enumerate(texts):
-        try:
-            messages.append(decode_message(text))
-        except MessageFormatError as exc:
-            error = exc.located(session_id, index - len(texts) if from_end else start + index)
-            if not skip_invalid:
-                raise error from exc
-            warnings.warn(SkippedMessageWarning(error), stacklevel=3)
-    return messages
-
-
-#: ``fetch(cursor)``: the stored texts of one page and the cursor of the next page
-#: (``None``: that page was the last); the first call gets ``None``.
-PageFetcher = Callable[[Any], tuple[Sequence[str | bytes], Any]]
-
-
-def stream_pages(fetch: PageFetcher, *, session_id: str,
-                 skip_invalid: bool) -> Iterator[BaseMessage]:
-    """A session's messages read page by page with ``fetch``, oldest first (how backends
-    implement :meth:`Store.iter_messages`): only one page is held (its texts and
-    messages) at a time, nothing is read before the first message is asked for, and a bad
-    row is named by its index in the session."""
-    cursor: Any = None
-    start = 0
-    while True:
-        texts, cursor = fetch(cursor)
-        page = decode_messages(texts, session_id=session_id, skip_invalid=skip_invalid,
-                               start=start)
-        start += len(texts)
-        del texts  # the rows are not kept while their messages are handed out
-        yield from page
-        if cursor is None:
-            return
+_NO_METADATA: Mapping[str, str] = MappingProxyType({})
 
 
 class SessionInfo(NamedTuple):
-    """What a store knows about one session. Times are timezone-aware (UTC)."""
+    """What a store knows about one session. Times are timezone-aware (UTC).
+
+    ``title``, ``metadata`` and ``owner`` are set by :meth:`Store.update_session`;
+    ``parent`` and ``fork_point`` by :meth:`Store.fork` (see
+    :mod:`threadline.stores._sessions`)."""
 
     session_id: str
     message_count: int
     created_at: datetime | None
     updated_at: datetime | None
     expires_at: datetime | None = None
+    title: str | None = None
+    metadata: Mapping[str, str] = _NO_METADATA
+    owner: str | None = None
+    parent: str | None = None
+    fork_point: int | None = None
 
 
 class SessionPage:
@@ -351,7 +166,8 @@ class Store(ABC):
     """
 
     #: URL options every backend of this class accepts, name -> type.
-    OPTIONS: ClassVar[dict[str, Any]] = {"ttl": float, "max_message_bytes": int}
+    OPTIONS: ClassVar[dict[str, Any]] = {"ttl": float, "max_message_bytes": int,
+                                         "max_age": float, "max_sessions": int}
 
     url: StoreURL
     ttl: float | None
@@ -369,6 +185,12 @@ class Store(ABC):
                 f"max_message_bytes must be from 1 to {MAX_MESSAGE_CHARS:,}, got {limit}")
         #: The largest message (UTF-8 bytes of its JSON) an append accepts.
         self.max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES if limit is None else limit
+        #: The retention policy :meth:`purge_sessions` applies by default: delete sessions
+        #: idle for more than ``max_age`` seconds, and all but the ``max_sessions`` most
+        #: recently active (``None``: no limit).
+        self.max_age: float | None = _positive(self.options.get("max_age"), "max_age")
+        self.max_sessions: int | None = _positive(self.options.get("max_sessions"),
+                                                  "max_sessions")
 
     def check_sizes(self, encoded: Sequence[str]) -> None:
         """Refuse (:class:`InputError`, before anything is sent) a batch holding a message
@@ -414,13 +236,141 @@ class Store(ABC):
         """Delete a session, its messages and its records; ``True`` if it existed."""
 
     @abstractmethod
-    def list_sessions(self, *, prefix: str = "", limit: int = 100,
-                      cursor: str | None = None) -> SessionPage:
-        """Session ids starting with ``prefix``, sorted, ``limit`` per page."""
+    def list_sessions(self, *, order: Order = "id", owner: str | None = None,
+                      prefix: str = "", metadata: Mapping[str, str] | None = None,
+                      limit: int = 100, cursor: str | None = None) -> SessionPage:
+        """Session ids, ``limit`` per page: by id (``order="id"``, ascending) or by most
+        recent activity (``order="recent"``, newest first); only those of ``owner``,
+        starting with ``prefix`` and holding every ``metadata`` pair when given.
+        Backends validate with :func:`~threadline.stores._sessions.check_list_args`."""
 
     @abstractmethod
     def session_info(self, session_id: str) -> SessionInfo | None:
-        """Message count and times of a session, or ``None`` if it does not exist."""
+        """Message count, times, title, metadata, owner and parent of a session, or
+        ``None`` if it does not exist."""
+
+    def update_session(self, session_id: str, *, title: str | _Unset | None = UNSET,
+                       metadata: Mapping[str, str] | _Unset | None = UNSET,
+                       owner: str | _Unset | None = UNSET) -> None:
+        """Set a session's title, metadata (replaced whole) or owner; arguments not given
+        stay as they are, ``None`` clears. A session that does not exist is created,
+        empty. The messages are not read. Bad values raise :class:`InputError` before
+        anything is stored.
+
+        >>> store = open_store("memory://")
+        >>> store.update_session("s1", title="Trip to Oslo", metadata={"lang": "en"})
+        >>> store.session_info("s1").title
+        'Trip to Oslo'
+        """
+        validate_session_id(session_id)
+        changes = check_session_update(title, metadata, owner)
+        self._update_session(session_id, changes)
+
+    def _update_session(self, session_id: str, changes: SessionChanges) -> None:
+        """Store the validated ``changes.given()`` fields of a session (creating it if
+        needed), in one round trip where the backend allows."""
+        raise ConfigurationError(
+            f"the {self.url.scheme}:// store keeps no session titles or metadata")
+
+    def search(self, query: str, *, owner: str | None = None,
+               limit: int = 20) -> list[SearchHit]:
+        """Messages whose text holds every word of ``query`` (whole words, any case),
+        across the store's sessions (only ``owner``'s if given): a
+        :class:`~threadline.stores._sessions.SearchHit` per message, at most ``limit``.
+        Backends with a full-text index use it; this default reads the most recently
+        active sessions (see :mod:`threadline.stores._sessions`)."""
+        terms = check_search_args(query, owner, limit)
+        return scan_search(self, terms, owner, limit)
+
+    def fork(self, session_id: str, new_session_id: str, *,
+             at: int | None = None) -> SessionInfo:
+        """A new session holding the first ``at`` messages (default: all) of
+        ``session_id``, with its title, metadata and owner, and ``parent`` /
+        ``fork_point`` naming where it came from. Records (e.g. LangGraph checkpoints)
+        are not copied. :class:`InputError` if the source does not exist, the new id
+        is taken, or ``at`` is more than the source holds.
+
+        The metadata is written first, then the messages in pages: the fork is owned
+        before it holds anything."""
+        validate_session_id(new_session_id)
+        source = self._fork_source(session_id, new_session_id, at)
+        count = source.message_count if at is None else at
+        self._update_session(new_session_id, _fork_changes(source, count))
+        batch: list[BaseMessage] = []
+        for index, message in enumerate(self.iter_messages(session_id)):
+            if index >= count:
+                break
+            batch.append(message)
+            if len(batch) == 500:
+                self.append(new_session_id, batch)
+                batch = []
+        if batch:
+            self.append(new_session_id, batch)
+        info = self.session_info(new_session_id)
+        assert info is not None
+        return info
+
+    def _fork_source(self, session_id: str, new_session_id: str,
+                     at: int | None) -> SessionInfo:
+        """Check a fork's arguments: the source's info."""
+        validate_session_id(session_id)
+        validate_session_id(new_session_id)
+        at = check_fork_point(at)
+        if session_id == new_session_id:
+            raise InputError("a fork needs a new session id, not the session's own")
+        source = self.session_info(session_id)
+        if source is None:
+            raise InputError(f"cannot fork {session_id!r:.80}: no such session")
+        if at is not None and at > source.message_count:
+            raise InputError(f"cannot fork {session_id!r:.80} at {at}: it holds "
+                             f"{source.message_count} messages")
+        if self.session_info(new_session_id) is not None:
+            raise InputError(f"cannot fork into {new_session_id!r:.80}: that session "
+                             "already exists")
+        return source
+
+    def stats(self) -> StoreStats:
+        """How many sessions and messages the store holds (bytes where the backend knows).
+        This default reads every session's info; backends count in one query."""
+        sessions = messages = 0
+        for session_id in self.iter_sessions():
+            info = self.session_info(session_id)
+            if info is not None:
+                sessions += 1
+                messages += info.message_count
+        return StoreStats(sessions, messages)
+
+    def purge_sessions(self, *, max_age: float | None = None,
+                       max_sessions: int | None = None, owner: str | None = None,
+                       dry_run: bool = False) -> list[str]:
+        """Apply a retention policy: delete the sessions idle for more than ``max_age``
+        seconds and all but the ``max_sessions`` most recently active (of ``owner`` if
+        given); the store's ``max_age`` / ``max_sessions`` options are the defaults.
+        Expired sessions are purged too. Returns the ids deleted (would be, with
+        ``dry_run``)."""
+        max_age = _positive(max_age, "max_age") or self.max_age
+        max_sessions = _positive(max_sessions, "max_sessions") or self.max_sessions
+        if not dry_run:
+            self.purge_expired()
+        if max_age is None and max_sessions is None:
+            return []
+        cutoff = None if max_age is None else datetime.now(UTC) - timedelta(seconds=max_age)
+        doomed: list[str] = []
+        old = False
+        for index, session_id in enumerate(self.iter_sessions(order="recent", owner=owner)):
+            if max_sessions is not None and index >= max_sessions:
+                doomed.append(session_id)
+                continue
+            if cutoff is not None and not old:
+                info = self.session_info(session_id)
+                old = info is not None and info.updated_at is not None \
+                    and info.updated_at < cutoff
+            if old:
+                doomed.append(session_id)
+        if not dry_run:
+            for session_id in doomed:
+                self.delete_session(session_id)
+        return doomed
 
     @abstractmethod
     def expire(self, session_id: str, ttl: float | None) -> None:
@@ -452,9 +402,35 @@ class Store(ABC):
     async def adelete_session(self, session_id: str) -> bool:
         return await run_sync(self.delete_session, session_id)
 
-    async def alist_sessions(self, *, prefix: str = "", limit: int = 100,
-                             cursor: str | None = None) -> SessionPage:
-        return await run_sync(self.list_sessions, prefix=prefix, limit=limit, cursor=cursor)
+    async def alist_sessions(self, *, order: Order = "id", owner: str | None = None,
+                             prefix: str = "", metadata: Mapping[str, str] | None = None,
+                             limit: int = 100, cursor: str | None = None) -> SessionPage:
+        return await run_sync(self.list_sessions, order=order, owner=owner, prefix=prefix,
+                              metadata=metadata, limit=limit, cursor=cursor)
+
+    async def aupdate_session(self, session_id: str, *,
+                              title: str | _Unset | None = UNSET,
+                              metadata: Mapping[str, str] | _Unset | None = UNSET,
+                              owner: str | _Unset | None = UNSET) -> None:
+        await run_sync(self.update_session, session_id, title=title, metadata=metadata,
+                       owner=owner)
+
+    async def asearch(self, query: str, *, owner: str | None = None,
+                      limit: int = 20) -> list[SearchHit]:
+        return await run_sync(self.search, query, owner=owner, limit=limit)
+
+    async def afork(self, session_id: str, new_session_id: str, *,
+                    at: int | None = None) -> SessionInfo:
+        return await run_sync(self.fork, session_id, new_session_id, at=at)
+
+    async def astats(self) -> StoreStats:
+        return await run_sync(self.stats)
+
+    async def apurge_sessions(self, *, max_age: float | None = None,
+                              max_sessions: int | None = None, owner: str | None = None,
+                              dry_run: bool = False) -> list[str]:
+        return await run_sync(self.purge_sessions, max_age=max_age,
+                              max_sessions=max_sessions, owner=owner, dry_run=dry_run)
 
     async def asession_info(self, session_id: str) -> SessionInfo | None:
         return await run_sync(self.session_info, session_id)
@@ -476,7 +452,7 @@ class Store(ABC):
     def _no_records(self) -> ConfigurationError:
         return ConfigurationError(
             f"the {self.url.scheme}:// store keeps no records (needed for LangGraph "
-            "checkpoints); use sqlite, postgresql, mysql, redis, dynamodb, cosmos or memory")
+            "checkpoints and summaries); every built-in store keeps them")
 
     def put_records(self, session_id: str, records: Mapping[str, bytes], *,
                     delete: Collection[str] = (), ttl: float | None = None) -> None:
@@ -569,11 +545,15 @@ class Store(ABC):
         timeout) if not. Backends with a cheaper check override it."""
         self.list_sessions(limit=1)
 
-    def iter_sessions(self, prefix: str = "", *, page_size: int = 500) -> Iterator[str]:
-        """Every session id starting with ``prefix``, page by page."""
+    def iter_sessions(self, prefix: str = "", *, order: Order = "id",
+                      owner: str | None = None, metadata: Mapping[str, str] | None = None,
+                      page_size: int = 500) -> Iterator[str]:
+        """Every session id starting with ``prefix`` (of ``owner``, with ``metadata``), in
+        ``order``, page by page."""
         cursor: str | None = None
         while True:
-            page = self.list_sessions(prefix=prefix, limit=page_size, cursor=cursor)
+            page = self.list_sessions(order=order, owner=owner, prefix=prefix,
+                                      metadata=metadata, limit=page_size, cursor=cursor)
             yield from page.session_ids
             if page.next_cursor is None:
                 return
@@ -593,6 +573,20 @@ class Store(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url.render()!r})"
+
+
+def _positive(value: object, name: str) -> Any:
+    """``None`` or a positive number (``max_age``, ``max_sessions``)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise InputError(f"{name} must be a positive number or None, got {value!r:.40}")
+    return value
+
+
+def _fork_changes(source: SessionInfo, count: int) -> SessionChanges:
+    return SessionChanges(title=source.title, metadata=dict(source.metadata),
+                          owner=source.owner, parent=source.session_id, fork_point=count)
 
 
 class StoreHistory(BaseChatMessageHistory):

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from threadline._errors import StoreError
+from threadline._errors import InputError, StoreError
 from threadline.messages._serialization import message_to_dict
 from threadline.messages._values import BaseMessage, _slots_of
 from threadline.stores._base import (
@@ -43,7 +43,6 @@ from threadline.stores._base import (
     check_last,
     check_limit,
     check_messages,
-    check_page_args,
     validate_session_id,
     validate_ttl,
 )
@@ -52,6 +51,15 @@ from threadline.stores._records import (
     check_record_keys,
     check_scan_args,
     validate_record_key,
+)
+from threadline.stores._sessions import (
+    ListQuery,
+    Order,
+    SessionChanges,
+    check_list_args,
+    decode_recent_cursor,
+    metadata_matches,
+    recent_cursor,
 )
 from threadline.stores._url import StoreURL
 
@@ -66,6 +74,11 @@ class _Session:
     ids: set[str] = field(default_factory=set)
     deadline: float | None = None  # time.monotonic() value
     expires_at: float | None = None  # time.time() value, for reporting
+    title: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    owner: str | None = None
+    parent: str | None = None
+    fork_point: int | None = None
 
 
 @dataclass(slots=True)
@@ -109,6 +122,7 @@ class MemoryStore(Store):
         super().__init__(url, **options)
         self._sessions: dict[str, _Session] = {}
         self._ids: list[str] = []  # sorted
+        self._recent: list[tuple[float, str]] = []  # (updated_at, id), sorted
         self._records: dict[str, _Records] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -123,9 +137,23 @@ class MemoryStore(Store):
         return session
 
     def _drop(self, session_id: str) -> None:
-        del self._sessions[session_id]
+        session = self._sessions.pop(session_id)
         index = bisect.bisect_left(self._ids, session_id)
         del self._ids[index]
+        key = (session.updated_at, session_id)
+        del self._recent[bisect.bisect_left(self._recent, key)]
+
+    def _create(self, session_id: str, wall: float) -> _Session:
+        session = self._sessions[session_id] = _Session(wall, wall)
+        bisect.insort(self._ids, session_id)
+        bisect.insort(self._recent, (wall, session_id))
+        return session
+
+    def _touch(self, session_id: str, session: _Session, wall: float) -> None:
+        old = (session.updated_at, session_id)
+        del self._recent[bisect.bisect_left(self._recent, old)]
+        session.updated_at = wall
+        bisect.insort(self._recent, (wall, session_id))
 
     def _check_open(self) -> None:
         if self._closed:
@@ -161,8 +189,7 @@ class MemoryStore(Store):
             self._check_open()
             session = self._live(session_id, now)
             if session is None:
-                session = self._sessions[session_id] = _Session(wall, wall)
-                bisect.insort(self._ids, session_id)
+                session = self._create(session_id, wall)
             for message in batch:
                 mid = message.id
                 if isinstance(mid, str):
@@ -170,7 +197,7 @@ class MemoryStore(Store):
                         continue  # already stored: a retried append stores it once
                     session.ids.add(mid)
                 session.messages.append(message)
-            session.updated_at = wall
+            self._touch(session_id, session, wall)
             if ttl is not None:
                 session.deadline, session.expires_at = now + ttl, wall + ttl
             # Without a ttl an append keeps an expiry set by expire(): refreshing is
@@ -225,28 +252,58 @@ class MemoryStore(Store):
             self._drop(session_id)
             return True
 
-    def list_sessions(self, *, prefix: str = "", limit: int = 100,
-                      cursor: str | None = None) -> SessionPage:
-        check_page_args(prefix, limit, cursor)
-        now = time.monotonic()
+    def list_sessions(self, *, order: Order = "id", owner: str | None = None,
+                      prefix: str = "", metadata: Mapping[str, str] | None = None,
+                      limit: int = 100, cursor: str | None = None) -> SessionPage:
+        query = check_list_args(order, owner, prefix, metadata, limit, cursor)
         with self._lock:
             self._check_open()
+            if query.order == "recent":
+                return self._list_recent(query)
             # Ids with the prefix are contiguous in the sorted list, starting here.
             index = bisect.bisect_left(self._ids, prefix)
             if cursor is not None:
                 index = max(index, bisect.bisect_right(self._ids, cursor))
             found: list[str] = []
+            now = time.monotonic()
             while index < len(self._ids) and len(found) <= limit:
                 sid = self._ids[index]
                 if not sid.startswith(prefix):
                     break
-                session = self._sessions[sid]
-                if session.deadline is None or session.deadline > now:
+                if self._wanted(self._sessions[sid], query, now):
                     found.append(sid)
                 index += 1
         if len(found) > limit:
             return SessionPage(found[:limit], found[limit - 1])
         return SessionPage(found, None)
+
+    @staticmethod
+    def _wanted(session: _Session, query: ListQuery, now: float) -> bool:
+        return ((session.deadline is None or session.deadline > now)
+                and (query.owner is None or session.owner == query.owner)
+                and metadata_matches(session.metadata, query.metadata))
+
+    def _list_recent(self, query: ListQuery) -> SessionPage:
+        """Newest first: walk the (updated_at, id) list backwards from the cursor."""
+        index = len(self._recent)
+        if query.cursor is not None:
+            updated, last = decode_recent_cursor(query.cursor)
+            if not isinstance(updated, float | int):
+                raise InputError(f"not a cursor of this store: {query.cursor!r:.80}")
+            index = bisect.bisect_left(self._recent, (updated, last))
+        found: list[tuple[float, str]] = []
+        now = time.monotonic()
+        while index > 0 and len(found) <= query.limit:
+            index -= 1
+            key = self._recent[index]
+            if key[1].startswith(query.prefix) and self._wanted(self._sessions[key[1]],
+                                                                 query, now):
+                found.append(key)
+        if len(found) > query.limit:
+            updated, last = found[query.limit - 1]
+            return SessionPage([sid for _, sid in found[:query.limit]],
+                               recent_cursor(updated, last))
+        return SessionPage([sid for _, sid in found], None)
 
     def session_info(self, session_id: str) -> SessionInfo | None:
         validate_session_id(session_id)
@@ -256,7 +313,23 @@ class MemoryStore(Store):
             if session is None:
                 return None
             return SessionInfo(session_id, len(session.messages), _utc(session.created_at),
-                               _utc(session.updated_at), _utc(session.expires_at))
+                               _utc(session.updated_at), _utc(session.expires_at),
+                               session.title, dict(session.metadata), session.owner,
+                               session.parent, session.fork_point)
+
+    def _update_session(self, session_id: str, changes: SessionChanges) -> None:
+        given = changes.given()
+        wall = time.time()
+        with self._lock:
+            self._check_open()
+            session = self._live(session_id, time.monotonic())
+            if session is None:
+                session = self._create(session_id, wall)
+                if self.ttl is not None:
+                    session.deadline = time.monotonic() + self.ttl
+                    session.expires_at = wall + self.ttl
+            for name, value in given.items():
+                setattr(session, name, dict(value) if name == "metadata" else value)
 
     def expire(self, session_id: str, ttl: float | None) -> None:
         validate_session_id(session_id)
@@ -297,6 +370,7 @@ class MemoryStore(Store):
         with self._lock:
             self._sessions.clear()
             self._ids.clear()
+            self._recent.clear()
             self._records.clear()
 
     # -- records -----------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Cosmos DB documents (pure): partition keys, the session head, and the append plan.
 
 A session is one logical partition (``/pk`` = SHA-256 of the session id): a *head*
-document ``"~session"``, one document per message, ids ``"<epoch:13>.<seq:010>"``
-sorting in write order below the head, and one *id document* per message id, ids
-``"-<epoch:13>.<sha256 of the message id>"`` sorting below them all (see
+document ``"~session"`` (the session's meta document: count, times, expiry, and the
+fields of :mod:`threadline.stores.cosmos._session_docs`), one document per message,
+ids ``"<epoch:13>.<seq:010>"`` sorting in write order below the head, and one *id
+document* per message id, ids ``"-<epoch:13>.<sha256 of the message id>"`` sorting
+below them all (see
 :mod:`threadline.stores.cosmos._store`). :func:`plan_append` turns what a store knows of
 a partition into the documents of one append transaction; :func:`chunks` splits an
 append into transactions and refuses, before anything is sent, a message larger than
@@ -15,17 +17,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from threadline._errors import ConfigurationError
 from threadline.stores._base import check_message_size, validate_session_id
 
-__all__ = ["HEAD_ID", "MAX_BATCH", "AppendPlan", "Entry", "SessionState", "chunks",
-           "id_doc_id", "message_id", "partition_key", "plan_append"]
+__all__ = ["HEAD_ID", "MAX_BATCH", "SESSION_KEYS", "AppendPlan", "Entry", "SessionState",
+           "chunks", "id_doc_id", "message_id", "partition_key", "plan_append", "recent_key"]
 
-SCHEMA_VERSION = 1
+#: 2: heads carry the recent-order key ``r`` (setup adds it to older heads).
+SCHEMA_VERSION = 2
 HEAD_ID = "~session"
 META_PK = "~meta"  # never a SHA-256 hex digest
 MAX_BATCH = 100  # Cosmos DB's limit of operations per transactional batch
@@ -150,10 +153,32 @@ class AppendPlan:
         return 1 <= index <= len(self.id_ops)
 
 
+def recent_key(updated: float, session_id: str) -> str:
+    """The head's recent-order key ``r``: ``"<updated µs, 20 digits>|<session id>"``.
+
+    One string because Cosmos DB serves an ORDER BY on two properties only from a
+    composite index (the emulator insists, as the service does), and one on a single
+    property from the default range index: this string sorts as (updated, id), and a
+    keyset page is one comparison, ``c.r < @cursor``."""
+    return f"{round(updated * 1_000_000):020d}|{session_id}"
+
+
+#: The session's own fields on its head (set by update_session and fork), by document
+#: key; see :mod:`threadline.stores.cosmos._session_docs`.
+SESSION_KEYS = ("ti", "md", "ow", "pa", "fp")
+
+
 def _head_body(pk: str, session_id: str, epoch: int, count: int, created: float,
-               updated: float, expires: float | None, now: float) -> dict[str, Any]:
+               updated: float, expires: float | None, now: float, *,
+               carry: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A head document; ``carry`` (the head it replaces, of the same incarnation, or the
+    fields to set) gives the session's title, metadata, owner, parent and fork point:
+    every rewrite of the head (append, expire) keeps them."""
     head: dict[str, Any] = {"id": HEAD_ID, "pk": pk, "t": "h", "sid": session_id, "e": epoch,
-                            "n": count, "c": created, "u": updated, "x": expires}
+                            "n": count, "c": created, "u": updated, "x": expires,
+                            "r": recent_key(updated, session_id)}
+    if carry:
+        head.update((key, carry[key]) for key in SESSION_KEYS if carry.get(key) is not None)
     if expires is not None:
         # Cosmos DB's ttl counts whole seconds from this write.
         head["ttl"] = max(1, math.ceil(expires - now))
@@ -176,17 +201,18 @@ def plan_append(state: SessionState, session_id: str, entries: Sequence[Entry | 
     texts = [text for text, _ in pairs]
     pk = partition_key(session_id)
     head = state.head
+    carry: dict[str, Any] | None = None
     if head is not None and state.live(now):
         epoch, start = int(head["e"]), state.count()
-        created, expires = float(head["c"]), head.get("x")
-    else:
+        created, expires, carry = float(head["c"]), head.get("x"), head
+    else:  # a new incarnation: the expired one's title, metadata and owner are gone
         epoch = max(int(now * 1000), int(head["e"]) + 1 if head is not None else 0)
         start, created, expires = 0, now, None
     if ttl is not None:
         expires = now + ttl
     last = start + len(texts)
     body = _head_body(pk, session_id, epoch, last if count is None else count, created,
-                      now, expires, now)
+                      now, expires, now, carry=carry)
     head_op: tuple[Any, ...] = (
         ("create", (body,)) if head is None
         else ("replace", (HEAD_ID, body), {"if_match_etag": head["_etag"]}))

@@ -17,18 +17,14 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from threadline._errors import ConfigurationError, StoreError
+from threadline._errors import StoreError
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
     MAX_LAST,
-    SessionInfo,
-    SessionPage,
     check_last,
     check_messages,
-    check_page_args,
     decode_messages,
     encode_message,
     validate_session_id,
@@ -39,8 +35,6 @@ from threadline.stores.cosmos._docs import (
     _CACHE_SIZE,
     HEAD_ID,
     MAX_BATCH,
-    META_PK,
-    SCHEMA_VERSION,
     Entry,
     SessionState,
     _head_body,
@@ -150,29 +144,6 @@ class _Context:
 def _read_state(pk: str, k: int = 2) -> Operation[SessionState]:
     docs = yield _Query(_TOP_SQL, {"@k": k, "@pk": pk}, pk)
     return SessionState.from_docs(docs)
-
-
-def _setup_op() -> Operation[None]:
-    props = yield _Ensure()
-    paths = (props.get("partitionKey") or {}).get("paths")
-    if paths != ["/pk"]:
-        hint = (" — LangChain's CosmosDBChatMessageHistory layout; use another container"
-                if paths == ["/user_id"] else "")
-        raise ConfigurationError(
-            f"the container is partitioned on {paths}, threadline needs ['/pk']{hint}")
-    if props.get("defaultTtl") is None:
-        yield _EnableTtl()
-    doc = {"id": "schema", "pk": META_PK, "t": "schema", "v": SCHEMA_VERSION}
-    status, _ = yield _Write("create", META_PK, "schema", doc)
-    if status == 409:
-        (found,) = yield _Query("SELECT * FROM c WHERE c.pk = @pk AND c.id = 'schema'",
-                                {"@pk": META_PK}, META_PK)
-        if int(found.get("v", 0)) > SCHEMA_VERSION:
-            raise StoreError(
-                f"the container uses layout version {found['v']}, newer than this threadline "
-                f"understands ({SCHEMA_VERSION}); upgrade threadline")
-    elif status not in _OK:
-        raise StoreError(f"could not write the schema document (HTTP {status})")
 
 
 def _append_op(ctx: _Context, session_id: str, messages: Sequence[BaseMessage],
@@ -293,11 +264,10 @@ def _emulator_append(ctx: _Context, state: SessionState, sid: str, chunk: list[E
         for doc_id in detail.created if isinstance(detail, BatchFailure) else []:
             yield _Write("delete", pk, doc_id)
         return status, None
-    if ttl is None:
-        # Count and update time are read from the newest message as well.
-        ctx.remember(pk, SessionState(state.head, plan.last_seq, now))
-        return 200, None
-    while True:  # bump the head: count and expiry only grow, whoever writes last
+    # Bump the head, with or without a ttl: the recent-first listing and stats() read the
+    # heads alone (their order key and count). Count, update time and expiry only grow,
+    # whoever writes last.
+    while True:
         assert state.head is not None
         if state.head.get("e") != plan.epoch:
             return 409, None  # deleted or re-created meanwhile: our messages are orphans
@@ -307,7 +277,8 @@ def _emulator_append(ctx: _Context, state: SessionState, sid: str, chunk: list[E
         if expires is not None and head.get("x") is not None:
             expires = max(float(expires), float(head["x"]))
         body = _head_body(pk, sid, plan.epoch, max(state.count(), plan.last_seq),
-                          float(head["c"]), max(now, float(head["u"])), expires, now)
+                          float(head["c"]), max(now, float(head["u"])), expires, now,
+                          carry=head)
         status, new = yield _Write("replace", pk, HEAD_ID, body, head["_etag"])
         if status in _OK:
             ctx.remember(pk, SessionState(new, plan.last_seq, now))
@@ -357,19 +328,6 @@ def _page_op(pk: str, cursor: PageCursor | None,
     return texts, (epoch, str(docs[-1]["id"])) if len(docs) == size else None
 
 
-def _utc(value: Any) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(float(value), UTC)
-
-
-def _info_op(session_id: str) -> Operation[SessionInfo | None]:
-    state = yield from _read_state(partition_key(session_id))
-    if state.head is None or not state.live(time.time()):
-        return None
-    head = state.head
-    return SessionInfo(session_id, state.count(), _utc(head["c"]), _utc(state.updated()),
-                       _utc(head.get("x")))
-
-
 def _delete_messages(ctx: _Context, pk: str, max_epoch: int,
                      epoch: int | None = None) -> Operation[int]:
     """Delete the messages and id documents of epochs up to ``max_epoch`` (or of
@@ -406,17 +364,6 @@ def _delete_op(ctx: _Context, session_id: str) -> Operation[bool]:
     return live
 
 
-def _list_op(prefix: str, limit: int, cursor: str | None) -> Operation[SessionPage]:
-    check_page_args(prefix, limit, cursor)
-    params: dict[str, Any] = {"@k": limit + 1, "@p": prefix, "@now": time.time(),
-                              "@cur": cursor if cursor is not None and cursor >= prefix else ""}
-    docs = yield _Query(
-        "SELECT TOP @k c.sid FROM c WHERE c.t = 'h' AND STARTSWITH(c.sid, @p) "
-        "AND c.sid > @cur AND (IS_NULL(c.x) OR c.x > @now) ORDER BY c.sid", params, None)
-    ids = [doc["sid"] for doc in docs]
-    return SessionPage(ids[:limit], ids[limit - 1] if len(ids) > limit else None)
-
-
 def _expire_op(ctx: _Context, session_id: str, ttl: float | None) -> Operation[None]:
     pk = partition_key(session_id)
     ttl = validate_ttl(ttl)
@@ -427,7 +374,8 @@ def _expire_op(ctx: _Context, session_id: str, ttl: float | None) -> Operation[N
             return
         head = state.head
         body = _head_body(pk, session_id, int(head["e"]), state.count(), float(head["c"]),
-                          state.updated(), None if ttl is None else now + ttl, now)
+                          state.updated(), None if ttl is None else now + ttl, now,
+                          carry=head)
         status, new = yield _Write("replace", pk, HEAD_ID, body, head["_etag"])
         if status in _OK:
             ctx.remember(pk, SessionState(new, state.newest))

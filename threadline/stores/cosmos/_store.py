@@ -13,9 +13,11 @@ Layout — every document of a session shares one logical partition (``/pk`` = t
 SHA-256 of the session id, because a partition key value is at most 2 KB and session ids
 may be 16 KB), so a session is never capped by the 2 MB item limit:
 
-* the *head* ``{"id": "~session", "t": "h", "sid", "e", "n", "c", "u", "x", "ttl"}`` —
-  session id, incarnation epoch, message count, created / updated / expires-at (epoch
-  seconds) and Cosmos' per-item ``ttl``;
+* the *head* ``{"id": "~session", "t": "h", "sid", "e", "n", "c", "u", "x", "ttl", "r"}``
+  — session id, incarnation epoch, message count, created / updated / expires-at (epoch
+  seconds), Cosmos' per-item ``ttl`` and the recent-order key; it is the session's meta
+  document, with its title, metadata, owner, parent and fork point when set (see
+  :mod:`threadline.stores.cosmos._session_docs`: listing and stats; search scans);
 * one document per message ``{"id": "<epoch:13>.<seq:010>", "t": "m", "e", "s", "m"}``
   with the LangChain message dict as compact JSON text in ``m`` (the first of each write
   also carries its token ``k``);
@@ -82,8 +84,10 @@ The production path (head replace inside the batch) is tested as a pure function
 
 Modules: the documents and the append plan are in :mod:`threadline.stores.cosmos._docs`,
 the operations (generators of requests, shared by the sync and the async driver) in
-:mod:`threadline.stores.cosmos._ops` (records: ``_record_docs``, ``_record_ops``),
-LangChain's class in :mod:`threadline.stores.compat._cosmos`; this one is the driver.
+:mod:`threadline.stores.cosmos._ops` (records: ``_record_docs``, ``_record_ops``;
+sessions as objects: ``_session_docs``, ``_session_ops``; setup and layout upgrades:
+``_setup``), the SDK's errors in ``_faults``, LangChain's class in
+:mod:`threadline.stores.compat._cosmos`; this one is the driver.
 
 >>> store = open_store("cosmos://acct:KEY@acct.documents.azure.com/chat/messages")
 >>> store.append("s1", [HumanMessage("hi")])
@@ -96,16 +100,10 @@ import os
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from typing import Any, ClassVar, TypeVar
 
-from threadline._errors import (
-    ConfigurationError,
-    MissingDependencyError,
-    StoreConnectionError,
-    StoreError,
-    StoreTimeoutError,
-)
+from threadline._errors import ConfigurationError, MissingDependencyError, StoreError
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
     SessionInfo,
@@ -113,12 +111,27 @@ from threadline.stores._base import (
     Store,
     check_limit,
     stream_pages,
+    validate_session_id,
     validate_ttl,
+)
+from threadline.stores._sessions import (
+    UNSET,
+    Order,
+    SessionChanges,
+    StoreStats,
+    _Unset,
+    check_list_args,
+    check_session_update,
 )
 from threadline.stores._url import StoreURL
 from threadline.stores.cosmos._docs import _name, partition_key
+from threadline.stores.cosmos._faults import (
+    batch_failure,
+    lost_write,
+    quiet_insecure_warning,
+    translate_errors,
+)
 from threadline.stores.cosmos._ops import (
-    BatchFailure,
     Operation,
     PageCursor,
     _append_op,
@@ -127,11 +140,8 @@ from threadline.stores.cosmos._ops import (
     _EnableTtl,
     _Ensure,
     _get_op,
-    _info_op,
-    _list_op,
     _page_op,
     _Query,
-    _setup_op,
     _Sleep,
     _Write,
 )
@@ -144,16 +154,17 @@ from threadline.stores.cosmos._record_ops import (
     put_records_op,
     scan_records_op,
 )
+from threadline.stores.cosmos._session_ops import (
+    list_sessions_op,
+    session_info_op,
+    stats_op,
+    update_session_op,
+)
+from threadline.stores.cosmos._setup import setup_op
 
 try:
     from azure.core import MatchConditions
-    from azure.core.exceptions import (
-        AzureError,
-        ServiceRequestError,
-        ServiceRequestTimeoutError,
-        ServiceResponseError,
-        ServiceResponseTimeoutError,
-    )
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
     from azure.cosmos import CosmosClient, PartitionKey, exceptions
     from azure.cosmos.aio import CosmosClient as AsyncCosmosClient
 except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -172,14 +183,6 @@ def _seconds(value: Any) -> float:
     if not seconds > 0:
         raise ValueError(f"must be a positive number of seconds, got {value!r}")
     return seconds
-
-
-def _lost(exc: Exception) -> bool:
-    """The connection failed around a write, not by a timeout: it may have been sent
-    (azure-core reports a TLS connection closed while awaiting the answer as a request
-    error, "not sent", which is not always so)."""
-    return isinstance(exc, ServiceRequestError | ServiceResponseError) and not isinstance(
-        exc, ServiceRequestTimeoutError | ServiceResponseTimeoutError)
 
 
 #: Writes are never re-sent by the SDK after a connection failure (it would take some
@@ -256,51 +259,8 @@ class CosmosStore(Store):
             kwargs["enable_endpoint_discovery"] = False
         return kwargs
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except (ServiceRequestTimeoutError, ServiceResponseTimeoutError,
-                exceptions.CosmosClientTimeoutError) as exc:
-            inner = getattr(exc, "inner_exception", None)
-            if isinstance(exc, ServiceRequestTimeoutError) or isinstance(
-                    inner, ServiceRequestError):
-                raise StoreTimeoutError(
-                    f"Cosmos DB at {self.endpoint} is unreachable: no connection within "
-                    f"{self.connect_timeout:g} s", kind="connect",
-                    timeout=self.connect_timeout) from exc
-            raise StoreTimeoutError(
-                f"Cosmos DB at {self.endpoint} did not answer within {self.timeout:g} s "
-                "(a write may or may not have been applied)", kind="read",
-                timeout=self.timeout) from exc
-        except ServiceResponseError as exc:
-            raise StoreConnectionError(
-                f"Cosmos DB at {self.endpoint} dropped the connection before answering "
-                f"(a write may or may not have been applied): {type(exc).__name__}"
-            ) from exc
-        except ServiceRequestError as exc:
-            raise StoreConnectionError(
-                f"cannot reach Cosmos DB at {self.endpoint}: {type(exc).__name__}") from exc
-        except exceptions.CosmosHttpResponseError as exc:
-            if exc.status_code in (401, 403):
-                raise StoreConnectionError(
-                    f"Cosmos DB at {self.endpoint} refused the key (HTTP {exc.status_code})"
-                ) from exc
-            raise StoreError(f"Cosmos DB request failed (HTTP {exc.status_code}): "
-                             f"{str(exc.message).splitlines()[0][:200]}") from exc
-        except AzureError as exc:
-            raise StoreError(f"Cosmos DB request failed: {type(exc).__name__}") from exc
-
-    def _lost_write(self, request: _Batch | _Write, exc: Exception) -> tuple[int, Exception]:
-        """A write whose connection failed: (0, exc) for the append to check and retry,
-        or the error saying the write may have been applied; timeouts are raised as is."""
-        if not _lost(exc):
-            raise exc
-        if request.lost_ok:
-            return 0, exc
-        raise StoreConnectionError(
-            f"the connection to Cosmos DB at {self.endpoint} failed during a write, which "
-            f"may or may not have been applied: {type(exc).__name__}") from exc
+    def _errors(self) -> AbstractContextManager[None]:
+        return translate_errors(self.endpoint, self.connect_timeout, self.timeout)
 
     # -- the sync driver ----------------------------------------------------------------------
 
@@ -309,7 +269,7 @@ class CosmosStore(Store):
             raise StoreError("this store is closed")
         with self._lock:
             if self._container is None:
-                _quiet_insecure_warning(self.options)
+                quiet_insecure_warning(self.options)
                 client = CosmosClient(self.endpoint, credential=self._credential,
                                       **self._client_kwargs())
                 self._client = client
@@ -347,9 +307,9 @@ class CosmosStore(Store):
                     return 200, container.execute_item_batch(ops, partition_key=pk,
                                                              **deadline, **_WRITE_RETRIES)
                 except exceptions.CosmosBatchOperationError as exc:
-                    return _batch_failure(exc)
+                    return batch_failure(exc)
                 except (ServiceRequestError, ServiceResponseError) as exc:
-                    return self._lost_write(request, exc)
+                    return lost_write(self.endpoint, request, exc)
             case _Write():
                 try:
                     return 200, self._write(container, request,
@@ -359,7 +319,7 @@ class CosmosStore(Store):
                         return exc.status_code, None
                     raise
                 except (ServiceRequestError, ServiceResponseError) as exc:
-                    return self._lost_write(request, exc)
+                    return lost_write(self.endpoint, request, exc)
             case _Sleep(seconds):
                 time.sleep(seconds)
                 return None
@@ -449,9 +409,9 @@ class CosmosStore(Store):
                     return 200, await container.execute_item_batch(
                         ops, partition_key=pk, **deadline, **_WRITE_RETRIES)
                 except exceptions.CosmosBatchOperationError as exc:
-                    return _batch_failure(exc)
+                    return batch_failure(exc)
                 except (ServiceRequestError, ServiceResponseError) as exc:
-                    return self._lost_write(request, exc)
+                    return lost_write(self.endpoint, request, exc)
             case _Write():
                 try:
                     return 200, await self._awrite(container, request,
@@ -461,7 +421,7 @@ class CosmosStore(Store):
                         return exc.status_code, None
                     raise
                 except (ServiceRequestError, ServiceResponseError) as exc:
-                    return self._lost_write(request, exc)
+                    return lost_write(self.endpoint, request, exc)
             case _Sleep(seconds):
                 await asyncio.sleep(seconds)
                 return None
@@ -500,7 +460,7 @@ class CosmosStore(Store):
     def setup(self) -> None:
         with self._errors():
             self._sync_container()
-        self._drive(_setup_op())
+        self._drive(setup_op())
         self._ready = True
 
     async def asetup(self) -> None:
@@ -538,12 +498,24 @@ class CosmosStore(Store):
     def delete_session(self, session_id: str) -> bool:
         return self._run(delete_session_op(self._ctx, session_id))
 
-    def list_sessions(self, *, prefix: str = "", limit: int = 100,
-                      cursor: str | None = None) -> SessionPage:
-        return self._run(_list_op(prefix, limit, cursor))
+    def list_sessions(self, *, order: Order = "id", owner: str | None = None,
+                      prefix: str = "", metadata: Mapping[str, str] | None = None,
+                      limit: int = 100, cursor: str | None = None) -> SessionPage:
+        """One query over the heads (see :mod:`threadline.stores.cosmos._session_docs`)."""
+        query = check_list_args(order, owner, prefix, metadata, limit, cursor)
+        return self._run(list_sessions_op(query))
 
     def session_info(self, session_id: str) -> SessionInfo | None:
-        return self._run(_info_op(session_id))
+        return self._run(session_info_op(session_id))
+
+    def _update_session(self, session_id: str, changes: SessionChanges) -> None:
+        operation = update_session_op(self._ctx, session_id, changes)
+        with self._stripes[hash(session_id) % len(self._stripes)]:
+            self._run(operation)
+
+    def stats(self) -> StoreStats:
+        """Two aggregates over the heads (``COUNT(1)``, ``SUM(c.n)``); bytes unknown."""
+        return self._run(stats_op())
 
     def expire(self, session_id: str, ttl: float | None) -> None:
         self._run(expire_op(self._ctx, session_id, validate_ttl(ttl)))
@@ -574,12 +546,25 @@ class CosmosStore(Store):
     async def adelete_session(self, session_id: str) -> bool:
         return await self._arun(delete_session_op(self._ctx, session_id))
 
-    async def alist_sessions(self, *, prefix: str = "", limit: int = 100,
-                             cursor: str | None = None) -> SessionPage:
-        return await self._arun(_list_op(prefix, limit, cursor))
+    async def alist_sessions(self, *, order: Order = "id", owner: str | None = None,
+                             prefix: str = "", metadata: Mapping[str, str] | None = None,
+                             limit: int = 100, cursor: str | None = None) -> SessionPage:
+        query = check_list_args(order, owner, prefix, metadata, limit, cursor)
+        return await self._arun(list_sessions_op(query))
 
     async def asession_info(self, session_id: str) -> SessionInfo | None:
-        return await self._arun(_info_op(session_id))
+        return await self._arun(session_info_op(session_id))
+
+    async def aupdate_session(self, session_id: str, *,
+                              title: str | _Unset | None = UNSET,
+                              metadata: Mapping[str, str] | _Unset | None = UNSET,
+                              owner: str | _Unset | None = UNSET) -> None:
+        validate_session_id(session_id)
+        changes = check_session_update(title, metadata, owner)
+        await self._arun(update_session_op(self._ctx, session_id, changes))
+
+    async def astats(self) -> StoreStats:
+        return await self._arun(stats_op())
 
     async def aexpire(self, session_id: str, ttl: float | None) -> None:
         await self._arun(expire_op(self._ctx, session_id, validate_ttl(ttl)))
@@ -653,29 +638,3 @@ class CosmosStore(Store):
                     self.container_name)
         self._ready = False
         self._ctx.cache.clear()
-
-
-def _quiet_insecure_warning(options: dict[str, Any]) -> None:
-    # verify=false is an explicit choice (a local emulator's self-signed certificate);
-    # urllib3 would otherwise warn on every request.
-    if options.get("verify", True) is False:
-        import warnings
-
-        with suppress(ImportError):
-            from urllib3.exceptions import InsecureRequestWarning
-
-            warnings.filterwarnings("ignore", category=InsecureRequestWarning)
-
-
-def _batch_failure(exc: Any) -> tuple[int, BatchFailure]:
-    """The status of a failed batch's failing operation, where it failed and what it
-    created anyway (the emulator's batches are not atomic)."""
-    responses = exc.operation_responses or []
-    index = exc.error_index if exc.error_index is not None else 0
-    created = [r["resourceBody"]["id"] for r in responses
-               if 200 <= int(r.get("statusCode") or 0) < 300
-               and isinstance(r.get("resourceBody"), dict) and "id" in r["resourceBody"]]
-    status = int(exc.status_code or 500)
-    if 0 <= index < len(responses):
-        status = int(responses[index].get("statusCode") or status)
-    return status, BatchFailure(index, created)

@@ -21,11 +21,12 @@ from typing import Any
 
 from threadline._errors import InputError
 from threadline.stores._base import check_message_size, validate_session_id
+from threadline.stores.dynamodb._session_items import NAMES, listing_keys
 
 __all__ = ["META_SEQ", "SCHEMA_PK", "SCHEMA_VERSION", "Entry", "Requests", "id_seq",
            "known_ids", "partition_key"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Sort key of the session item: above every message sequence number.
 META_SEQ = 10**37
 SCHEMA_PK = "#schema"
@@ -172,7 +173,8 @@ class Requests:
         self.ttl_attribute = ttl_attribute
         self.attribute_names = {
             "#pk": pk_name, "#seq": "Seq", "#s": "Session", "#b": "Base", "#c": "Count",
-            "#e": "ExpiresAt", "#ttl": ttl_attribute, "#ua": "UpdatedAt"}
+            "#e": "ExpiresAt", "#ttl": ttl_attribute, "#ua": "UpdatedAt", "#ca": "CreatedAt",
+            **NAMES}
 
     def names(self, *expressions: str) -> dict[str, str]:
         """The ``#placeholders`` the expressions use (DynamoDB rejects unused ones, and
@@ -202,13 +204,14 @@ class Requests:
         message id, put only if no item of this incarnation (``Base``) holds it."""
         now = time.time()
         values: dict[str, Any] = {":now": _n(now)}
+        listed = listing_keys(pk, now)  # every write moves the session in the listing
         if ttl is not None:
             values[":exp"], values[":ttl"] = _n(now + ttl), _n(math.ceil(now + ttl))
         if state is None:
             base, count = _new_base(), 0
             item = {**self.key(pk, META_SEQ), "Session": {"S": session_id},
                     "Base": _n(base), "Count": _n(len(chunk)), "CreatedAt": _n(now),
-                    "UpdatedAt": _n(now)}
+                    "UpdatedAt": _n(now), **listed}
             if ttl is not None:
                 item["ExpiresAt"], item[self.ttl_attribute] = values[":exp"], values[":ttl"]
             meta_op: dict[str, Any] = {"Put": self.expression(
@@ -219,8 +222,10 @@ class Requests:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD")}
         else:
             base, count = state
-            sets = "SET #c = :new, #ua = :now" + (", #e = :exp, #ttl = :ttl" if ttl else "")
-            values.update({":b": _n(base), ":c": _n(count), ":new": _n(count + len(chunk))})
+            sets = ("SET #c = :new, #ua = :now, #lst = :lst, #rk = :rk"
+                    + (", #e = :exp, #ttl = :ttl" if ttl else ""))
+            values.update({":b": _n(base), ":c": _n(count), ":new": _n(count + len(chunk)),
+                           ":lst": listed["Lst"], ":rk": listed["Rk"]})
             meta_op = {"Update": self.expression(
                 TableName=self.table, Key=self.key(pk, META_SEQ), UpdateExpression=sets,
                 ConditionExpression="#b = :b AND #c = :c AND (attribute_not_exists(#e) "

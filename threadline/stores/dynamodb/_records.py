@@ -61,6 +61,7 @@ from threadline.stores.dynamodb._record_items import (
     plan,
     steps,
 )
+from threadline.stores.dynamodb._schema import create_table, enable_ttl
 
 try:
     import botocore.exceptions  # type: ignore[import-untyped]
@@ -205,7 +206,7 @@ class RecordTable:
             except DynamoError as exc:
                 if exc.code != _MISSING:
                     raise
-                table = self.store._create_table(self.table, RANGE_KEY, "S")
+                table = create_table(self.store, self.table, RANGE_KEY, "S")
             keys = {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]}
             if keys != {"HASH": self.store.pk_name, "RANGE": RANGE_KEY}:
                 raise ConfigurationError(
@@ -213,7 +214,7 @@ class RecordTable:
                     f"keys {{'HASH': {self.store.pk_name!r}, 'RANGE': {RANGE_KEY!r}}}; pass "
                     "records_table=... to use another table")
             if self.store.options.get("manage_ttl", True):
-                self.store._enable_ttl(self.table)
+                enable_ttl(self.store, self.table)
             self._ready = True
 
     # -- writes ------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ Layout (``SessionId`` is the ``primary_key_name`` option, ``Seq`` the sort key):
     s1         -H(id)       Base=B (one item per message id: H is 120 bits of its SHA-256)
     s1         B+1          Message (LangChain dict as JSON), Tok (first item of a write)
     s1         B+2          Message
-    s1         10**37       Session, Base=B, Count, CreatedAt, UpdatedAt, ExpiresAt, expireAt
+    s1         10**37       Session, Base=B, Count, CreatedAt, UpdatedAt, ExpiresAt, expireAt,
+                            Lst, Rk (listing keys), Title, Meta, Owner, Parent, ForkPoint
     #schema    0            Version
 
 A session is a partition: its messages are items ``B+1 .. B+Count`` and its *session
@@ -52,9 +53,18 @@ session item comes first, then the newest messages; longer reads page with
 ``LastEvaluatedKey``. :meth:`~DynamoDBStore.iter_messages` streams a session: a GetItem
 of the session item, then ``Query`` pages of ``page_size`` messages (``Limit`` and
 ``ExclusiveStartKey``) over the sequence numbers it held then. Reads are strongly
-consistent (``consistent_read=false`` halves their cost). Listing sessions and purging
-are a ``Scan`` of the whole table (filtered to session items, but DynamoDB bills every
-item read): fine for maintenance, too costly to call per request on big tables.
+consistent (``consistent_read=false`` halves their cost). Purging, and listing by id
+without an owner, are a ``Scan`` of the whole table (filtered to session items, but
+DynamoDB bills every item read): fine for maintenance, too costly per request on big
+tables.
+
+Sessions as objects: the title, metadata, owner, parent and fork point are attributes of
+the session item, and two sparse Global Secondary Indexes (recent activity, and owner)
+list sessions newest first without reading a message: see
+:mod:`~threadline.stores.dynamodb._session_items` for the attributes and indexes,
+:mod:`~threadline.stores.dynamodb._sessions` for update_session, the listings and
+stats, and :mod:`~threadline.stores.dynamodb._schema` for creating and migrating the
+table. Search has no index to use on DynamoDB: it is the base class's bounded scan.
 
 Expiry: ``ExpiresAt`` (float seconds) is what reads check; ``expireAt`` (whole seconds)
 is the table's TTL attribute, enabled by :meth:`~DynamoDBStore.setup` with
@@ -95,18 +105,22 @@ from threadline.stores._base import (
     check_last,
     check_limit,
     check_messages,
-    check_page_args,
     decode_messages,
     encode_message,
     stream_pages,
     validate_ttl,
+)
+from threadline.stores._sessions import (
+    Order,
+    SessionChanges,
+    StoreStats,
+    check_list_args,
 )
 from threadline.stores._url import StoreURL
 from threadline.stores.dynamodb._client import DynamoError, make_client, wrap_error
 from threadline.stores.dynamodb._items import (
     META_SEQ,
     SCHEMA_PK,
-    SCHEMA_VERSION,
     Entry,
     Requests,
     _alive,
@@ -122,6 +136,9 @@ from threadline.stores.dynamodb._items import (
     partition_key,
 )
 from threadline.stores.dynamodb._records import RecordTable, records_table_name
+from threadline.stores.dynamodb._schema import setup_table
+from threadline.stores.dynamodb._session_items import info_fields
+from threadline.stores.dynamodb._sessions import SessionIndex
 
 try:
     import botocore.exceptions  # type: ignore[import-untyped]
@@ -165,6 +182,7 @@ class DynamoDBStore(Store):
         "primary_key_name": _attribute_name,
         "ttl_attribute": _attribute_name,
         "manage_ttl": bool,
+        "manage_indexes": bool,
         "records_table": _table_name,
         "boto3_session": lambda value: value,
     }
@@ -189,6 +207,7 @@ class DynamoDBStore(Store):
         self._closed = False
         # pk -> (base, count) last seen, so an append needs no read before its write.
         self._seen: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._sessions = SessionIndex(self)
         self._record_table = RecordTable(
             self, records_table_name(self.table, opts.get("records_table")))
 
@@ -228,74 +247,15 @@ class DynamoDBStore(Store):
     # -- schema --------------------------------------------------------------------------
 
     def setup(self) -> None:
-        """Create the table (on-demand billing) if missing, enable TTL on ``expireAt``
-        and record the layout version; idempotent."""
+        """Create the table (on-demand billing) and its listing indexes if missing,
+        enable TTL on ``expireAt`` and migrate the layout; idempotent (see
+        :mod:`~threadline.stores.dynamodb._schema`)."""
         with self._setup_lock:
             self._setup()
             self._ready = True
 
     def _setup(self) -> None:
-        try:
-            table = self._call("describe_table", TableName=self.table)["Table"]
-        except DynamoError as exc:
-            if exc.code != "ResourceNotFoundException":
-                raise
-            table = self._create_table(self.table, "Seq", "N")
-        keys = {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]}
-        if keys != {"HASH": self.pk_name, "RANGE": "Seq"}:
-            raise ConfigurationError(
-                f"DynamoDB table {self.table!r} has keys {keys}, not threadline's "
-                f"{{'HASH': {self.pk_name!r}, 'RANGE': 'Seq'}}; a LangChain table (one item "
-                "per session) is read with DynamoDBStore.langchain_source(...) and copied "
-                "with copy_sessions(...) into a new table")
-        if self.options.get("manage_ttl", True):
-            self._enable_ttl(self.table)
-        self._migrate()
-
-    def _create_table(self, name: str, sort_key: str, sort_type: str) -> dict[str, Any]:
-        """Create a table keyed by the partition key and ``sort_key`` (on-demand
-        billing), wait for it and return its description (the records table too)."""
-        try:
-            self._call(
-                "create_table", TableName=name, BillingMode="PAY_PER_REQUEST",
-                KeySchema=[{"AttributeName": self.pk_name, "KeyType": "HASH"},
-                           {"AttributeName": sort_key, "KeyType": "RANGE"}],
-                AttributeDefinitions=[{"AttributeName": self.pk_name, "AttributeType": "S"},
-                                      {"AttributeName": sort_key, "AttributeType": sort_type}])
-        except DynamoError as exc:  # another process created it meanwhile
-            if exc.code != "ResourceInUseException":
-                raise
-        waiter = self.client().get_waiter("table_exists")
-        try:
-            waiter.wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-        except botocore.exceptions.WaiterError as exc:
-            raise StoreError(f"DynamoDB table {name!r} did not become active") from exc
-        table: dict[str, Any] = self._call("describe_table", TableName=name)["Table"]
-        return table
-
-    def _enable_ttl(self, name: str) -> None:
-        found = self._call("describe_time_to_live", TableName=name)
-        description = found.get("TimeToLiveDescription", {})
-        if description.get("TimeToLiveStatus", "DISABLED") in ("ENABLED", "ENABLING"):
-            if description.get("AttributeName") != self.ttl_attribute:
-                raise ConfigurationError(
-                    f"table {name!r} expires items by {description.get('AttributeName')!r}"
-                    f", not {self.ttl_attribute!r}: pass ttl_attribute=... or manage_ttl=false")
-            return
-        self._call("update_time_to_live", TableName=name,
-                   TimeToLiveSpecification={"Enabled": True,
-                                            "AttributeName": self.ttl_attribute})
-
-    def _migrate(self) -> None:
-        key = self._requests.key(SCHEMA_PK, 0)
-        found = self._call("get_item", TableName=self.table, Key=key, ConsistentRead=True)
-        version = int(found["Item"]["Version"]["N"]) if "Item" in found else 0
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"table {self.table!r} uses layout version {version}, newer than "
-                             f"this threadline understands ({SCHEMA_VERSION}); upgrade it")
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            MIGRATIONS[target - 1](self)
-            self._call("put_item", TableName=self.table, Item={**key, "Version": _n(target)})
+        self._sessions.ready(setup_table(self))
 
     def destroy(self) -> None:
         """Delete the whole table (every session in it) and the records table."""
@@ -510,7 +470,8 @@ class DynamoDBStore(Store):
         if meta is None or not _alive(meta, time.time()) or meta["Session"]["S"] != session_id:
             return None
         return SessionInfo(session_id, _int(meta, "Count"), _utc(_num(meta, "CreatedAt")),
-                           _utc(_num(meta, "UpdatedAt")), _utc(_num(meta, "ExpiresAt")))
+                           _utc(_num(meta, "UpdatedAt")), _utc(_num(meta, "ExpiresAt")),
+                           **info_fields(meta))
 
     def _scan(self, filter_expression: str, projection: str,
               values: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -520,22 +481,21 @@ class DynamoDBStore(Store):
         for page in self._pages("scan", scan):
             yield from page
 
-    def list_sessions(self, *, prefix: str = "", limit: int = 100,
-                      cursor: str | None = None) -> SessionPage:
-        """Session ids by prefix, sorted. A filtered Scan of the whole table: its cost
-        grows with the table, not the page (see the module docstring)."""
-        check_page_args(prefix, limit, cursor)
-        self._ensure_ready()
-        condition = "#seq = :meta AND (attribute_not_exists(#e) OR #e > :now)"
-        values: dict[str, Any] = {":meta": _n(META_SEQ), ":now": _n(time.time())}
-        if prefix:
-            condition += " AND begins_with(#s, :prefix)"
-            values[":prefix"] = {"S": prefix}
-        ids = sorted(item["Session"]["S"] for item in self._scan(condition, "#s", values))
-        if cursor is not None:
-            ids = [sid for sid in ids if sid > cursor]
-        page = ids[:limit]
-        return SessionPage(page, page[-1] if len(ids) > limit else None)
+    def list_sessions(self, *, order: Order = "id", owner: str | None = None,
+                      prefix: str = "", metadata: Mapping[str, str] | None = None,
+                      limit: int = 100, cursor: str | None = None) -> SessionPage:
+        """Session ids: ``order="recent"`` reads the listing indexes, ``order="id"`` a
+        Scan of the table (the owner index with ``owner``); see
+        :mod:`~threadline.stores.dynamodb._sessions` for what each costs."""
+        return self._sessions.listing(check_list_args(order, owner, prefix, metadata, limit,
+                                                   cursor))
+
+    def _update_session(self, session_id: str, changes: SessionChanges) -> None:
+        self._sessions.update(session_id, changes)
+
+    def stats(self) -> StoreStats:
+        """Sessions and messages, summed over the recent index (never a message read)."""
+        return self._sessions.stats()
 
     # -- deletion and expiry ---------------------------------------------------------------
 
@@ -713,6 +673,3 @@ class DynamoDBStore(Store):
         return LangChainDynamoDBSource(store, primary_key_name, history_messages_key)
 
 
-MIGRATIONS: list[Any] = [
-    lambda store: None,  # 1: the layout above (the table itself is made by setup)
-]

@@ -356,14 +356,17 @@ def _create_temp(target: Path, lock_fd: int | None) -> tuple[Path, int]:
 
 
 def replace_file(target: Path, data: bytes, *, mode: int | None = None,
-                 durable: bool = True, lock_fd: int | None = None) -> os.stat_result:
+                 durable: bool = True, sync_dir: bool | None = None,
+                 lock_fd: int | None = None) -> os.stat_result:
     """Atomically make ``data`` the content of ``target``; the new file's stat.
 
     Writes a temporary file beside ``target`` and renames it over ``target``, so a crash
     leaves the old file or the new one, never a mix. ``mode``: the new file's permission
     bits (``None``: those of the file it replaces, or 0600 for a new one, whatever the
     umask). ``durable``: fsync the data before the rename (else a power loss could leave
-    an empty file) and the directory after it (which makes the rename itself durable).
+    an empty file) and the directory after it (which makes the rename itself durable;
+    ``sync_dir=False`` skips that: a power loss may then keep the old file, never an
+    empty one).
     ``lock_fd``: the exclusively locked lock file of ``target``, where the temporary file
     is noted (see :func:`note_rewrite`) until it is renamed or removed. A link at
     ``target`` is replaced, never written through.
@@ -393,6 +396,6 @@ def replace_file(target: Path, data: bytes, *, mode: int | None = None,
     finally:
         if lock_fd is not None:
             note_rewrite(lock_fd, None)
-    if durable:
+    if durable and (sync_dir is None or sync_dir):
         fsync_dir(target.parent)
     return st

@@ -12,21 +12,24 @@ file goes raises :class:`~threadline.StoreError` naming it.
 Files. Session ``sid`` lives in ``<name>.jsonl``, a
 :class:`~threadline.FileChatMessageHistory` file (LangChain message dicts, one per line,
 O(1) appends, torn-write safe), next to ``<name>.meta.json`` (the full session id,
-created/updated/expiry times, message count) and lock files. ``<name>`` is ``s_`` plus the
-id percent-encoded (everything but ``a-z 0-9 _ -`` — capitals too, so ids differing only
-in case never collide on case-insensitive file systems; the ``s_`` prefix keeps ``CON`` or
-``.`` from naming a reserved or hidden file), or, when that would be longer than
-:data:`MAX_ENCODED` characters, ``h_`` plus the SHA-256 of the id, whose full text the
-metadata file keeps. No id can reach outside the directory: ``/``, ``.``, ``\\`` and NUL
-are always encoded.
+created/updated/expiry times, message count, and the title, metadata, owner, parent and
+fork point ``update_session`` and ``fork`` set: see :mod:`._meta`, which also says how
+it is read as untrusted input and when it is fsynced) and lock files. A session created
+by ``update_session`` has only its metadata file until its first append. ``<name>`` is
+``s_`` plus the id percent-encoded (everything but ``a-z 0-9 _ -`` — capitals too, so
+ids differing only in case never collide on case-insensitive file systems; the ``s_``
+prefix keeps ``CON`` or ``.`` from naming a reserved or hidden file), or, when that
+would be longer than :data:`MAX_ENCODED` characters, ``h_`` plus the SHA-256 of the id,
+whose full text the metadata file keeps. No id can reach outside the directory: ``/``,
+``.``, ``\\`` and NUL are always encoded.
 
-Concurrency. A write (append, expire, delete, repair) holds an exclusive ``flock`` on
-``<name>.session.lock`` while it checks the expiry, appends through the history file
-(which takes its own lock) and rewrites the metadata atomically (temporary file +
-``os.replace``), so threads and processes can share a directory. Reads take no store lock:
-the history file's own shared lock gives them whole lines, and whole turns (a turn killed
-mid-write is skipped whole). Lock files are never deleted (unlinking a lock file others
-wait on would let two writers in at once).
+Concurrency. A write (append, update_session, expire, delete, repair) holds an exclusive
+``flock`` on ``<name>.session.lock`` while it checks the expiry, appends through the
+history file (which takes its own lock) and rewrites the metadata atomically (temporary
+file + ``os.replace``), so threads and processes can share a directory. Reads take no
+store lock: the history file's own shared lock gives them whole lines, and whole turns
+(a turn killed mid-write is skipped whole). Lock files are never deleted (unlinking a
+lock file others wait on would let two writers in at once).
 
 Counts. ``message_count`` is what the history file reported after the append (it counts
 the file, so an append that stores nothing new, ids already held, adds nothing), stored
@@ -35,28 +38,32 @@ file still has that size and inode: a process killed between its append and the 
 update, a torn write, a repair or another writer makes it count the file again, so the
 count never drifts from the file's content.
 
-Leftovers. A metadata or history rewrite notes its temporary file in the lock file it
-holds, so the next writer of that session removes what a killed one left; opening the
-store (its first use) also scans the directory once for such files (stale: their process
-is gone), each removed under its session's locks.
+Records (LangGraph checkpoints, summaries) are ``<name>.records.json``, one file per
+session rewritten whole under the session's lock (see :mod:`._records`); deleted with the
+session, expiring with it; a session with records only is not listed.
 
-Listing scans the directory (``os.scandir``), decodes names and sorts: O(sessions) per
-page, which suits the thousands of sessions a local directory holds; use SQLite for more.
+Leftovers. A metadata, records or history rewrite notes its temporary file in the lock
+file it holds, so the next writer of that session removes what a killed one left;
+opening the store (its first use) also scans the directory once for such files (stale:
+their process is gone), each removed under its session's locks.
+
+Listing scans the directory (``os.scandir``), decodes names, reads the metadata files
+(owner and metadata filters; ``updated_at`` for the recent order) and sorts: O(sessions)
+per page, which suits the thousands of sessions a local directory holds; use SQLite for
+more (see :mod:`._sessions`). Search is the base's portable scan of the 1,000 most
+recently active sessions (no index here); ``stats`` counts the files.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import stat
 import time
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from threadline._errors import ConfigurationError, StoreError, ThreadlineError
+from threadline._errors import ConfigurationError, InputError, StoreError, ThreadlineError
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
     SessionInfo,
@@ -65,58 +72,55 @@ from threadline.stores._base import (
     check_last,
     check_limit,
     check_messages,
-    check_page_args,
     validate_session_id,
     validate_ttl,
 )
+from threadline.stores._sessions import (
+    Order,
+    SessionChanges,
+    StoreStats,
+    check_list_args,
+)
 from threadline.stores._url import StoreURL
 from threadline.stores.file import _cache
+from threadline.stores.file import _records as record_files
 from threadline.stores.file._files import (
     flocked,
     is_link_error,
     is_stale,
-    leftover,
-    noted_rewrite,
     open_lock,
-    open_nofollow,
-    pread_all,
-    replace_file,
     temp_owner,
     try_flock,
 )
 from threadline.stores.file._history import FileChatMessageHistory, Written
+from threadline.stores.file._meta import (
+    DATA,
+    LOCK,
+    META,
+    RECORDS,
+    apply_changes,
+    expired,
+    link_error,
+    lstat,
+    read_meta,
+    session_fields,
+    times,
+    utc,
+    write_meta,
+)
 from threadline.stores.file._paths import (
     MAX_ENCODED,
     decode_name,
     encode_name,
     prepare_directory,
 )
+from threadline.stores.file._records import RecordsMixin
 from threadline.stores.file._repair import RepairReport, repair_history
+from threadline.stores.file._sessions import list_page, store_stats
 
 __all__ = ["MAX_ENCODED", "FileStore", "decode_name", "encode_name"]
 
-_DATA, _META, _LOCK = ".jsonl", ".meta.json", ".session.lock"
-
-
-def _utc(timestamp: float | None) -> datetime | None:
-    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
-
-
-def _link_error(path: Path) -> StoreError:
-    return StoreError(
-        f"{str(path)!r} is a symbolic link: a file store never opens files through links "
-        "(one planted in its directory could redirect writes to any file); remove it")
-
-
-def _lstat(path: Path) -> os.stat_result | None:
-    """The file's own stat (not a link's target's), None if missing; a link raises."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    if stat.S_ISLNK(st.st_mode):
-        raise _link_error(path)
-    return st
+_DATA, _META, _LOCK = DATA, META, LOCK
 
 
 class _SessionFile(FileChatMessageHistory):
@@ -124,10 +128,10 @@ class _SessionFile(FileChatMessageHistory):
     for files found elsewhere; a link there is a :class:`StoreError`."""
 
     def _link_error(self, path: Path) -> ThreadlineError:
-        return _link_error(path)
+        return link_error(path)
 
 
-class FileStore(Store):
+class FileStore(RecordsMixin, Store):
     """Sessions as files in a directory: ``open_store("file:///srv/chat/sessions")``."""
 
     OPTIONS: ClassVar[dict[str, Any]] = {**Store.OPTIONS}
@@ -173,47 +177,15 @@ class FileStore(Store):
             fd = open_lock(lock_path)
         except OSError as exc:
             if is_link_error(exc, lock_path):
-                raise _link_error(lock_path) from exc
+                raise link_error(lock_path) from exc
             raise StoreError(f"cannot lock session file {str(lock_path)!r}: {exc}") from exc
         with flocked(fd):
             yield fd
 
-    @staticmethod
-    def _read_meta(meta: Path) -> dict[str, Any] | None:
-        try:
-            fd = open_nofollow(meta, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            if is_link_error(exc, meta):
-                raise _link_error(meta) from exc
-            return None
-        try:
-            data = json.loads(pread_all(fd, os.fstat(fd).st_size))
-        except (OSError, ValueError, RecursionError):
-            return None  # torn by a crash: treated as missing, rebuilt by the next write
-        finally:
-            os.close(fd)
-        return data if isinstance(data, dict) else None
-
-    @staticmethod
-    def _write_meta(meta: Path, data: dict[str, Any], lock_fd: int) -> None:
-        """Replace the metadata file; ``lock_fd``: the session's lock, held, where the
-        temporary file is noted, so the next write removes it if this one is killed."""
-        name = noted_rewrite(lock_fd)
-        path = None if name is None else leftover(name, meta)
-        if path is not None:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        # Not fsynced: the metadata is rebuilt from the history file if a crash loses it.
-        # A new file is private; an existing one keeps its mode.
-        replace_file(meta, json.dumps(data, ensure_ascii=False).encode("utf-8"), durable=False,
-                     lock_fd=lock_fd)
-
-    @staticmethod
-    def _expired(meta: dict[str, Any] | None, now: float) -> bool:
-        expires = meta.get("expires_at") if meta else None
-        return isinstance(expires, int | float) and expires <= now
+    # The metadata file's format and I/O live in ._meta (read as untrusted input).
+    _read_meta = staticmethod(read_meta)
+    _write_meta = staticmethod(write_meta)
+    _expired = staticmethod(expired)
 
     @staticmethod
     def _stamp(meta: dict[str, Any], written: Written) -> None:
@@ -223,7 +195,7 @@ class FileStore(Store):
     def _count(self, meta: dict[str, Any], data: Path) -> int:
         """The session's message count: the metadata's while the file is as it describes
         it, else counted from the file."""
-        st = _lstat(data)
+        st = lstat(data)
         if st is None:
             return 0
         count = meta.get("message_count")
@@ -252,7 +224,8 @@ class FileStore(Store):
             if owner is None or not owner[0].startswith(("s_", "h_")):
                 continue
             target, pid = owner
-            stem = next((target[:-len(end)] for end in (_DATA, _META) if target.endswith(end)),
+            stem = next((target[:-len(end)] for end in (_DATA, _META, RECORDS)
+                         if target.endswith(end)),
                         None)
             if stem is None or not is_stale(entry.path, pid, now):
                 continue
@@ -299,7 +272,7 @@ class FileStore(Store):
             if meta is None:
                 # New, or its metadata lost in a crash (then rebuilt from the file). A link
                 # is refused before anything is written.
-                st = _lstat(data)
+                st = lstat(data)
                 created = now if st is None else st.st_mtime
                 meta = {"session_id": session_id, "created_at": created, "updated_at": now,
                         "expires_at": None, "message_count": 0}
@@ -347,7 +320,7 @@ class FileStore(Store):
         data, meta_path, lock = self._paths(session_id)
         self._check()
         with self._locked(lock) as lock_fd:
-            if _lstat(data) is None:
+            if lstat(data) is None:
                 return RepairReport(0, 0, None)
             history = self._history(data)
             report = repair_history(history)
@@ -362,12 +335,19 @@ class FileStore(Store):
 
     def delete_session(self, session_id: str) -> bool:
         data, meta_path, lock = self._paths(session_id)
+        records_path, _ = self._records_path(session_id)
         self._check()
-        with self._locked(lock):
+        with self._locked(lock) as lock_fd:
+            now = time.time()
             meta = self._read_meta(meta_path)
             existed = (meta is not None or os.path.lexists(data)) and not self._expired(
-                meta, time.time())
+                meta, now)
+            try:
+                existed = record_files.load(records_path, now, session_id) is not None or existed
+            except StoreError:  # a damaged records file: deleted with the session
+                existed = True
             self._remove(data, meta_path)
+            record_files.save(records_path, session_id, None, lock_fd)
         return existed
 
     def _scan(self) -> dict[str, str]:
@@ -389,54 +369,86 @@ class FileStore(Store):
             if sid is None:
                 meta = self._read_meta(self.directory / name)
                 sid = meta.get("session_id") if meta else None
-                if not isinstance(sid, str):
+                if sid is None:
                     continue
-            found[sid] = stem
+            # Only the name the id is stored under: a planted file names no other session.
+            with contextlib.suppress(InputError):
+                if encode_name(sid) == stem:
+                    found[sid] = stem
         return found
 
-    def list_sessions(self, *, prefix: str = "", limit: int = 100,
-                      cursor: str | None = None) -> SessionPage:
-        check_page_args(prefix, limit, cursor)
+    def list_sessions(self, *, order: Order = "id", owner: str | None = None,
+                      prefix: str = "", metadata: Mapping[str, str] | None = None,
+                      limit: int = 100, cursor: str | None = None) -> SessionPage:
+        """Scans the directory and reads the metadata files (see
+        :mod:`~threadline.stores.file._sessions` for the cost)."""
+        query = check_list_args(order, owner, prefix, metadata, limit, cursor)
         self._check()
-        now = time.time()
-        stems = self._scan()
-        ids = sorted(sid for sid in stems
-                     if sid.startswith(prefix) and (cursor is None or sid > cursor))
-        page: list[str] = []
-        for sid in ids:
-            if not self._expired(self._read_meta(self.directory / (stems[sid] + _META)), now):
-                page.append(sid)
-                if len(page) > limit:
-                    return SessionPage(page[:limit], page[limit - 1])
-        return SessionPage(page, None)
+        return list_page(self, query)
 
     def session_info(self, session_id: str) -> SessionInfo | None:
         data, meta_path, _ = self._paths(session_id)
         self._check()
         meta = self._read_meta(meta_path)
+        if self._expired(meta, time.time()):
+            return None
+        st = lstat(data)
         if meta is None:
-            st = _lstat(data)
             if st is None:
                 return None
             # Metadata lost (a crash): describe the session from its file.
             count = self._history(data)._count()
-            return SessionInfo(session_id, count, _utc(st.st_mtime), _utc(st.st_mtime))
-        if self._expired(meta, time.time()):
-            return None
-        return SessionInfo(session_id, self._count(meta, data),
-                           _utc(meta.get("created_at")), _utc(meta.get("updated_at")),
-                           _utc(meta.get("expires_at")))
+        else:
+            count = self._count(meta, data)
+        created, updated = times(meta, st)
+        return SessionInfo(session_id, count, utc(created), utc(updated),
+                           utc((meta or {}).get("expires_at")), **session_fields(meta))
+
+    def _update_session(self, session_id: str, changes: SessionChanges) -> None:
+        """Rewrite the metadata file under the session's lock (creating the session,
+        empty, if it does not exist: the metadata file alone lists it); the messages are
+        not read and ``updated_at`` stays. Durable when it returns (see :mod:`._meta`)."""
+        data, meta_path, lock = self._paths(session_id)
+        given = changes.given()
+        self._check()
+        with self._locked(lock) as lock_fd:
+            now = time.time()
+            meta = self._read_meta(meta_path)
+            if meta is not None and self._expired(meta, now):
+                self._remove(data, meta_path)  # expired: it is created afresh
+                meta = None
+            if meta is None:
+                # New, or its metadata lost in a crash (then its times from the file).
+                st = lstat(data)
+                since = now if st is None else st.st_mtime
+                meta = {"session_id": session_id, "created_at": since, "updated_at": since,
+                        "expires_at": None if self.ttl is None else now + self.ttl,
+                        "message_count": 0}
+            apply_changes(meta, given)
+            self._write_meta(meta_path, meta, lock_fd, sync_dir=True)
+
+    def stats(self) -> StoreStats:
+        """Counted from the directory (see :func:`._sessions.store_stats`); ``bytes`` is
+        the total size of the history files."""
+        self._check()
+        return store_stats(self)
 
     def expire(self, session_id: str, ttl: float | None) -> None:
         _, meta_path, lock = self._paths(session_id)
         ttl = validate_ttl(ttl)
         self._check()
+        records_path, _ = self._records_path(session_id)
         with self._locked(lock) as lock_fd:
             now = time.time()
+            deadline = None if ttl is None else now + ttl
+            space = record_files.load(records_path, now, session_id)
+            if space is not None:  # records expire with their session
+                space.expires_at = deadline
+                record_files.save(records_path, session_id, space, lock_fd)
             meta = self._read_meta(meta_path)
             if meta is None or self._expired(meta, now):
                 return
-            meta["expires_at"] = None if ttl is None else now + ttl
+            meta["expires_at"] = deadline
             self._write_meta(meta_path, meta, lock_fd)
 
     def purge_expired(self) -> int:
@@ -451,6 +463,7 @@ class FileStore(Store):
                 if self._expired(self._read_meta(meta_path), time.time()):
                     self._remove(self.directory / (stem + _DATA), meta_path)
                     purged += 1
+        record_files.purge(self.directory, self._locked)  # records-only sessions too
         return purged
 
     def close(self) -> None:

@@ -4,7 +4,10 @@ A store's keys all start with its ``key_prefix`` ``P``, which must end with ``:`
 session's list is ``P{session_id}`` (LangChain's name for it); the store's own keys put a
 NUL after ``P`` (``P\\0sessions``, ``P\\0meta\\0{id}``...), which no session id and no
 prefix holds, so nobody else can name them. A session's records are two such keys
-(:meth:`Keys.records`): they are this store's alone, whatever its list's standing.
+(:meth:`Keys.records`): they are this store's alone, whatever its list's standing. The
+per-owner sets (:meth:`Keys.owner_recent`, :meth:`Keys.owner_ids`) end with the owner,
+which holds no NUL either (``check_owner``), after a NUL-terminated family name: no owner
+can name another family's key, nor another owner's.
 
 Only a list's name can be shared: with prefixes ``t1:`` and ``t1:admin:``, the key
 ``t1:admin:x`` is session ``admin:x`` of the first and session ``x`` of the second.
@@ -104,6 +107,24 @@ class Keys:
 
     def ids(self, sid: bytes) -> bytes:
         return self.ids_prefix + sid
+
+    @property
+    def recent(self) -> bytes:
+        """A sorted set of session ids scored by their ``updated_at`` (epoch seconds)."""
+        return self.prefix + b"\x00recent"
+
+    @property
+    def owner_heads(self) -> tuple[bytes, bytes]:
+        """Where an owner's two sets start; the scripts append the owner they read."""
+        return self.prefix + b"\x00orecent\x00", self.prefix + b"\x00oids\x00"
+
+    def owner_recent(self, owner: str) -> bytes:
+        """An owner's sessions scored by ``updated_at`` (as :attr:`recent`)."""
+        return self.owner_heads[0] + owner.encode("utf-8")
+
+    def owner_ids(self, owner: str) -> bytes:
+        """An owner's session ids, all scored 0 (as :attr:`index`, listed by id)."""
+        return self.owner_heads[1] + owner.encode("utf-8")
 
     def records(self, sid: bytes) -> tuple[bytes, bytes]:
         """The session's records: a hash of values by record key, and a sorted set of

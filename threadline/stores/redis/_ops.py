@@ -13,39 +13,30 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from threadline._errors import InputError, StoreError
+from threadline._errors import InputError
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
-    SessionInfo,
-    SessionPage,
     check_last,
     check_message_size,
     check_messages,
-    check_page_args,
     decode_messages,
     encode_message,
     validate_session_id,
     validate_ttl,
 )
 from threadline.stores.redis import _scripts as lua
-from threadline.stores.redis._keys import Keys, sid_bytes, text
+from threadline.stores.redis._keys import Keys, sid_bytes
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
 SCAN_BATCH = 500
 
 #: Redis refuses a bulk string (one command argument) longer than its
 #: ``proto-max-bulk-len``: 512 MB unless configured otherwise, and never below 1 MB.
 DEFAULT_MAX_BULK = 512 * 1024 * 1024
 MIN_MAX_BULK = 1024 * 1024
-
-
-def utc(raw: bytes | None) -> datetime | None:
-    return None if raw is None else datetime.fromtimestamp(float(raw), UTC)
 
 
 def milliseconds(ttl: float) -> int:
@@ -94,54 +85,65 @@ def _str(reply: Any) -> str:
     return reply.decode() if isinstance(reply, bytes) else str(reply)
 
 
-def standing_op(keys: Keys, sids: Sequence[bytes]) -> Operation[list[str]]:
-    """Where each session's list stands ('ours', 'none', 'foreign' or 'taken'), for many
-    sessions in one round trip of plain reads: the rule of
-    :data:`~threadline.stores.redis._scripts.STANDING` for bulk work (listing, reindex,
-    destroy), not atomic: a list changing hands during the call may be judged as it was."""
+#: The states of a session that exists: its list is ours, or update_session created it.
+LIVE = ("ours", "empty")
+
+
+def probe_op(keys: Keys, sids: Sequence[bytes], fields: Sequence[str] = ()
+             ) -> Operation[list[tuple[str, list[Any]]]]:
+    """Where each session's list stands ('ours', 'empty', 'none', 'foreign' or 'taken')
+    and the ``fields`` of its metadata hash, for many sessions in one round trip of plain
+    reads: the rule of :data:`~threadline.stores.redis._scripts.STANDING` for bulk work
+    (listing, reindex, destroy), not atomic: a list changing hands during the call may be
+    judged as it was."""
     if not sids:
         return []
     commands: list[Command] = []
     rivals = [keys.rivals(sid) for sid in sids]
     for sid, others in zip(sids, rivals, strict=True):
-        commands.append(("TYPE", keys.messages(sid)))
+        commands += [("TYPE", keys.messages(sid)), ("HMGET", keys.meta(sid), "empty", *fields)]
         if others:
             commands.append(("ZSCORE", keys.index, sid))
             for rival in others:
-                commands.append(("ZSCORE", rival.keys.index, rival.sid))
+                commands += [("ZSCORE", rival.keys.index, rival.sid),
+                             ("HEXISTS", rival.keys.meta(rival.sid), "empty")]
                 if rival.longer:
                     commands.append(("EXISTS", rival.keys.schema))
     replies = iter((yield Batch(commands)))
-    states: list[str] = []
+    found: list[tuple[str, list[Any]]] = []
     for others in rivals:
-        kind = _str(next(replies))
+        kind, (empty, *values) = _str(next(replies)), next(replies)
+        none = "empty" if empty else "none"
         if not others:
-            states.append({"list": "ours", "none": "none"}.get(kind, "foreign"))
+            found.append(({"list": "ours", "none": none}.get(kind, "foreign"), values))
             continue
         mine = next(replies) is not None
-        claimed = longer = False
+        claimed = longer = rival_empty = False
         for rival in others:
-            claimed |= next(replies) is not None
+            claims, its_empty = next(replies) is not None, bool(next(replies))
+            claimed |= claims
+            rival_empty |= claims and its_empty
             if rival.longer:
                 longer |= bool(next(replies))
-        states.append("none" if kind == "none" else "foreign" if kind != "list" else
-                      "taken" if claimed or (longer and not mine) else "ours")
-    return states
+        state = (("taken" if rival_empty else none) if kind == "none" else
+                 "foreign" if kind != "list" else
+                 "taken" if claimed or (longer and not mine) else "ours")
+        found.append((state, values))
+    return found
 
 
-def cleanup_command(keys: Keys, sids: Sequence[bytes]) -> Command:
+def standing_op(keys: Keys, sids: Sequence[bytes]) -> Operation[list[str]]:
+    """The states of :func:`probe_op` alone."""
+    return [state for state, _ in (yield from probe_op(keys, sids))]
+
+
+def cleanup_command(keys: Keys, sids: Sequence[bytes], owner: str | None = None) -> Command:
+    """An EVAL of :data:`~threadline.stores.redis._scripts.CLEANUP`: what is left of
+    those sessions if they are gone; with ``owner``, also their entries in its sets if
+    they are gone or not its any more."""
     triples = [k for sid in sids for k in keys.session(sid)]
-    return ("EVAL", lua.CLEANUP, 1 + len(triples), keys.index, *triples, *sids)
-
-
-def setup_op(keys: Keys) -> Operation[None]:
-    (_, version) = yield Batch([("SET", keys.schema, SCHEMA_VERSION, "NX"),
-                                 ("GET", keys.schema)])
-    if version is not None and int(version) > SCHEMA_VERSION:
-        raise StoreError(
-            f"the keys under this prefix use layout version {int(version)}, newer than this "
-            f"threadline understands ({SCHEMA_VERSION}); upgrade threadline"
-        )
+    return ("EVAL", lua.CLEANUP, 2 + len(triples), keys.index, keys.recent, *triples,
+            *keys.owner_heads, "" if owner is None else owner, *sids)
 
 
 def encode_batch(session_id: str, messages: Sequence[BaseMessage],
@@ -175,8 +177,9 @@ def append_op(keys: Keys, session_id: str, messages: Sequence[BaseMessage],
                                errors_as_replies=True)
         check_message_size(max(sizes), max_bulk(reply),
                            "Redis's proto-max-bulk-len, its largest value")
-    (pushed,) = yield Batch([by_id(keys, lua.APPEND, sid, repr(time.time()),
-                                   "" if ttl is None else milliseconds(ttl), *args)],
+    (pushed,) = yield Batch([by_id(keys, lua.APPEND, sid, *keys.owner_heads, repr(time.time()),
+                                   "" if ttl is None else milliseconds(ttl), *args,
+                                   own=[keys.recent])],
                             writes=True)
     if pushed == -1:
         raise InputError(
@@ -225,18 +228,9 @@ def delete_op(keys: Keys, session_id: str) -> Operation[bool]:
     """Delete the session's list (if it is ours), its keys and its records; whether the
     list or records existed."""
     sid = sid_bytes(session_id)
-    (deleted,) = yield Batch([by_id(keys, lua.DELETE, sid, own=keys.records(sid))])
+    (deleted,) = yield Batch([by_id(keys, lua.DELETE, sid, *keys.owner_heads,
+                                    own=[*keys.records(sid), keys.recent])])
     return bool(deleted)
-
-
-def info_op(keys: Keys, session_id: str) -> Operation[SessionInfo | None]:
-    (reply,) = yield Batch([by_id(keys, lua.INFO, sid_bytes(session_id))])
-    if not reply or not reply[0]:
-        return None
-    count, created, updated, pttl = reply
-    expires = (datetime.now(UTC).timestamp() + pttl / 1000) if pttl > 0 else None
-    return SessionInfo(session_id, int(count), utc(created), utc(updated),
-                       None if expires is None else datetime.fromtimestamp(expires, UTC))
 
 
 def expire_op(keys: Keys, session_id: str, ttl: float | None) -> Operation[None]:
@@ -256,31 +250,7 @@ def live_op(keys: Keys, sids: list[bytes]) -> Operation[tuple[list[bytes], int]]
     removed = 0
     if dead:
         (removed,) = yield Batch([cleanup_command(keys, dead)])
-    return [sid for sid, state in zip(sids, states, strict=True) if state == "ours"], int(removed)
-
-
-def list_op(keys: Keys, prefix: str, limit: int,
-             cursor: str | None) -> Operation[SessionPage]:
-    check_page_args(prefix, limit, cursor)
-    low = prefix.encode("utf-8", "surrogatepass")
-    start = b"[" + low if low else b"-"
-    if cursor is not None:
-        after = cursor.encode("utf-8", "surrogatepass")
-        if after >= low:
-            start = b"(" + after
-    # No UTF-8 byte is 0xff, so every id starting with the prefix sorts below prefix+0xff.
-    stop = b"(" + low + b"\xff" if low else b"+"
-    found: list[bytes] = []
-    while len(found) <= limit:
-        want = limit + 1 - len(found)
-        (batch,) = yield Batch([("ZRANGEBYLEX", keys.index, start, stop, "LIMIT", 0, want)])
-        live, _ = yield from live_op(keys, list(batch))
-        found += live
-        if len(batch) < want:
-            break
-        start = b"(" + batch[-1]
-    ids = [text(sid) for sid in found[:limit]]
-    return SessionPage(ids, ids[-1] if len(found) > limit else None)
+    return [sid for sid, state in zip(sids, states, strict=True) if state in LIVE], int(removed)
 
 
 def scan_op(pattern: bytes, kind: str | None, cursor: int) -> Operation[tuple[int, list[bytes]]]:
@@ -334,8 +304,10 @@ def reindex_op(keys: Keys) -> Operation[int]:
         states = yield from standing_op(keys, sids)
         ours = [sid for sid, state in zip(sids, states, strict=True) if state == "ours"]
         if ours:
-            (count,) = yield Batch([("ZADD", keys.index, "NX",
-                                     *[part for sid in ours for part in (0, sid)])])
+            parts = [part for sid in ours for part in (0, sid)]
+            # Never active through this store: oldest in the recent order.
+            count, _ = yield Batch([("ZADD", keys.index, "NX", *parts),
+                                    ("ZADD", keys.recent, "NX", *parts)])
             added += int(count)
         if not cursor:
             return added

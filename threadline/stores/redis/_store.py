@@ -11,7 +11,12 @@ Layout (``P`` is the ``key_prefix`` option, default LangChain's ``"message_store
   skips a message whose id the session holds (a retried turn is stored once).
 * ``P\\0sessions`` — a sorted set of session ids, all scored 0, so ``ZRANGEBYLEX`` lists
   ids by prefix in byte order (= code-point order) with the last id as the cursor.
-* ``P\\0schema`` — the layout version.
+* ``P\\0schema`` — the layout version (2: a store of layout 1 gets its recent set built
+  from the index, once, by ``setup``).
+* ``P\\0recent``, ``P\\0orecent\\0{owner}``, ``P\\0oids\\0{owner}`` — sorted sets of
+  sessions by last activity, and an owner's by activity and by id; the hash also holds a
+  session's title, metadata, owner, parent and fork point (see
+  :mod:`threadline.stores.redis._sessions`).
 * ``P\\0rec\\0{session_id}`` and ``P\\0reckeys\\0{session_id}`` — the session's records:
   a hash of values and a sorted set of their keys (see
   :mod:`threadline.stores.redis._records`); deleted and expired with the session.
@@ -52,14 +57,16 @@ none of ``t1:admin:``'s keys. What a prefix cannot protect: another application'
 its own prefix.
 
 The list is the session: one whose list is gone does not exist, whatever our own keys
-say. Redis expires list, hash and id set together (every append gives the three one
-expiry), but LangChain's ``clear()`` deletes the list only, leaving the rest behind. So
+say, except a session ``update_session`` created and nothing was appended to yet (Redis
+keeps no empty list: its hash, marked ``empty``, is the session; see ``_sessions``).
+Redis expires list, hash and id set together (every append gives the three one expiry),
+but LangChain's ``clear()`` deletes the list only, leaving the rest behind. So
 ``session_info`` and reads answer "no such session"; the next append starts it afresh
 (its script sees that the list is missing and drops the stale hash and ids, so
 ``created_at`` is the time of that append and old ids are forgotten); listing skips index
 entries whose list is gone and drops them, their hash and id set with a small atomic
 script; and :meth:`purge_expired` sweeps the whole index, then SCANs the prefix for
-hashes and id sets whose index entry is gone too.
+hashes and id sets whose index entry is gone too, then the recent and owners' sets.
 
 Appending is one round trip: one EVAL of a script (``APPEND`` in ``_scripts``) that
 skips messages whose id the set holds, LPUSHes the others, stamps the hash, sets the
@@ -116,7 +123,6 @@ from threadline._errors import (
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
     SessionInfo,
-    SessionPage,
     Store,
     check_limit,
     check_messages,
@@ -125,6 +131,7 @@ from threadline.stores._base import (
 )
 from threadline.stores._url import StoreURL
 from threadline.stores.redis._keys import DEFAULT_PREFIX, Keys, check_prefix, sid_bytes
+from threadline.stores.redis._layout import setup_op
 from threadline.stores.redis._ops import (
     Batch,
     Operation,
@@ -134,12 +141,8 @@ from threadline.stores.redis._ops import (
     encode_batch,
     expire_op,
     get_op,
-    info_op,
-    list_op,
     page_op,
-    purge_op,
     reindex_op,
-    setup_op,
 )
 from threadline.stores.redis._records import (
     delete_records_op,
@@ -147,6 +150,8 @@ from threadline.stores.redis._records import (
     put_records_op,
     scan_records_op,
 )
+from threadline.stores.redis._session_store import SessionMethods
+from threadline.stores.redis._sessions import info_op, purge_all_op
 
 try:
     import redis
@@ -206,7 +211,7 @@ def _outcome(append: _Append | None) -> str:
             "it was not sent again: that could store them twice)")
 
 
-class RedisStore(Store):
+class RedisStore(SessionMethods, Store):
     """Sessions in Redis, in LangChain's layout: ``open_store("redis://localhost/0")``.
 
     Options: ``key_prefix`` (default ``"message_store:"``; not empty, ending with ``:``,
@@ -470,10 +475,6 @@ class RedisStore(Store):
     def delete_session(self, session_id: str) -> bool:
         return self._run(delete_op(self._keys, session_id))
 
-    def list_sessions(self, *, prefix: str = "", limit: int = 100,
-                      cursor: str | None = None) -> SessionPage:
-        return self._run(list_op(self._keys, prefix, limit, cursor))
-
     def session_info(self, session_id: str) -> SessionInfo | None:
         return self._run(info_op(self._keys, session_id))
 
@@ -482,9 +483,9 @@ class RedisStore(Store):
 
     def purge_expired(self) -> int:
         """Drop what is left of sessions whose list is gone (expired, or cleared by
-        LangChain): index entries, then metadata hashes found by a SCAN of the prefix;
-        how many sessions lost a key."""
-        return self._run(purge_op(self._keys))
+        LangChain): index entries, then metadata hashes found by a SCAN of the prefix,
+        then members of the recent and owners' sets; how many sessions lost a key."""
+        return self._run(purge_all_op(self._keys))
 
     def ping(self) -> None:
         with self._errors():
@@ -523,12 +524,6 @@ class RedisStore(Store):
         return await self._arun(delete_op(self._keys, session_id),
                                 lambda: self.delete_session(session_id))
 
-    async def alist_sessions(self, *, prefix: str = "", limit: int = 100,
-                             cursor: str | None = None) -> SessionPage:
-        return await self._arun(
-            list_op(self._keys, prefix, limit, cursor),
-            lambda: self.list_sessions(prefix=prefix, limit=limit, cursor=cursor))
-
     async def asession_info(self, session_id: str) -> SessionInfo | None:
         return await self._arun(info_op(self._keys, session_id),
                                 lambda: self.session_info(session_id))
@@ -538,7 +533,7 @@ class RedisStore(Store):
                          lambda: self.expire(session_id, ttl))
 
     async def apurge_expired(self) -> int:
-        return await self._arun(purge_op(self._keys), self.purge_expired)
+        return await self._arun(purge_all_op(self._keys), self.purge_expired)
 
     async def aclose(self) -> None:
         entry = self._loop_clients.get(asyncio.get_running_loop()) if self._owns_client else None

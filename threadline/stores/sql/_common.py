@@ -64,6 +64,11 @@ class TableNames:
     recsets: str
     records: str
     recsets_expires_index: str
+    #: Sessions by last activity (recent-first listing), by owner and last activity, and
+    #: the full-text index (or FTS table) over message text.
+    recent_index: str
+    owner_index: str
+    search_index: str
 
 
 def table_names(table: str = DEFAULT_TABLE) -> TableNames:
@@ -83,6 +88,9 @@ def table_names(table: str = DEFAULT_TABLE) -> TableNames:
         recsets=f"{table}_recsets",
         records=f"{table}_records",
         recsets_expires_index=f"{table}_recsets_expires_idx",
+        recent_index=f"{table}_recent_idx",
+        owner_index=f"{table}_owner_idx",
+        search_index=f"{table}_fts",
     )
 
 

@@ -22,6 +22,10 @@ Design:
   the server (restart), so it is discarded before use at no round trip; reads, and
   appends whose every message has an id (idempotent), are run once more on a connection
   error; other writes are not (the statement may have run); timeouts are not retried.
+* Sessions as objects (:mod:`._mysql_sessions`): ``search`` drives
+  :func:`~._mysql_sessions.search_steps` (FULLTEXT candidates in batches, checked in
+  Python; the portable scan when no term is indexed) and ``fork`` copies rows
+  server-side in one transaction.
 * Records (:mod:`._mysql_records`): a put larger than ``max_allowed_packet`` is several
   ops, run in order on one connection as one transaction (:meth:`MySQLStore._run_all`);
   when one fails the connection is closed, which rolls the transaction back, and a
@@ -46,10 +50,18 @@ from threadline._errors import (
     StoreConnectionError,
     StoreError,
 )
+from threadline.stores._base import SessionInfo, validate_session_id
+from threadline.stores._sessions import SearchHit, check_search_args, scan_search
 from threadline.stores._url import StoreURL
 from threadline.stores.sql._common import check_text_sizes
 from threadline.stores.sql._mysql_records import RECORDS
-from threadline.stores.sql._mysql_statements import STATEMENTS, Names, setup_steps
+from threadline.stores.sql._mysql_sessions import STATEMENTS, fork_op, search_steps
+from threadline.stores.sql._mysql_statements import (
+    MAX_INDEXED_WORD,
+    Names,
+    ServerLimits,
+    setup_steps,
+)
 from threadline.stores.sql._server import Op, Rows, adrive, drive
 from threadline.stores.sql._server_records import SQLRecordsStore
 
@@ -223,6 +235,8 @@ class MySQLStore(SQLRecordsStore):
                 f"got {self.url.render()!r}")
         self._configure(Names)
         self._max_packet: int | None = None  # the server's max_allowed_packet
+        # FULLTEXT word lengths (InnoDB's defaults until setup reads the server's).
+        self._limits = ServerLimits(self.MAX_MESSAGE_BYTES, 3, MAX_INDEXED_WORD)
         self._pool: _SyncPool | None = None
         self._pool_lock = threading.Lock()
         self._apool: Any = None
@@ -368,14 +382,58 @@ class MySQLStore(SQLRecordsStore):
         conn = self._acquire(pool)
         broken = True
         try:
-            self._max_packet = drive(setup_steps(self._names),
-                                     lambda op: self._execute(conn, op))
+            self._limits = drive(setup_steps(self._names),
+                                 lambda op: self._execute(conn, op))
+            self._max_packet = self._limits.max_packet
             broken = False
         except (pymysql.err.MySQLError, OSError) as exc:
             raise self._wrap(exc, "set up the schema in", self.STATEMENTS.ping) from exc
         finally:
             pool.release(conn, broken=broken)
         self._ready = True
+
+    # -- sessions: search and fork ------------------------------------------------------
+
+    def search(self, query: str, *, owner: str | None = None,
+               limit: int = 20) -> list[SearchHit]:
+        terms = check_search_args(query, owner, limit)
+        if not self._ready:
+            self.setup()  # the server's FULLTEXT word lengths decide the plan
+        hits = drive(search_steps(self._names, terms, owner, limit, self._limits), self._run)
+        return scan_search(self, terms, owner, limit) if hits is None else hits
+
+    async def asearch(self, query: str, *, owner: str | None = None,
+                      limit: int = 20) -> list[SearchHit]:
+        terms = check_search_args(query, owner, limit)
+        if not self._ready:
+            await self.asetup()
+        hits = await adrive(search_steps(self._names, terms, owner, limit, self._limits),
+                            self._arun)
+        if hits is None:
+            return await run_sync(scan_search, self, terms, owner, limit)
+        return hits
+
+    def fork(self, session_id: str, new_session_id: str, *,
+             at: int | None = None) -> SessionInfo:
+        """:meth:`Store.fork` in one server-side transaction (the rows are copied by
+        ``INSERT ... SELECT``, never read by the client)."""
+        validate_session_id(new_session_id)
+        source = self._fork_source(session_id, new_session_id, at)
+        count = source.message_count if at is None else at
+        self._run(fork_op(self._names, source, new_session_id, count, self.ttl))
+        info = self.session_info(new_session_id)
+        assert info is not None
+        return info
+
+    async def afork(self, session_id: str, new_session_id: str, *,
+                    at: int | None = None) -> SessionInfo:
+        validate_session_id(new_session_id)
+        source = await run_sync(self._fork_source, session_id, new_session_id, at)
+        count = source.message_count if at is None else at
+        await self._arun(fork_op(self._names, source, new_session_id, count, self.ttl))
+        info = await self.asession_info(new_session_id)
+        assert info is not None
+        return info
 
     def close(self) -> None:
         self._closed = True
@@ -498,8 +556,9 @@ class MySQLStore(SQLRecordsStore):
         pool = await self._get_apool()
         conn = await self._aacquire(pool)
         try:
-            self._max_packet = await adrive(setup_steps(self._names),
-                                            lambda op: self._aexecute(conn, op))
+            self._limits = await adrive(setup_steps(self._names),
+                                        lambda op: self._aexecute(conn, op))
+            self._max_packet = self._limits.max_packet
         except BaseException as exc:
             conn.close()  # also releases the setup lock
             if isinstance(exc, TimeoutError):

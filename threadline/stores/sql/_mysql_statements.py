@@ -18,21 +18,32 @@ rows are deleted before the INSERT, so its ids are forgotten with them.
 Records live in ``<table>_recsets`` / ``<table>_records`` (migration 3; their statements
 are in :mod:`threadline.stores.sql._mysql_records`); ``delete``, ``expire``, ``purge`` and
 ``destroy`` below cover them in the same round trip and transaction.
+
+Sessions as objects (migration 4; their statements are in
+:mod:`threadline.stores.sql._mysql_sessions`): the sessions row gains ``title``,
+``metadata`` (JSON text), ``owner`` (utf8 bytes: no PAD SPACE), ``parent``, ``fork_point``
+and ``id_head``, the first 768 bytes of the id (a stored generated column: a BLOB cannot
+be a key part, and 768 bytes keep ``(owner, updated_at, id_head, sid)`` under InnoDB's
+3072-byte key limit). Each message row gains ``search_text``, the words of its text as
+:func:`search_text` computes them in Python at append, under a FULLTEXT index built
+without stopwords. An append to an expired session forgets its metadata with its messages.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from threadline._errors import ConfigurationError, StoreError
 from threadline.messages._values import BaseMessage
-from threadline.stores._base import SessionInfo, SessionPage, decode_messages, validate_identifier
-from threadline.stores.sql._server import Op, Rows, Statements, no_result
+from threadline.stores._base import decode_messages, validate_identifier
+from threadline.stores._sessions import _WORD, message_text
+from threadline.stores.sql._server import Op, Rows, no_result
 
-__all__ = ["MIGRATIONS", "STATEMENTS", "Names", "setup_steps"]
+__all__ = ["MAX_INDEXED_WORD", "MIGRATIONS", "PING", "Names", "ServerLimits", "search_text",
+           "setup_steps"]
 
 _NOW = "UTC_TIMESTAMP(6)"
 _TTL = "DATE_ADD(UTC_TIMESTAMP(6), INTERVAL %s MICROSECOND)"  # NULL ttl -> NULL
@@ -78,6 +89,27 @@ class Names:
         self.schema = f"`{table}_schema`"
         self.rs = f"`{table}_recsets`"
         self.r = f"`{table}_records`"
+
+
+#: The longest word InnoDB indexes (``innodb_ft_max_token_size``'s default): longer
+#: words (hashes, base64) are left out of ``search_text`` and never searched by index.
+MAX_INDEXED_WORD = 84
+#: ``search_text`` keeps each word once, so it is far shorter than a long text; this
+#: bounds the rare vocabulary larger than that (words past it are found by no search).
+MAX_SEARCH_TEXT = 1 << 18
+
+
+def search_text(message: BaseMessage) -> str:
+    """The words of a message's searchable text (:func:`message_text`), case-folded,
+    each once, separated by spaces: the text the FULLTEXT index reads. Splitting here,
+    with the rule :func:`~threadline.stores._sessions.search_terms` applies to queries,
+    makes InnoDB's tokenizer see exactly the words a search looks for (it would keep
+    ``_`` and ``'`` inside words, and compare case with the binary collation)."""
+    words = dict.fromkeys(word.casefold() for word in _WORD.findall(message_text(message)))
+    text = " ".join(word for word in words if len(word) <= MAX_INDEXED_WORD)
+    if len(text) > MAX_SEARCH_TEXT:
+        text = text[:text.rfind(" ", 0, MAX_SEARCH_TEXT + 1)]
+    return text
 
 
 def _live(alias: str) -> str:
@@ -137,14 +169,95 @@ def _migration_3(n: Names, columns: set[str]) -> list[str]:
     ]
 
 
+_SESSION_COLUMNS = ("title", "metadata", "owner", "parent", "fork_point")
+
+
+def _migration_4(n: Names, columns: set[str]) -> list[str | Generator[Op[Any], Rows, None]]:
+    """Sessions as objects: their fields and the recent / owner indexes, and the
+    messages' searchable text, backfilled in Python, then its FULLTEXT index (built
+    after the backfill: one bulk build). Each step checks what a killed setup did."""
+    steps: list[str | Generator[Op[Any], Rows, None]] = []
+    if "title" not in columns:
+        steps.append(
+            f"ALTER TABLE {n.s} ADD COLUMN title VARCHAR(512) NULL,"
+            " ADD COLUMN metadata LONGTEXT NULL, ADD COLUMN owner VARBINARY(1024) NULL,"
+            " ADD COLUMN parent MEDIUMBLOB NULL, ADD COLUMN fork_point BIGINT NULL,"
+            " ADD COLUMN id_head VARBINARY(768) AS (LEFT(session_id, 768)) STORED,"
+            " ADD KEY recent (updated_at, id_head, sid),"
+            " ADD KEY owner_recent (owner, updated_at, id_head, sid),"
+            " ADD KEY owner_id (owner, id_head, sid)")
+    if "search_text" not in columns:
+        steps.append(f"ALTER TABLE {n.m} ADD COLUMN search_text MEDIUMTEXT NULL")
+    steps += [_backfill_search_text(n), _add_fulltext(n)]
+    return steps
+
+
+#: Rows read per backfill query, and characters of search text per UPDATE.
+_BACKFILL_ROWS = 200
+_BACKFILL_CHARS = 1 << 20
+
+
+def _backfill_search_text(n: Names) -> Generator[Op[Any], Rows, None]:
+    """``search_text`` of the rows stored before migration 4 (unreadable ones get "")."""
+    last = 0
+    while True:
+        rows = yield Op(f"SELECT id, message FROM {n.m} WHERE id > %s AND search_text IS NULL"
+                        " ORDER BY id LIMIT %s", (last, _BACKFILL_ROWS), list)
+        if not rows:
+            return
+        batch: list[tuple[int, str]] = []
+        for row_id, message in rows:
+            decoded = decode_messages([message], skip_invalid=True)
+            batch.append((int(row_id), search_text(decoded[0]) if decoded else ""))
+            if sum(len(text) for _, text in batch) > _BACKFILL_CHARS:
+                yield _update_search_text(n, batch)
+                batch = []
+        if batch:
+            yield _update_search_text(n, batch)
+        last = int(rows[-1][0])
+
+
+def _update_search_text(n: Names, batch: Sequence[tuple[int, str]]) -> Op[None]:
+    cases = " ".join(["WHEN %s THEN %s"] * len(batch))
+    ids = ", ".join(["%s"] * len(batch))
+    params = (*(v for pair in batch for v in pair), *(row_id for row_id, _ in batch))
+    return Op(f"UPDATE {n.m} SET search_text = CASE id {cases} END WHERE id IN ({ids})",
+              params, no_result)
+
+
+def _add_fulltext(n: Names) -> Generator[Op[Any], Rows, None]:
+    """The FULLTEXT index, built without stopwords (InnoDB fixes the stopword list of an
+    index when it is built; with none, every word a search asks for is indexed, only
+    words shorter than ``innodb_ft_min_token_size`` are not)."""
+    rows = yield Op("SELECT 1 FROM information_schema.statistics WHERE table_schema ="
+                    " DATABASE() AND table_name = %s AND index_name = 'search'",
+                    (n.table,), list)
+    if not rows:
+        yield Op("SET @threadline_stopword = @@SESSION.innodb_ft_enable_stopword;"
+                 " SET SESSION innodb_ft_enable_stopword = OFF;"
+                 f" ALTER TABLE {n.m} ADD FULLTEXT KEY search (search_text);"
+                 " SET SESSION innodb_ft_enable_stopword = @threadline_stopword",
+                 (), no_result)
+
+
 #: Schema migrations, in order; the schema table holds how many have run. Each gets the
-#: columns the messages table has.
-MIGRATIONS: list[Callable[[Names, set[str]], list[str]]] = [
-    _migration_1, _migration_2, _migration_3]
+#: columns the messages and sessions tables have, and returns statements, or generators
+#: of ops for steps that read first (:func:`setup_steps` drives them).
+MIGRATIONS: list[Callable[[Names, set[str]], Sequence[str | Generator[Op[Any], Rows, None]]]] = [
+    _migration_1, _migration_2, _migration_3, _migration_4]
 
 
-def setup_steps(n: Names) -> Generator[Op[Any], Rows, int]:
-    """Create or migrate the schema; returns the server's ``max_allowed_packet``."""
+class ServerLimits(NamedTuple):
+    """What setup learns of the server: ``max_allowed_packet`` (bytes), and the
+    shortest and longest word its FULLTEXT indexes hold (characters)."""
+
+    max_packet: int
+    min_word: int
+    max_word: int
+
+
+def setup_steps(n: Names) -> Generator[Op[Any], Rows, ServerLimits]:
+    """Create or migrate the schema; returns the server's limits."""
     # DDL commits implicitly in MySQL: a named lock serialises concurrent setups.
     # The lock is released at the end, or with the connection the shells close on error.
     yield Op("SELECT GET_LOCK(%s, 30)", (f"threadline:{n.table}",), no_result)
@@ -170,21 +283,38 @@ def setup_steps(n: Names) -> Generator[Op[Any], Rows, int]:
     columns: set[str] = set()
     if 0 < version < len(MIGRATIONS):
         rows = yield Op("SELECT column_name FROM information_schema.columns"
-                        " WHERE table_schema = DATABASE() AND table_name = %s", (n.table,), list)
+                        " WHERE table_schema = DATABASE() AND table_name IN (%s, %s)",
+                        (n.table, f"{n.table}_sessions"), list)
         columns = {_text(r[0]) for r in rows}
     for migration in MIGRATIONS[version:]:
-        for statement in migration(n, columns):
-            yield Op(statement, (), no_result)
+        yield from _steps(migration(n, columns))
     if version < len(MIGRATIONS):
         yield Op(f"UPDATE {n.schema} SET version = %s", (len(MIGRATIONS),), no_result)
-    rows = yield Op("SELECT @@max_allowed_packet, RELEASE_LOCK(%s)",
+    rows = yield Op("SELECT @@max_allowed_packet, @@innodb_ft_min_token_size,"
+                    " @@innodb_ft_max_token_size, RELEASE_LOCK(%s)",
                     (f"threadline:{n.table}",), list)
-    return int(rows[0][0])
+    packet, low, high = (int(value) for value in rows[0][:3])
+    return ServerLimits(packet, low, min(high, MAX_INDEXED_WORD))
+
+
+def _steps(items: Iterable[str | Generator[Op[Any], Rows, None]]
+           ) -> Generator[Op[Any], Rows, None]:
+    for item in items:
+        if isinstance(item, str):
+            yield Op(item, (), no_result)
+        else:
+            yield from item
 
 
 def _append_op(n: Names, session_id: str, texts: Sequence[str],
                message_ids: Sequence[str | None], ttl: float | None) -> Op[None]:
     expired = f"expires_at <= {_NOW}"
+    # The columns of migration 4, unless MIGRATIONS was cut short (as tests do to write
+    # the tables of an older threadline): the append writes what the schema has.
+    new = len(MIGRATIONS) >= 4
+    # An expired session forgets its title, metadata, owner and fork with its messages.
+    forget = "".join(f" {column} = IF({expired}, NULL, {column}),"
+                     for column in _SESSION_COLUMNS) if new else ""
     # ON DUPLICATE KEY UPDATE assigns left to right and later expressions see earlier
     # results, so everything that looks at the old expires_at comes before it. An
     # expired (unpurged) session restarts: its older messages are deleted below.
@@ -197,20 +327,25 @@ def _append_op(n: Names, session_id: str, texts: Sequence[str],
         f" created_at = IF({expired}, VALUES(created_at), created_at),"
         f" message_count = IF({expired}, 0, message_count),"
         f" floor_id = IF({expired}, (SELECT COALESCE(MAX(id), 0) FROM {n.m}), floor_id),"
-        " updated_at = VALUES(updated_at),"
+        f"{forget} updated_at = VALUES(updated_at),"
         f" expires_at = COALESCE(VALUES(expires_at), IF({expired}, NULL, expires_at));"
         " SET @threadline_sid = LAST_INSERT_ID();"
         f" DELETE m FROM {n.m} AS m JOIN {n.s} AS s ON s.sid = m.sid"
         " WHERE m.sid = @threadline_sid AND m.id <= s.floor_id;"
-        f" INSERT INTO {n.m} (sid, msg_key, message) VALUES "
-        + ", ".join(["(@threadline_sid, %s, %s)"] * len(texts))
+        f" INSERT INTO {n.m} (sid, msg_key, message{', search_text' if new else ''}) VALUES "
+        + ", ".join([f"(@threadline_sid, %s, %s{', %s' if new else ''})"] * len(texts))
         + " ON DUPLICATE KEY UPDATE id = id;"
         " SET @threadline_added = ROW_COUNT();"
         f" UPDATE {n.s} SET message_count = message_count + @threadline_added"
         " WHERE sid = @threadline_sid; COMMIT"
     )
-    rows = [v for key, text in zip(message_ids, texts, strict=True)
-            for v in (_message_key(key), text)]
+    if new:  # the texts were encoded from messages a moment ago: they decode
+        searched = [search_text(message) for message in decode_messages(texts)]
+        rows = [v for key, text, words in zip(message_ids, texts, searched, strict=True)
+                for v in (_message_key(key), text, words)]
+    else:
+        rows = [v for key, text in zip(message_ids, texts, strict=True)
+                for v in (_message_key(key), text)]
     params = (_hash(session_id), _id_bytes(session_id), _micros(ttl), *rows)
     # Safe to run again after a dropped connection only if every message has an id.
     return Op(query, params, no_result, retry=None not in message_ids, write=True,
@@ -261,33 +396,6 @@ def _delete_op(n: Names, session_id: str) -> Op[bool]:
     return Op(query, key * 5, lambda rows: int(rows[0][0]) > 0, write=True)
 
 
-def _list_op(n: Names, prefix: str, limit: int, cursor: str | None) -> Op[SessionPage]:
-    raw = _id_bytes(prefix)
-    query = (f"SELECT s.session_id FROM {n.s} AS s WHERE {_LIVE}"
-             " AND LEFT(s.session_id, %s) = %s AND (%s IS NULL OR s.session_id > %s)"
-             " ORDER BY s.session_id LIMIT %s")
-    after = None if cursor is None else _id_bytes(cursor)
-
-    def page(rows: Rows) -> SessionPage:
-        ids = [_text(r[0]) for r in rows[:limit]]
-        return SessionPage(ids, ids[-1] if len(rows) > limit else None)
-
-    return Op(query, (len(raw), raw, after, after, limit + 1), page)
-
-
-def _info_op(n: Names, session_id: str) -> Op[SessionInfo | None]:
-    query = (f"SELECT s.message_count, s.created_at, s.updated_at, s.expires_at FROM {n.s} AS s"
-             f" WHERE s.session_hash = %s AND s.session_id = %s AND {_LIVE}")
-
-    def info(rows: Rows) -> SessionInfo | None:
-        if not rows:
-            return None
-        count, created, updated, expires = rows[0]
-        return SessionInfo(session_id, int(count), _utc(created), _utc(updated), _utc(expires))
-
-    return Op(query, (_hash(session_id), _id_bytes(session_id)), info)
-
-
 def _expire_op(n: Names, session_id: str, ttl: float | None) -> Op[None]:
     # The recsets row first, then the sessions row: the order of every write.
     query = ("START TRANSACTION;"
@@ -317,8 +425,4 @@ def _destroy_op(n: Names) -> Op[None]:
               write=True)
 
 
-_PING = Op("SELECT 1", (), no_result)
-
-STATEMENTS = Statements(append=_append_op, get=_get_op, delete=_delete_op, page=_list_op,
-                        info=_info_op, expire=_expire_op, purge=_purge_op,
-                        destroy=_destroy_op, ping=_PING, after=_after_op)
+PING: Op[None] = Op("SELECT 1", (), no_result)

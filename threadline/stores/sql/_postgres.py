@@ -27,6 +27,10 @@ Design:
   victim (rolled back), runs again at once.
 * Records (:mod:`._postgres_records`) are ops like the rest: one statement per call,
   native on both shells.
+* Sessions (:mod:`._postgres_sessions`): fields, listings and stats are ops too. Search
+  and the schema upgrade's indexing of older messages are generators of ops (several
+  round trips, each its own statement) that both shells drive; ``fork`` copies the rows
+  on the server in one statement after the base class's checks.
 """
 
 from __future__ import annotations
@@ -47,9 +51,17 @@ from threadline._errors import (
     StoreConnectionError,
     StoreError,
 )
+from threadline.stores._base import SessionInfo
+from threadline.stores._sessions import SearchHit, check_search_args
 from threadline.stores._url import StoreURL
 from threadline.stores.sql._postgres_records import RECORDS
-from threadline.stores.sql._postgres_statements import STATEMENTS, Names, setup_steps
+from threadline.stores.sql._postgres_sessions import (
+    STATEMENTS,
+    fill_steps,
+    fork_op,
+    search_steps,
+)
+from threadline.stores.sql._postgres_statements import Names, setup_steps
 from threadline.stores.sql._server import Op, adrive, drive
 from threadline.stores.sql._server_records import SQLRecordsStore
 from threadline.stores.sql._watchdog import WATCHDOG, arm_in_loop
@@ -213,6 +225,31 @@ class PostgresStore(SQLRecordsStore):
         self._busy = 0  # connections of the sync pool in use (to explain a pool timeout)
         self._busy_lock = threading.Lock()
 
+    # -- sessions (the ops: threadline.stores.sql._postgres_sessions) ---------------------
+
+    def search(self, query: str, *, owner: str | None = None,
+               limit: int = 20) -> list[SearchHit]:
+        """Full-text search on the GIN index: a page of candidates per round trip, until
+        ``limit`` of them are confirmed (see :func:`search_steps`)."""
+        terms = check_search_args(query, owner, limit)
+        return drive(search_steps(self._names, terms, owner, limit), self._run)
+
+    async def asearch(self, query: str, *, owner: str | None = None,
+                      limit: int = 20) -> list[SearchHit]:
+        terms = check_search_args(query, owner, limit)
+        return await adrive(search_steps(self._names, terms, owner, limit), self._arun)
+
+    def fork(self, session_id: str, new_session_id: str, *,
+             at: int | None = None) -> SessionInfo:
+        """:meth:`Store.fork <threadline.stores.Store.fork>` copying the rows on the
+        server, in one statement (:func:`fork_op`): the messages never leave it."""
+        source = self._fork_source(session_id, new_session_id, at)
+        count = source.message_count if at is None else at
+        info = self._run(fork_op(self._names, session_id, new_session_id, count, self.ttl))
+        if info is None:  # deleted or expired since the check
+            raise InputError(f"cannot fork {session_id!r:.80}: no such session")
+        return info
+
     # -- errors --------------------------------------------------------------------------
 
     def _scrub(self, text: str) -> str:
@@ -328,20 +365,24 @@ class PostgresStore(SQLRecordsStore):
                 raise self._wrap(exc, "query") from exc
 
     def setup(self) -> None:
-        """Create or migrate the tables (idempotent; runs once per process by itself)."""
+        """Create or migrate the tables (idempotent; runs once per process by itself),
+        then index the words of messages stored before the sessions schema, if any are
+        left (:func:`fill_steps`: a statement per page, after the migration commits)."""
         if self._user_conn is None and self._user_aconn is not None:
             raise InputError("this store was given only an async_connection: use asetup()")
         try:
             if self._user_conn is not None:
                 user = self._user_conn
                 with self._lock, self._bounded(user, _SETUP), user.transaction():
-                    self._drive_setup(user)
+                    below = self._drive_setup(user)
             else:
                 with self._pooled() as conn, self._bounded(conn, _SETUP), conn.transaction():
-                    self._drive_setup(conn)
+                    below = self._drive_setup(conn)
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._wrap(exc, "set up the schema in") from exc
         self._ready = True
+        if below is not None:
+            drive(fill_steps(self._names, below), lambda op: self._run(op, setup=False))
 
     def _run_all(self, ops: Sequence[Op[Any]]) -> None:
         """Run ``ops`` (whose results are not needed) in order, pipelined: one round trip
@@ -394,8 +435,8 @@ class PostgresStore(SQLRecordsStore):
             return
         await run_sync(self._run_all, ops)  # several ops: the sync pipelined transaction
 
-    def _drive_setup(self, conn: psycopg.Connection[Any]) -> None:
-        drive(setup_steps(self._names), lambda op: self._execute(conn, op))
+    def _drive_setup(self, conn: psycopg.Connection[Any]) -> int | None:
+        return drive(setup_steps(self._names), lambda op: self._execute(conn, op))
 
     def close(self) -> None:
         self._closed = True
@@ -496,21 +537,24 @@ class PostgresStore(SQLRecordsStore):
             if self._user_aconn is not None:
                 user = self._user_aconn
                 async with self._abounded(user, _SETUP), user.transaction():
-                    await self._adrive_setup(user)
+                    below = await self._adrive_setup(user)
             else:
                 pool = await self._get_apool()
                 aconn = await pool.acquire()
                 try:
                     async with self._abounded(aconn, _SETUP), aconn.transaction():
-                        await self._adrive_setup(aconn)
+                        below = await self._adrive_setup(aconn)
                 finally:
                     pool.release(aconn)
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._wrap(exc, "set up the schema in") from exc
         self._ready = True
+        if below is not None:
+            await adrive(fill_steps(self._names, below),
+                         lambda op: self._arun(op, setup=False))
 
-    async def _adrive_setup(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        await adrive(setup_steps(self._names), lambda op: self._aexecute(conn, op))
+    async def _adrive_setup(self, conn: psycopg.AsyncConnection[Any]) -> int | None:
+        return await adrive(setup_steps(self._names), lambda op: self._aexecute(conn, op))
 
     async def adestroy(self) -> None:
         await self._arun(self.STATEMENTS.destroy(self._names), setup=False)

@@ -19,6 +19,15 @@ the row this time. The batch is sent in binary (``%b``: no text escaping of the 
 Records live in ``<table>_recsets`` / ``<table>_records`` (migration 3; their statements
 are in :mod:`threadline.stores.sql._postgres_records`); ``delete``, ``expire``, ``purge``
 and ``destroy`` below cover them in the same single statement.
+
+Migration 4 gives sessions their fields (title, metadata, owner, parent, fork point), the
+listing indexes and, per message, ``words``: the distinct case-folded words of its text
+as search sees them (:func:`index_words`), which a GIN index holds as a tsvector. An
+append computes them from the batch, an expired session restarting forgets the old
+session's fields with its messages, and after the upgrade
+:func:`~threadline.stores.sql._postgres_sessions.fill_steps` computes ``words`` for the
+messages stored before it. The session ops are in
+:mod:`threadline.stores.sql._postgres_sessions`, which assembles the ``STATEMENTS`` table.
 """
 
 from __future__ import annotations
@@ -29,17 +38,32 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from threadline._errors import ConfigurationError, MissingDependencyError, StoreError
+from threadline._errors import (
+    ConfigurationError,
+    MessageFormatError,
+    MissingDependencyError,
+    StoreError,
+)
 from threadline.messages._values import BaseMessage
-from threadline.stores._base import SessionInfo, SessionPage, decode_messages, validate_identifier
-from threadline.stores.sql._server import Op, Rows, Statements, no_result
+from threadline.stores._base import decode_message, decode_messages, validate_identifier
+from threadline.stores._sessions import _WORD, message_text
+from threadline.stores.sql._server import Op, Rows, no_result
 
 try:
     from psycopg import sql
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise MissingDependencyError("psycopg and psycopg-pool", "postgres") from exc
 
-__all__ = ["MIGRATIONS", "STATEMENTS", "Names", "setup_steps"]
+__all__ = ["ID_KEY_CHARS", "MAX_INDEXED_BYTES", "MIGRATIONS", "PING", "Names", "encoded_words",
+           "id_key", "index_words", "setup_steps", "tsvector"]
+
+#: The most UTF-8 bytes of words indexed per message: a tsvector holds at most 1 MB of
+#: lexemes (more would fail the append), and a lexeme at most 2 KB.
+MAX_INDEXED_BYTES = 512 * 1024
+_MAX_WORD_BYTES = 2047
+#: Session ids are ordered by their first characters (indexed) and then in full (an
+#: index on the whole id would refuse ids past a btree entry's 2.7 KB).
+ID_KEY_CHARS = 128
 
 def _session_hash(session_id: str) -> bytes:
     return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).digest()
@@ -76,6 +100,14 @@ class Names:
         self.recsets = sql.Identifier(f"{table}_recsets")
         self.records = sql.Identifier(f"{table}_records")
         self.recsets_regclass = _regclass(f"{table}_recsets")
+        # Migration 4: listing indexes (suffixes of at most 9 characters: 54 + 9 = 63).
+        self.id_index = sql.Identifier(f"{table}_id_ord")
+        self.recent_index = sql.Identifier(f"{table}_recent")
+        self.owner_recent_index = sql.Identifier(f"{table}_own_rec")
+        self.owner_id_index = sql.Identifier(f"{table}_own_id")
+        self.search_index = sql.Identifier(f"{table}_fts")
+        self.messages_regclass = _regclass(table)
+        self.records_regclass = _regclass(f"{table}_records")
         # For pg_get_serial_sequence(): a new or restarting session takes a fresh sid.
         self.sessions_regclass = _regclass(f"{table}_sessions")
 
@@ -139,13 +171,88 @@ def _migration_3(n: Names) -> list[sql.Composed]:
     ]
 
 
+def id_key(column: str = "s.session_id") -> sql.Composable:
+    """The indexed head of a session id, in byte order (ties are broken by the whole id)."""
+    return sql.SQL('left({column}, {chars}) COLLATE "C"').format(
+        column=sql.SQL(column), chars=sql.Literal(ID_KEY_CHARS))
+
+
+def tsvector(column: str = "m.words") -> sql.Composable:
+    """The GIN index's expression (queries must spell it the same way to use it)."""
+    return sql.SQL("to_tsvector('simple'::regconfig, {column})").format(column=sql.SQL(column))
+
+
+def _migration_4(n: Names) -> list[sql.Composed]:
+    """Sessions as objects: their fields; indexes that return every listing in its order
+    (recent: ``(updated_at, id)``; an owner's: ``(owner, updated_at, id)`` and ``(owner,
+    id)``; by id); the words of each message and their GIN index."""
+    key = sql.SQL("(left(session_id, {chars})) COLLATE \"C\"").format(
+        chars=sql.Literal(ID_KEY_CHARS))
+    owned = sql.SQL(" WHERE owner IS NOT NULL")  # only owned sessions are listed by owner
+    return [
+        sql.SQL("ALTER TABLE {s} ADD COLUMN title text, ADD COLUMN metadata jsonb,"
+                " ADD COLUMN owner text, ADD COLUMN parent text,"
+                " ADD COLUMN fork_point integer").format(s=n.sessions),
+        sql.SQL("ALTER TABLE {m} ADD COLUMN words text").format(m=n.messages),
+        sql.SQL("CREATE INDEX {i} ON {s} ({key})").format(i=n.id_index, s=n.sessions, key=key),
+        sql.SQL("CREATE INDEX {i} ON {s} (updated_at, {key})").format(
+            i=n.recent_index, s=n.sessions, key=key),
+        sql.SQL("CREATE INDEX {i} ON {s} (owner, updated_at, {key})").format(
+            i=n.owner_recent_index, s=n.sessions, key=key) + owned,
+        sql.SQL("CREATE INDEX {i} ON {s} (owner, {key})").format(
+            i=n.owner_id_index, s=n.sessions, key=key) + owned,
+        sql.SQL("CREATE INDEX {i} ON {m} USING gin ({tsv})").format(
+            i=n.search_index, m=n.messages, tsv=tsvector("words")),
+        # The messages already stored have no words yet: _postgres_sessions.fill_steps
+        # indexes them later, newest first, outside this transaction (see there).
+        sql.SQL("ALTER TABLE {schema} ADD COLUMN words_below bigint").format(schema=n.schema),
+        sql.SQL("UPDATE {schema} SET words_below = (SELECT max(id) + 1 FROM {m})").format(
+            schema=n.schema, m=n.messages),
+    ]
+
+
 #: Schema migrations, in order; the schema table holds how many have run.
 MIGRATIONS: list[Callable[[Names], list[sql.Composed]]] = [
-    _migration_1, _migration_2, _migration_3]
+    _migration_1, _migration_2, _migration_3, _migration_4]
+#: The schema version that added ``words`` (and ``words_below``).
+_WORDS_VERSION = 4
 
 
-def setup_steps(n: Names) -> Generator[Op[Any], Rows, None]:
-    """Create or migrate the schema, inside one transaction the shell opens."""
+def index_words(text: str) -> str | None:
+    """What the search index holds of a message's text: its distinct words, split and
+    case-folded as :func:`~threadline.stores._sessions.search_terms` does (so
+    PostgreSQL's parser sees the same words in a message as in a query), separated by
+    spaces, at most :data:`MAX_INDEXED_BYTES`; ``None`` without words.
+
+    >>> index_words("Oslo: snow, SNOW and  snow-ploughs")
+    'oslo snow and ploughs'
+    """
+    kept: list[str] = []
+    size = 0
+    # search_terms' own loop keeps a list (fine for a query's 16 words, not for a book).
+    for word in dict.fromkeys(word.casefold() for word in _WORD.findall(text)):
+        length = len(word.encode("utf-8", "surrogatepass")) + 1
+        if length > _MAX_WORD_BYTES:
+            continue  # PostgreSQL skips it anyway (with a notice)
+        size += length
+        if size > MAX_INDEXED_BYTES:
+            break
+        kept.append(word)
+    return " ".join(kept) or None
+
+
+def encoded_words(encoded: str) -> str | None:
+    """:func:`index_words` of a stored message (``None`` for a row that is not one)."""
+    try:
+        return index_words(message_text(decode_message(encoded)))
+    except MessageFormatError:
+        return None
+
+
+def setup_steps(n: Names) -> Generator[Op[Any], Rows, int | None]:
+    """Create or migrate the schema, inside one transaction the shell opens; returns
+    where :func:`~threadline.stores.sql._postgres_sessions.fill_steps` is to start
+    (``None``: every message has its words)."""
     # Serialise concurrent setups (CREATE TABLE IF NOT EXISTS races on the catalog).
     yield Op(sql.SQL("SELECT pg_advisory_xact_lock(hashtext(%s))"), (n.table,), no_result)
     rows = yield Op(
@@ -174,6 +281,12 @@ def setup_steps(n: Names) -> Generator[Op[Any], Rows, None]:
     if version < len(MIGRATIONS):
         yield Op(sql.SQL("UPDATE {schema} SET version = %s").format(schema=n.schema),
                   (len(MIGRATIONS),), no_result)
+    if len(MIGRATIONS) < _WORDS_VERSION:
+        return None
+    rows = yield Op(sql.SQL("SELECT words_below FROM {schema}").format(schema=n.schema), (),
+                    list)
+    below: int | None = rows[0][0]
+    return below
 
 
 def _regclass(name: str) -> str:
@@ -204,9 +317,10 @@ def _append_op(n: Names, session_id: str, texts: Sequence[str],
         " FROM (VALUES (1)) AS one (x) LEFT JOIN cur AS c ON true),"
         " gone AS (DELETE FROM {m} WHERE sid = (SELECT old FROM tgt WHERE expired)),"
         " ins AS ("
-        " INSERT INTO {m} (sid, msg_key, message)"
-        " SELECT tgt.sid, b.msg_key, b.message FROM tgt,"
-        " unnest(%(keys)b::uuid[], %(texts)b::text[]) WITH ORDINALITY AS b (msg_key, message, ord)"
+        " INSERT INTO {m} (sid, msg_key, message, words)"
+        " SELECT tgt.sid, b.msg_key, b.message, b.words FROM tgt,"
+        " unnest(%(keys)b::uuid[], %(texts)b::text[], %(words)b::text[])"
+        " WITH ORDINALITY AS b (msg_key, message, words, ord)"
         " ORDER BY b.ord"
         " ON CONFLICT (sid, msg_key) WHERE msg_key IS NOT NULL DO NOTHING RETURNING 1),"
         " n AS (SELECT count(*) AS added FROM ins),"
@@ -215,7 +329,12 @@ def _append_op(n: Names, session_id: str, texts: Sequence[str],
         " created_at = CASE WHEN tgt.expired THEN now() ELSE s.created_at END,"
         " message_count = CASE WHEN tgt.expired THEN 0 ELSE s.message_count END + n.added,"
         " expires_at = COALESCE(now() + %(ttl)s::float8 * interval '1 second',"
-        "  CASE WHEN tgt.expired THEN NULL ELSE s.expires_at END)"
+        "  CASE WHEN tgt.expired THEN NULL ELSE s.expires_at END),"
+        " title = CASE WHEN tgt.expired THEN NULL ELSE s.title END,"
+        " metadata = CASE WHEN tgt.expired THEN NULL ELSE s.metadata END,"
+        " owner = CASE WHEN tgt.expired THEN NULL ELSE s.owner END,"
+        " parent = CASE WHEN tgt.expired THEN NULL ELSE s.parent END,"
+        " fork_point = CASE WHEN tgt.expired THEN NULL ELSE s.fork_point END"
         " FROM tgt, n WHERE tgt.old IS NOT NULL"
         " AND s.session_hash = %(h)s AND s.session_id = %(sid)s)"
         " INSERT INTO {s} (sid, session_hash, session_id, expires_at, message_count)"
@@ -224,7 +343,8 @@ def _append_op(n: Names, session_id: str, texts: Sequence[str],
     ).format(m=n.messages, s=n.sessions)
     params = {"h": _session_hash(session_id), "sid": session_id, "ttl": ttl,
               "seq": n.sessions_regclass, "texts": list(texts),
-              "keys": [_message_key(i) for i in message_ids]}
+              "keys": [_message_key(i) for i in message_ids],
+              "words": [encoded_words(text) for text in texts]}
     # Safe to run again after a dropped connection only if every message has an id.
     return Op(query, params, no_result, retry=None not in message_ids, write=True,
               texts=texts)
@@ -275,35 +395,6 @@ def _delete_op(n: Names, session_id: str) -> Op[bool]:
               lambda rows: bool(rows[0][0]), write=True)
 
 
-def _list_op(n: Names, prefix: str, limit: int, cursor: str | None) -> Op[SessionPage]:
-    query = sql.SQL(
-        "SELECT s.session_id FROM {s} AS s WHERE {live} AND starts_with(s.session_id, %s)"
-        " AND (%s::text IS NULL OR s.session_id COLLATE \"C\" > %s::text)"
-        " ORDER BY s.session_id COLLATE \"C\" LIMIT %s"
-    ).format(s=n.sessions, live=_LIVE)
-
-    def page(rows: Rows) -> SessionPage:
-        ids = [r[0] for r in rows[:limit]]
-        return SessionPage(ids, ids[-1] if len(rows) > limit else None)
-
-    return Op(query, (prefix, cursor, cursor, limit + 1), page)
-
-
-def _info_op(n: Names, session_id: str) -> Op[SessionInfo | None]:
-    query = sql.SQL(
-        "SELECT s.message_count, s.created_at, s.updated_at, s.expires_at FROM {s} AS s"
-        " WHERE s.session_hash = %s AND s.session_id = %s AND {live}"
-    ).format(s=n.sessions, live=_LIVE)
-
-    def info(rows: Rows) -> SessionInfo | None:
-        if not rows:
-            return None
-        count, created, updated, expires = rows[0]
-        return SessionInfo(session_id, int(count), _utc(created), _utc(updated), _utc(expires))
-
-    return Op(query, (_session_hash(session_id), session_id), info)
-
-
 def _expire_op(n: Names, session_id: str, ttl: float | None) -> Op[None]:
     query = sql.SQL(
         "WITH rx AS (UPDATE {rs} AS s SET expires_at = {deadline}"
@@ -328,8 +419,4 @@ def _purge_op(n: Names) -> Op[int]:
     return Op(query, (), lambda rows: int(rows[0][0]), write=True)
 
 
-_PING = Op("SELECT 1", (), no_result)
-
-STATEMENTS = Statements(append=_append_op, get=_get_op, delete=_delete_op, page=_list_op,
-                        info=_info_op, expire=_expire_op, purge=_purge_op,
-                        destroy=_destroy_op, ping=_PING, after=_after_op)
+PING = Op("SELECT 1", (), no_result)

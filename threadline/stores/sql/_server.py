@@ -21,7 +21,7 @@ Streamed reads (``iter_messages``) are one op per page: the rows after a message
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from threadline._errors import ConfigurationError, StoreTimeoutError
@@ -37,6 +37,18 @@ from threadline.stores._base import (
     stream_pages,
     validate_session_id,
     validate_ttl,
+)
+from threadline.stores._sessions import (
+    UNSET,
+    ListQuery,
+    Order,
+    SearchHit,
+    SessionChanges,
+    StoreStats,
+    _Unset,
+    check_list_args,
+    check_search_args,
+    check_session_update,
 )
 from threadline.stores.sql._common import check_text_sizes, first_of_each_id
 
@@ -71,7 +83,7 @@ class Statements(NamedTuple):
     append: Callable[..., Op[None]]  # (names, session_id, texts, message_ids, ttl)
     get: Callable[..., Op[list[BaseMessage]]]  # (names, session_id, last, skip_invalid)
     delete: Callable[..., Op[bool]]  # (names, session_id)
-    page: Callable[..., Op[SessionPage]]  # (names, prefix, limit, cursor)
+    page: Callable[..., Op[SessionPage]]  # (names, query: ListQuery)
     info: Callable[..., Op[SessionInfo | None]]  # (names, session_id)
     expire: Callable[..., Op[None]]  # (names, session_id, ttl)
     purge: Callable[..., Op[int]]  # (names)
@@ -79,6 +91,13 @@ class Statements(NamedTuple):
     ping: Op[None]
     #: (names, session_id, after, limit): rows ``(id, message)`` of the next page.
     after: Callable[..., Op[Rows]]
+    #: (names, session_id, changes: SessionChanges, ttl): set title/metadata/owner/parent,
+    #: creating the session if needed.
+    update: Callable[..., Op[None]] | None = None
+    #: (names, terms, owner, limit): the full-text search (else the portable scan).
+    search: Callable[..., Op[list[SearchHit]]] | None = None
+    #: (names): counts of sessions, messages and bytes (else the portable count).
+    stats: Callable[..., Op[StoreStats]] | None = None
 
 
 def drive(steps: Generator[Op[Any], Any, T], execute: Callable[[Op[Any]], Any]) -> T:
@@ -214,8 +233,17 @@ class SQLServerStore(Store):
     def _delete(self, session_id: str) -> Op[bool]:
         return self.STATEMENTS.delete(self._names, validate_session_id(session_id))
 
-    def _list(self, prefix: str, limit: int, cursor: str | None) -> Op[SessionPage]:
-        return self.STATEMENTS.page(self._names, prefix, check_limit(limit), cursor)
+    def _list(self, query: ListQuery) -> Op[SessionPage]:
+        return self.STATEMENTS.page(self._names, query)
+
+    def _update_op(self, session_id: str, changes: SessionChanges) -> Op[None]:
+        if self.STATEMENTS.update is None:
+            raise self._no_metadata()
+        return self.STATEMENTS.update(self._names, validate_session_id(session_id), changes,
+                                      self.ttl)
+
+    def _no_metadata(self) -> ConfigurationError:
+        return ConfigurationError(f"the {self.SERVER} store keeps no session metadata")
 
     def _info(self, session_id: str) -> Op[SessionInfo | None]:
         return self.STATEMENTS.info(self._names, validate_session_id(session_id))
@@ -252,9 +280,26 @@ class SQLServerStore(Store):
     def delete_session(self, session_id: str) -> bool:
         return self._run(self._delete(session_id))
 
-    def list_sessions(self, *, prefix: str = "", limit: int = 100,
-                      cursor: str | None = None) -> SessionPage:
-        return self._run(self._list(prefix, limit, cursor))
+    def list_sessions(self, *, order: Order = "id", owner: str | None = None,
+                      prefix: str = "", metadata: Mapping[str, str] | None = None,
+                      limit: int = 100, cursor: str | None = None) -> SessionPage:
+        return self._run(self._list(check_list_args(order, owner, prefix, metadata, limit,
+                                                    cursor)))
+
+    def _update_session(self, session_id: str, changes: SessionChanges) -> None:
+        self._run(self._update_op(session_id, changes))
+
+    def search(self, query: str, *, owner: str | None = None,
+               limit: int = 20) -> list[SearchHit]:
+        if self.STATEMENTS.search is None:
+            return super().search(query, owner=owner, limit=limit)
+        terms = check_search_args(query, owner, limit)
+        return self._run(self.STATEMENTS.search(self._names, terms, owner, limit))
+
+    def stats(self) -> StoreStats:
+        if self.STATEMENTS.stats is None:
+            return super().stats()
+        return self._run(self.STATEMENTS.stats(self._names))
 
     def session_info(self, session_id: str) -> SessionInfo | None:
         return self._run(self._info(session_id))
@@ -289,9 +334,31 @@ class SQLServerStore(Store):
     async def adelete_session(self, session_id: str) -> bool:
         return await self._arun(self._delete(session_id))
 
-    async def alist_sessions(self, *, prefix: str = "", limit: int = 100,
-                             cursor: str | None = None) -> SessionPage:
-        return await self._arun(self._list(prefix, limit, cursor))
+    async def alist_sessions(self, *, order: Order = "id", owner: str | None = None,
+                             prefix: str = "", metadata: Mapping[str, str] | None = None,
+                             limit: int = 100, cursor: str | None = None) -> SessionPage:
+        return await self._arun(self._list(check_list_args(order, owner, prefix, metadata,
+                                                           limit, cursor)))
+
+    async def aupdate_session(self, session_id: str, *,
+                              title: str | _Unset | None = UNSET,
+                              metadata: Mapping[str, str] | _Unset | None = UNSET,
+                              owner: str | _Unset | None = UNSET) -> None:
+        validate_session_id(session_id)
+        changes = check_session_update(title, metadata, owner)
+        await self._arun(self._update_op(session_id, changes))
+
+    async def asearch(self, query: str, *, owner: str | None = None,
+                      limit: int = 20) -> list[SearchHit]:
+        if self.STATEMENTS.search is None:
+            return await super().asearch(query, owner=owner, limit=limit)
+        terms = check_search_args(query, owner, limit)
+        return await self._arun(self.STATEMENTS.search(self._names, terms, owner, limit))
+
+    async def astats(self) -> StoreStats:
+        if self.STATEMENTS.stats is None:
+            return await super().astats()
+        return await self._arun(self.STATEMENTS.stats(self._names))
 
     async def asession_info(self, session_id: str) -> SessionInfo | None:
         return await self._arun(self._info(session_id))

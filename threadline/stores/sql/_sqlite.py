@@ -12,7 +12,10 @@ it is, plus a nullable ``message_id`` (the message's id) with a unique index on
 NOTHING``; the message count adds the rows inserted), which makes a retried append
 harmless. ``<table>_sessions`` holds one row per session (times, expiry, message count)
 and ``<table>_schema`` the schema version; ``<table>_recsets`` and ``<table>_records``
-keep the sessions' records (:mod:`threadline.stores.sql._sqlite_records`). Migrations are
+keep the sessions' records (:mod:`threadline.stores.sql._sqlite_records`); the sessions
+table also holds each session's title, metadata, owner and fork origin, and ``<table>_fts``
+(FTS5) the words of each message for search, written in the append's transaction
+(:mod:`threadline.stores.sql._sqlite_sessions`). Migrations are
 a list of functions (:mod:`threadline.stores.sql._common`), applied in a ``BEGIN
 IMMEDIATE`` transaction once per process per store.
 
@@ -38,20 +41,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from threadline._errors import ConfigurationError, StoreConnectionError, StoreError
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
-    SessionInfo,
-    SessionPage,
     Store,
     check_last,
     check_limit,
     check_messages,
-    check_page_args,
     decode_messages,
     encode_message,
     stream_pages,
@@ -67,7 +66,6 @@ from threadline.stores.sql._common import (
     check_utf8_session_id,
     first_of_each_id,
     pending_migrations,
-    prefix_upper_bound,
     quote_ansi,
     table_names,
 )
@@ -76,6 +74,12 @@ from threadline.stores.sql._sqlite_records import (
     SQLiteRecords,
     create_records_tables,
     drop_records,
+)
+from threadline.stores.sql._sqlite_sessions import (
+    SessionSQL,
+    SQLiteSessions,
+    add_session_fields,
+    ensure_search_index,
 )
 
 __all__ = ["SQLiteStore"]
@@ -112,13 +116,10 @@ MIGRATIONS: list[Migration[sqlite3.Connection]] = [
     Migration("create messages and sessions tables", _create_tables),
     Migration("message ids, unique per session", _add_message_ids),
     Migration("records", create_records_tables),
+    Migration("session fields, listing indexes, full-text index", add_session_fields),
 ]
 
 _check_text = check_utf8_session_id
-
-
-def _utc(timestamp: float | None) -> datetime | None:
-    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
 
 
 def _create_private(path: Path) -> None:
@@ -155,7 +156,7 @@ def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
             time.sleep(0.005)
 
 
-class SQLiteStore(SQLiteRecords):
+class SQLiteStore(SQLiteSessions, SQLiteRecords):
     """Sessions in SQLite: ``open_store("sqlite:///chat.db", table="chat", ttl=86400)``."""
 
     OPTIONS: ClassVar[dict[str, Any]] = {**Store.OPTIONS, "table": str, "timeout": float}
@@ -182,6 +183,7 @@ class SQLiteStore(SQLiteRecords):
         m, s = quote_ansi(self.names.messages), quote_ansi(self.names.sessions)
         self._m, self._s = m, s
         self._records_sql = RecordSQL(self.names)
+        self._sessions_sql = SessionSQL(self.names)
         # Rows of sessions without a sessions row (written by LangChain) stay visible.
         self._alive = f"NOT EXISTS (SELECT 1 FROM {s} WHERE session_id = ? AND expires_at <= ?)"
         self._lock = threading.RLock()  # guards the connection table and the memory DB
@@ -289,6 +291,9 @@ class SQLiteStore(SQLiteRecords):
                         conn.execute(f"INSERT INTO {schema} (id, version) VALUES (1, ?) "
                                      "ON CONFLICT (id) DO UPDATE SET version = excluded.version",
                                      (number,))
+                    # Also made here, not only by migration 4: a database set up by a
+                    # sqlite3 without FTS5 gets its index from the first one with it.
+                    fts = ensure_search_index(conn, self.names)
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
@@ -296,6 +301,7 @@ class SQLiteStore(SQLiteRecords):
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot set up SQLite tables on {self.url.render()!r}: "
                                  f"{exc}") from exc
+        self._fts = fts
         self._ready = True
 
     def append(self, session_id: str, messages: Sequence[BaseMessage], *,
@@ -313,18 +319,21 @@ class SQLiteStore(SQLiteRecords):
 
         def work(conn: sqlite3.Connection) -> None:
             now = time.time()
-            row = conn.execute(f"SELECT expires_at FROM {s} WHERE session_id = ?",
-                               (sid,)).fetchone()
-            if row is not None and row[0] is not None and row[0] <= now:
-                # An expired session that is written again starts afresh (ids forgotten).
-                conn.execute(f"DELETE FROM {m} WHERE session_id = ?", (sid,))
-                conn.execute(f"DELETE FROM {s} WHERE session_id = ?", (sid,))
+            self._forget_if_expired(conn, sid, now)
             # One statement for the batch: cheaper than executemany for a turn's few rows.
-            # The ids the session holds are skipped; rowcount is the rows inserted.
+            # The ids the session holds are skipped; rowcount is the rows inserted (with
+            # the search index, the rows it returns: their words are indexed with them).
             values = ", ".join(["(?, ?, ?)"] * len(rows))
-            added = conn.execute(
-                f"INSERT INTO {m} (session_id, message_id, message) VALUES {values} "
-                "ON CONFLICT DO NOTHING", [v for row in rows for v in row]).rowcount
+            insert = (f"INSERT INTO {m} (session_id, message_id, message) VALUES {values} "
+                      "ON CONFLICT DO NOTHING")
+            params = [v for row in rows for v in row]
+            if self._fts:
+                inserted = conn.execute(insert + " RETURNING id, message_id",
+                                        params).fetchall()
+                self._index(conn, batch, inserted)
+                added = len(inserted)
+            else:
+                added = conn.execute(insert, params).rowcount
             expires = None if ttl is None else now + ttl
             conn.execute(
                 f"INSERT INTO {s} (session_id, created_at, updated_at, expires_at, "
@@ -376,50 +385,19 @@ class SQLiteStore(SQLiteRecords):
 
     def delete_session(self, session_id: str) -> bool:
         sid = _check_text(session_id)
-        m, s = self._m, self._s
+        s = self._s
 
         def work(conn: sqlite3.Connection) -> bool:
             had_records = drop_records(conn, self._records_sql, sid, time.time())
             row = conn.execute(f"SELECT expires_at FROM {s} WHERE session_id = ?",
                                (sid,)).fetchone()
-            deleted = conn.execute(f"DELETE FROM {m} WHERE session_id = ?", (sid,)).rowcount
+            deleted = self._forget_messages(conn, sid)
             conn.execute(f"DELETE FROM {s} WHERE session_id = ?", (sid,))
             if row is None:
                 return deleted > 0 or had_records
             return had_records or row[0] is None or row[0] > time.time()
 
         return self._run(work, write=True)
-
-    def list_sessions(self, *, prefix: str = "", limit: int = 100,
-                      cursor: str | None = None) -> SessionPage:
-        check_page_args(prefix, limit, cursor)
-        if prefix:
-            _check_text(prefix)
-        where = ["(expires_at IS NULL OR expires_at > ?)", "session_id >= ?"]
-        params: list[Any] = [time.time(), prefix]
-        upper = prefix_upper_bound(prefix)
-        if upper is not None:
-            where.append("session_id < ?")
-            params.append(upper)
-        if cursor is not None:
-            where.append("session_id > ?")
-            params.append(cursor)
-        params.append(limit + 1)
-        sql = (f"SELECT session_id FROM {self._s} WHERE {' AND '.join(where)} "
-               "ORDER BY session_id LIMIT ?")
-        ids = [row[0] for row in self._run(lambda conn: conn.execute(sql, params).fetchall())]
-        if len(ids) > limit:
-            return SessionPage(ids[:limit], ids[limit - 1])
-        return SessionPage(ids, None)
-
-    def session_info(self, session_id: str) -> SessionInfo | None:
-        sid = _check_text(session_id)
-        sql = (f"SELECT created_at, updated_at, expires_at, message_count FROM {self._s} "
-               "WHERE session_id = ? AND (expires_at IS NULL OR expires_at > ?)")
-        row = self._run(lambda conn: conn.execute(sql, (sid, time.time())).fetchone())
-        if row is None:
-            return None
-        return SessionInfo(sid, row[3], _utc(row[0]), _utc(row[1]), _utc(row[2]))
 
     def expire(self, session_id: str, ttl: float | None) -> None:
         sid = _check_text(session_id)
@@ -439,6 +417,8 @@ class SQLiteStore(SQLiteRecords):
 
         def work(conn: sqlite3.Connection) -> int:
             now = time.time()
+            if self._fts:
+                conn.execute(self._sessions_sql.unindex_expired, (now,))
             conn.execute(f"DELETE FROM {m} WHERE session_id IN (SELECT session_id FROM {s} "
                          "WHERE expires_at <= ?)", (now,))
             conn.execute(self._records_sql.purge_records, (now,))
@@ -459,11 +439,11 @@ class SQLiteStore(SQLiteRecords):
             conn.close()
 
     def destroy(self) -> None:
-        """Drop this store's tables (messages, sessions, records, schema)."""
+        """Drop this store's tables (messages, sessions, records, search index, schema)."""
         def work(conn: sqlite3.Connection) -> None:
             names = self.names
-            for name in (names.messages, names.sessions, names.records, names.recsets,
-                         names.schema):
+            for name in (names.search_index, names.messages, names.sessions, names.records,
+                         names.recsets, names.schema):
                 conn.execute(f"DROP TABLE IF EXISTS {quote_ansi(name)}")
 
         self._ready = True  # nothing to set up before dropping
