@@ -109,16 +109,6 @@ from threadline.cli._conversation import Conversation  # noqa: E402
 from threadline.messages._values import BaseMessage  # noqa: E402
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private THREADLINE_HOME; no settings from the environment leak in."""
-    for name in ("THREADLINE_STORE", "THREADLINE_MODEL", "THREADLINE_SYSTEM",
-                 "THREADLINE_CONFIG", "THREADLINE_FAKE_SLEEP"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("THREADLINE_HOME", str(tmp_path))
-    return tmp_path
-
-
 def _db(home: Path) -> str:
     return f"sqlite:///{home / 'data' / 'threadline.db'}"
 

@@ -32,19 +32,6 @@ BAD_ROW = "{not json"
 SECRET = "PROXYSECRET-pw/with#odd?chars"
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private THREADLINE_HOME; no settings from the environment leak in."""
-    for name in ("THREADLINE_STORE", "THREADLINE_MODEL", "THREADLINE_SYSTEM",
-                 "THREADLINE_CONFIG", "THREADLINE_FAKE_SLEEP", "OPENAI_API_KEY",
-                 "OPENAI_BASE_URL", "OPENAI_API_BASE", "HTTP_PROXY", "HTTPS_PROXY",
-                 "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("THREADLINE_HOME", str(tmp_path))
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    return tmp_path
-
-
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     captured = capsys.readouterr()

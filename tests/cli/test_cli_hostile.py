@@ -40,16 +40,6 @@ def _inert(text: str) -> None:
     assert found is None, f"{found[0]!r} reached the output: {text!r}"
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("THREADLINE_STORE", "THREADLINE_MODEL", "THREADLINE_SYSTEM",
-                 "THREADLINE_CONFIG", "THREADLINE_FAKE_SLEEP"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("THREADLINE_HOME", str(tmp_path))
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    return tmp_path
-
-
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     captured = capsys.readouterr()

@@ -16,15 +16,6 @@ from threadline.cli._titles import first_words, make_title
 from threadline.models._fake import EchoChatModel, FakeListChatModel
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("THREADLINE_STORE", "THREADLINE_MODEL", "THREADLINE_SYSTEM",
-                 "THREADLINE_CONFIG", "THREADLINE_FAKE_SLEEP"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("THREADLINE_HOME", str(tmp_path))
-    return tmp_path
-
-
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     captured = capsys.readouterr()

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from summarizers import PROMPT, Broken, Recorder
 
 from threadline import (
     SUMMARY_PROMPT,
@@ -38,31 +39,6 @@ from threadline import (
 from threadline.memory._summary import SUMMARY_KEY, SUMMARY_PREFIX
 from threadline.models._tokens import approximate_counter
 from threadline.stores import Store
-
-#: With the echo model this prompt makes the summary the old one plus the new lines, so
-#: every summary is known exactly and shows what each call was sent.
-PROMPT = PromptTemplate("{summary}\n{new_lines}")
-
-
-class Recorder(EchoChatModel):
-    """A deterministic summarizer that records the prompt of every call."""
-
-    model_name = "recorder"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.prompts: list[str] = []
-
-    def _answer(self, messages: list[BaseMessage]) -> str:
-        self.prompts.append(messages[-1].text)
-        return super()._answer(messages)
-
-
-class Broken(EchoChatModel):
-    """A summarizer whose server is down."""
-
-    def _answer(self, messages: list[BaseMessage]) -> str:
-        raise ModelError("the summarizer is down")
 
 
 def turn(i: int) -> list[BaseMessage]:

@@ -12,14 +12,13 @@ import asyncio
 from typing import Any
 
 import pytest
+from summarizers import PROMPT, Broken, Recorder
 
 from threadline import (
     AIMessage,
     BaseMessage,
-    EchoChatModel,
     HumanMessage,
     ModelError,
-    PromptTemplate,
     SummaryBufferHistory,
     SummaryInfo,
     SystemMessage,
@@ -29,26 +28,6 @@ from threadline.memory._summary import SUMMARY_PREFIX
 from threadline.stores import Store
 
 from .conftest import BackendSpec
-
-# With the echo model, the summary is the old one plus the new lines: known exactly.
-PROMPT = PromptTemplate("{summary}\n{new_lines}")
-
-
-class Recorder(EchoChatModel):
-    model_name = "recorder"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.prompts: list[str] = []
-
-    def _answer(self, messages: list[BaseMessage]) -> str:
-        self.prompts.append(messages[-1].text)
-        return super()._answer(messages)
-
-
-class Broken(EchoChatModel):
-    def _answer(self, messages: list[BaseMessage]) -> str:
-        raise ModelError("the summarizer is down")
 
 
 def needs_records(store: Store, backend: BackendSpec) -> None:
