@@ -9,7 +9,8 @@ in alternating rounds, in one run:
   validation, cursor decoding, decoding of the candidate messages, the whole-word check,
   positions and snippets included;
 - **raw**: the one statement the driver would run for the same answer, written by hand
-  on the same tables (no validation, no decoding, no position).
+  on the same tables and indexes (no validation, no decoding, no position; the deep page
+  seeks on the time alone, ignoring ties).
 
 Queries: the first page of 100 sessions most recent first; a page 500 pages deep (its
 cursor found by walking, not timed); one owner's first page; a search for a rare word
@@ -150,7 +151,65 @@ def sqlite_raw(path: Path, table: str, deep: tuple[Any, str], owner: str) -> Raw
     })
 
 
-RAW_BUILDERS: dict[str, Callable[..., Raw]] = {"sqlite": sqlite_raw}
+def postgres_raw(url: str, table: str, deep: tuple[Any, str], owner: str) -> Raw:
+    import psycopg
+
+    conn = psycopg.connect(url.split("?")[0], autocommit=True)
+    s, m = f'"{table}_sessions"', f'"{table}"'
+    key = 'left(session_id, 128) COLLATE "C"'
+    order = f"ORDER BY updated_at DESC, {key} DESC LIMIT 100"
+    tsv = "to_tsvector('simple'::regconfig, m.words)"
+    live = "(s.expires_at IS NULL OR s.expires_at > now())"  # as threadline: live only
+    search = (f"SELECT s.session_id, m.id, m.message FROM {m} AS m JOIN {s} AS s ON "
+              f"s.sid = m.sid WHERE {tsv} @@ plainto_tsquery('simple', %s) AND {live} "
+              "ORDER BY m.id DESC LIMIT 20")
+    scoped = (f"SELECT s.session_id, m.id, m.message FROM {m} AS m JOIN {s} AS s ON "
+              f"s.sid = m.sid WHERE {tsv} @@ plainto_tsquery('simple', %s) AND {live} "
+              "AND s.owner = %s ORDER BY m.id DESC LIMIT 20")
+    return Raw(lambda sql, params: conn.execute(sql, params).fetchall(), {
+        "recent page 1": (f"SELECT session_id FROM {s} {order}", tuple),
+        "recent page 500": (f"SELECT session_id FROM {s} WHERE updated_at < %s::timestamptz "
+                            f"{order}", lambda: (deep[0],)),
+        "owner's page 1": (f"SELECT session_id FROM {s} WHERE owner = %s ORDER BY owner, "
+                           f"updated_at DESC, {key} DESC LIMIT 100", lambda: (owner,)),
+        "search rare word": (search, lambda: (RARE,)),
+        "search common word": (search, lambda: (common_word(),)),
+        "search rare, one owner": (scoped, lambda: (RARE, owner)),
+    })
+
+
+def mysql_raw(url: str, table: str, deep: tuple[Any, str], owner: str) -> Raw:
+    import pymysql
+
+    conn = pymysql.connect(host="127.0.0.1", user="root", database="test", autocommit=True)
+    s, m = f"`{table}_sessions`", f"`{table}`"
+    order = "ORDER BY updated_at DESC, id_head DESC, sid DESC LIMIT 100"
+    match = "MATCH (m.search_text) AGAINST (%s IN BOOLEAN MODE)"
+    search = (f"SELECT s.session_id, m.id, m.message FROM {m} AS m JOIN {s} AS s ON "
+              f"s.sid = m.sid WHERE {match} ORDER BY m.id DESC LIMIT 20")
+    scoped = (f"SELECT s.session_id, m.id, m.message FROM {m} AS m JOIN {s} AS s ON "
+              f"s.sid = m.sid WHERE {match} AND s.owner = %s ORDER BY m.id DESC LIMIT 20")
+    stamp = str(deep[0]).split("|")[0]
+
+    def run(sql: str, params: tuple[Any, ...]) -> list[Any]:
+        with conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+
+    return Raw(run, {
+        "recent page 1": (f"SELECT session_id FROM {s} FORCE INDEX (recent) {order}", tuple),
+        "recent page 500": (f"SELECT session_id FROM {s} FORCE INDEX (recent) WHERE "
+                            f"updated_at < %s {order}", lambda: (stamp,)),
+        "owner's page 1": (f"SELECT session_id FROM {s} FORCE INDEX (owner_recent) WHERE "
+                           f"owner = %s {order}", lambda: (owner.encode(),)),
+        "search rare word": (search, lambda: (f'+"{RARE}"',)),
+        "search common word": (search, lambda: (f'+"{common_word()}"',)),
+        "search rare, one owner": (scoped, lambda: (f'+"{RARE}"', owner.encode())),
+    })
+
+
+RAW_BUILDERS: dict[str, Callable[..., Raw]] = {
+    "sqlite": sqlite_raw, "postgresql": postgres_raw, "mysql": mysql_raw}
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -222,7 +281,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> list[Target]:
     store, where, fresh = open_bench_store(backend, args.sessions, args.keep)
     table = f"bench_sessions_{args.sessions}"
     if fresh:
-        threads = 1 if backend == "sqlite" else 8
+        threads = {"sqlite": 1, "postgresql": 8}.get(backend, 4)  # MySQL: pool_size 5
         print(f"{backend}: filling {args.sessions:,} sessions x {args.messages} messages "
               f"({threads} threads)...", file=sys.stderr, flush=True)
         seconds = fill(store, args.sessions, args.messages, threads)

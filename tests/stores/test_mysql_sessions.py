@@ -95,9 +95,12 @@ def test_the_recent_listing_reads_an_index_without_filesort(store: MySQLStore,
 
 def test_search_uses_the_fulltext_index(store: MySQLStore) -> None:
     _populate(store)
+    from threadline.stores.sql._mysql_sessions import _candidates_op
+
     for owner in (None, "u2"):
-        steps = search_steps(store._names, ["fjords", "question"], owner, 20, store._limits)
-        plan = _explain(next(steps))
+        # The older messages' candidates (past the newest RECENT_WINDOW, read in order).
+        plan = _explain(_candidates_op(store._names, '+"fjords" +"question"', owner, 20,
+                                       None))
         fulltext = [row for row in plan if row["type"] == "fulltext"]
         assert [row["key"] for row in fulltext] == ["search"], plan
     assert len(store.search("fjords question", limit=100)) == 60
@@ -293,3 +296,24 @@ def test_the_server_side_fork_copies_rows_and_their_search_text(store: MySQLStor
     assert len(store.get_messages("third")) == 2
     with pytest.raises(InputError):
         store.fork("src", "third")
+
+
+def test_search_reads_the_newest_messages_then_the_index(
+        store: MySQLStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the newest messages (a window of 3 here) a search goes on through the
+    FULLTEXT index, and still answers newest first with the right positions."""
+    from threadline.stores.sql import _mysql_sessions
+
+    monkeypatch.setattr(_mysql_sessions, "RECENT_WINDOW", 3)
+    for number in range(6):
+        store.append(f"s{number}", [HumanMessage(f"teapot number {number}"),
+                                    AIMessage("other words"), AIMessage("more words")])
+    store.update_session("s1", owner="u1")
+    hits = store.search("teapot", limit=5)
+    assert [(h.session_id, h.position) for h in hits] == [
+        ("s5", 0), ("s4", 0), ("s3", 0), ("s2", 0), ("s1", 0)]
+    assert [h.session_id for h in store.search("teapot", limit=20)] == [
+        f"s{n}" for n in range(5, -1, -1)]
+    assert [h.session_id for h in store.search("teapot", owner="u1")] == ["s1"]
+    assert [h.session_id for h in store.search("other words", limit=2)] == ["s5", "s4"]
+    assert [h.position for h in store.search("more", limit=1)] == [2]

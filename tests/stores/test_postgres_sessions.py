@@ -425,3 +425,23 @@ def test_stats_count_live_sessions_natively(store: PostgresStore) -> None:
     _expire_now(store, "a")
     assert store.stats()[:2] == (2, 1)
     assert asyncio.run(store.astats())[:2] == (2, 1)
+
+
+def test_search_reads_the_newest_messages_then_the_index(
+        store: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the newest messages (a window of 3 here) a search goes on through the GIN
+    index, page by page, and still answers newest first with the right positions."""
+    from threadline.stores.sql import _postgres_sessions
+
+    monkeypatch.setattr(_postgres_sessions, "_RECENT_WINDOW", 3)
+    monkeypatch.setattr(_postgres_sessions, "_SEARCH_SLACK", 0)
+    for number in range(6):
+        store.append(f"s{number}", [HumanMessage(f"teapot number {number}"),
+                                    AIMessage("other words"), AIMessage("more words")])
+    hits = store.search("teapot", limit=5)
+    assert [(h.session_id, h.position) for h in hits] == [
+        ("s5", 0), ("s4", 0), ("s3", 0), ("s2", 0), ("s1", 0)]
+    assert [h.session_id for h in store.search("teapot", limit=20)] == [
+        f"s{n}" for n in range(5, -1, -1)]
+    assert [h.session_id for h in store.search("teapot", owner="nobody")] == []
+    assert [h.session_id for h in asyncio.run(store.asearch("number 0"))] == ["s0"]

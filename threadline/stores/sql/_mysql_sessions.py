@@ -239,25 +239,58 @@ def indexed_terms(terms: list[str], limits: ServerLimits) -> list[str]:
             if limits.min_word <= len(term) <= limits.max_word and term.isalnum()]
 
 
+#: How many of the newest messages a search reads in id order before it asks the index.
+RECENT_WINDOW = 1000
+
+
 def search_steps(n: Names, terms: list[str], owner: str | None, limit: int,
                  limits: ServerLimits) -> Generator[Op[Rows], Rows, list[SearchHit] | None]:
-    """The hits of a search, newest first, from batches of FULLTEXT candidates, each
-    checked in Python; ``None`` when no term can use the index (scan instead)."""
+    """The hits of a search, newest first; ``None`` when no term can use the index (scan
+    instead).
+
+    First the newest :data:`RECENT_WINDOW` messages, read in id order and checked in
+    Python (their ``search_text`` first): InnoDB answers ``MATCH ... ORDER BY id DESC
+    LIMIT`` by reading *every* match, seconds for a common word in a million messages,
+    and a common word fills the page here. Then the older ones, from batches of FULLTEXT
+    candidates, each checked in Python."""
     indexed = indexed_terms(terms, limits)
     if not indexed:
         return None
     against = " ".join(f'+"{term}"' for term in indexed)
+    newest = yield Op(f"SELECT COALESCE(MAX(id), 0) FROM {n.m}", (), list)
+    floor = max(0, int(newest[0][0]) - RECENT_WINDOW)
+    window = yield _window_op(n, owner, floor)
+    wanted = set(terms)
+    found: list[tuple[int, str, str]] = []  # (id, session id, text)
+    for session_id, message_id, message, words in window:
+        if not wanted <= set(_text(words or b"").split()):
+            continue
+        try:
+            text = message_text(decode_message(message))
+        except MessageFormatError:
+            continue  # a row another writer stored badly is no hit
+        if message_matches(text, terms):
+            found.append((int(message_id), _text(session_id), text))
+            if len(found) == limit:
+                break
+    hits: list[SearchHit] = []
+    if found:
+        rows = yield _positions_op(n, [row[0] for row in found])
+        positions: dict[int, int] = {int(mid): int(at) for mid, at in rows}
+        hits = [SearchHit(sid, positions[mid], make_snippet(text, terms))
+                for mid, sid, text in found]
+        if len(hits) == limit:
+            return hits
     # Candidates of a fully indexed query all match (barring tokenizer corners).
     batch = limit if len(indexed) == len(terms) else min(1000, max(4 * limit, 100))
-    hits: list[SearchHit] = []
-    before: int | None = None
+    before: int | None = floor + 1
     while True:
         rows = yield _candidates_op(n, against, owner, batch, before)
         for session_id, _, message, position in rows:
             try:
                 text = message_text(decode_message(message))
             except MessageFormatError:
-                continue  # a row another writer stored badly is no hit
+                continue
             if message_matches(text, terms):
                 hits.append(SearchHit(_text(session_id), int(position),
                                       make_snippet(text, terms)))
@@ -266,6 +299,26 @@ def search_steps(n: Names, terms: list[str], owner: str | None, limit: int,
         if len(rows) < batch:
             return hits
         before = int(rows[-1][1])
+
+
+def _window_op(n: Names, owner: str | None, floor: int) -> Op[Rows]:
+    """Rows ``(session_id, id, message, search_text)`` of the messages after ``floor``
+    (of ``owner``'s live sessions), newest first, on the primary key."""
+    where, params = "", (floor,)  # type: tuple[str, tuple[Any, ...]]
+    if owner is not None:
+        where, params = " AND s.owner = %s", (floor, _id_bytes(owner))
+    query = (f"SELECT s.session_id, m.id, m.message, m.search_text FROM {n.m} AS m"
+             f" JOIN {n.s} AS s ON s.sid = m.sid WHERE m.id > %s AND {_LIVE}{where}"
+             " ORDER BY m.id DESC")
+    return Op(query, params, list)
+
+
+def _positions_op(n: Names, ids: list[int]) -> Op[Rows]:
+    """Rows ``(id, position in its session)`` of these messages."""
+    marks = ", ".join(["%s"] * len(ids))
+    query = (f"SELECT m.id, (SELECT COUNT(*) FROM {n.m} AS p WHERE p.sid = m.sid"
+             f" AND p.id < m.id) FROM {n.m} AS m WHERE m.id IN ({marks})")
+    return Op(query, tuple(ids), list)
 
 
 def _candidates_op(n: Names, against: str, owner: str | None, batch: int,

@@ -36,8 +36,8 @@ wrote (no ``words``); and messages stored before the upgrade to this schema unti
 :func:`fill_steps` has reached them. Candidates come newest first (by message id), a few
 more than ``limit`` per round trip; each is decoded and checked in Python (the source of
 truth) and its position is the count of its session's messages before it (on the ``(sid,
-id)`` index). :func:`search_steps` asks for more pages until ``limit`` hits or no
-candidates are left.
+id)`` index). :func:`search_steps` reads the newest messages first, then asks the index
+for older ones, page by page, until ``limit`` hits or no candidates are left.
 """
 
 from __future__ import annotations
@@ -98,6 +98,8 @@ _INFO_COLUMNS = sql.SQL("s.message_count, s.created_at, s.updated_at, s.expires_
 #: Candidates per search round trip beyond ``limit``, and the most per round trip.
 _SEARCH_SLACK = 10
 _SEARCH_PAGE = 1000
+#: How many of the newest messages a search reads in id order before it asks the index.
+_RECENT_WINDOW = 1000
 
 
 def _info_of(session_id: str, row: Sequence[Any]) -> SessionInfo:
@@ -226,9 +228,13 @@ def _page_op(n: Names, query: ListQuery) -> Op[SessionPage]:
 # -- search and stats ----------------------------------------------------------------------
 
 def _candidates_op(n: Names, terms: Sequence[str], owner: str | None, size: int,
-                   before: int | None) -> Op[Rows]:
+                   before: int | None, floor: int | None = None,
+                   recent: bool = False) -> Op[Rows]:
     """Up to ``size`` messages whose words hold every term, newest first (before message
-    id ``before``): rows ``(id, session_id, message, position)``."""
+    id ``before``): rows ``(id, session_id, message, position)``. ``recent``: only ids
+    above ``floor`` (the newest messages, walked backwards on the primary key); else only
+    ids up to ``floor``, ordered by an expression the primary key cannot serve, so the
+    planner takes the GIN index (see :func:`search_steps`)."""
     where: list[sql.Composable] = [
         sql.SQL("{tsv} @@ plainto_tsquery('simple'::regconfig, %(query)s)").format(
             tsv=tsvector()), _LIVE]
@@ -239,20 +245,44 @@ def _candidates_op(n: Names, terms: Sequence[str], owner: str | None, size: int,
     if before is not None:
         where.append(sql.SQL("m.id < %(before)s"))
         params["before"] = before
+    if floor is not None:
+        where.append(sql.SQL("m.id > %(floor)s" if recent else "m.id <= %(floor)s"))
+        params["floor"] = floor
+    order = sql.SQL("m.id DESC" if recent or floor is None else "m.id + 0 DESC")
+    if owner is None:
+        # The session of each of the page's rows only (a NULL one: expired, not a hit):
+        # joined before the LIMIT, the planner hashes every session for a rare word.
+        where.remove(_LIVE)
+        query = sql.SQL(
+            "SELECT c.id, (SELECT s.session_id FROM {s} AS s WHERE s.sid = c.sid AND {live}),"
+            " c.message,"
+            " (SELECT count(*) FROM {m} AS p WHERE p.sid = c.sid AND p.id < c.id)"
+            " FROM (SELECT m.id, m.sid, m.message FROM {m} AS m WHERE {where}"
+            " ORDER BY {order} LIMIT %(n)s) AS c ORDER BY c.id DESC"
+        ).format(m=n.messages, s=n.sessions, live=_LIVE,
+                 where=sql.SQL(" AND ").join(where), order=order)
+        return Op(query, params, list)
     query = sql.SQL(
         "SELECT c.id, c.session_id, c.message,"
         " (SELECT count(*) FROM {m} AS p WHERE p.sid = c.sid AND p.id < c.id)"
         " FROM (SELECT m.id, m.sid, s.session_id, m.message"
         " FROM {m} AS m JOIN {s} AS s ON s.sid = m.sid WHERE {where}"
-        " ORDER BY m.id DESC LIMIT %(n)s) AS c ORDER BY c.id DESC"
-    ).format(m=n.messages, s=n.sessions, where=sql.SQL(" AND ").join(where))
+        " ORDER BY {order} LIMIT %(n)s) AS c ORDER BY c.id DESC"
+    ).format(m=n.messages, s=n.sessions, where=sql.SQL(" AND ").join(where), order=order)
     return Op(query, params, list)
+
+
+def _newest_id_op(n: Names) -> Op[int]:
+    return Op(sql.SQL("SELECT coalesce(max(id), 0) FROM {m}").format(m=n.messages), (),
+              lambda rows: int(rows[0][0]))
 
 
 def _hits(rows: Rows, terms: Sequence[str]) -> list[SearchHit]:
     """The candidates that really match (decoded and checked in Python)."""
     hits: list[SearchHit] = []
     for _, session_id, encoded, position in rows:
+        if session_id is None:
+            continue  # its session expired
         try:
             text = message_text(decode_message(encoded))
         except MessageFormatError:
@@ -263,18 +293,31 @@ def _hits(rows: Rows, terms: Sequence[str]) -> list[SearchHit]:
 
 
 def search_steps(n: Names, terms: Sequence[str], owner: str | None,
-                 limit: int) -> Generator[Op[Rows], Rows, list[SearchHit]]:
+                 limit: int) -> Generator[Op[Any], Any, list[SearchHit]]:
     """The whole search, one candidates page per op (driven by
-    :func:`~threadline.stores.sql._server.drive`): pages grow until ``limit`` hits are
-    found or no candidates are left."""
+    :func:`~threadline.stores.sql._server.drive`).
+
+    Two plans, because the planner cannot tell a rare word from a common one well enough
+    (its estimate for a word outside its statistics is a guess, and with ``ORDER BY id
+    DESC LIMIT`` it then walks the primary key backwards, computing every row's words: a
+    rare word cost seconds at a million messages). First the newest
+    :data:`_RECENT_WINDOW` messages, in id order (a common word fills the page there);
+    then, if the page is not full, the older ones through the GIN index, pages growing
+    until ``limit`` hits are found or no candidates are left."""
     hits: list[SearchHit] = []
-    size, before = limit + _SEARCH_SLACK, None
-    while True:
-        rows = yield _candidates_op(n, terms, owner, size, before)
-        hits.extend(_hits(rows, terms))
-        if len(hits) >= limit or len(rows) < size:
-            return hits[:limit]
-        before, size = rows[-1][0], min(size * 2, _SEARCH_PAGE)
+    size = limit + _SEARCH_SLACK
+    floor = max(0, (yield _newest_id_op(n)) - _RECENT_WINDOW)
+    for recent in (True, False):
+        before = None
+        while True:
+            rows = yield _candidates_op(n, terms, owner, size, before, floor, recent)
+            hits.extend(_hits(rows, terms))
+            if len(hits) >= limit:
+                return hits[:limit]
+            if len(rows) < size:
+                break  # this part holds no more candidates
+            before, size = rows[-1][0], min(size * 2, _SEARCH_PAGE)
+    return hits
 
 
 def _search_op(n: Names, terms: Sequence[str], owner: str | None,
