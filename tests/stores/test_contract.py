@@ -377,6 +377,18 @@ def test_non_messages_rejected(store: Store) -> None:
     assert store.get_messages("s") == []
 
 
+@pytest.mark.parametrize("bad_id", [5, 1.5, b"bytes", ["list"]])
+def test_a_message_id_that_could_not_be_read_back_is_refused(store: Store,
+                                                             bad_id: object) -> None:
+    with pytest.raises(InputError, match="message id must be a str"):
+        store.append("s", [HumanMessage("fine", id="a"),
+                           HumanMessage("bad", id=bad_id)])  # type: ignore[arg-type]
+    assert store.get_messages("s") == []  # nothing of the batch was stored
+    with pytest.raises(InputError):
+        store.history("s").add_messages([AIMessage("bad", id=bad_id)])  # type: ignore[arg-type]
+    assert store.session_info("s") is None
+
+
 BAD_TABLES = ["bad-name", "1abc", "a" * 64, "x; DROP TABLE y", "", "sp ace", "quo\"te"]
 BAD_PREFIXES = ["bad prefix", "x" * 200, "a*b", "quo\"te", "new\nline"]
 

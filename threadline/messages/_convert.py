@@ -81,13 +81,18 @@ def check_messages(messages: Iterable[object]) -> list[BaseMessage]:
     # hot path of every turn); it is never changed here.
     batch: list[Any] = messages if type(messages) is list else list(messages)
     for message in batch:
-        if not isinstance(message, BaseMessage):
+        if not isinstance(message, BaseMessage) or not (
+                message.id is None or type(message.id) is str):
             return [_checked(item) for item in batch]
     return batch
 
 
 def _checked(item: object) -> BaseMessage:
     if isinstance(item, BaseMessage):
+        if not (item.id is None or isinstance(item.id, str)):
+            # Stored, it could never be read back (a stored id is a str or null).
+            raise InputError(f"a message id must be a str or None, got "
+                             f"{type(item.id).__name__} {item.id!r:.40}; nothing was stored")
         return item
     converted = convert_foreign("message", item)
     if converted is None:
