@@ -50,6 +50,7 @@ from threadline.stores._records import (
     check_record_batch,
     check_record_keys,
     check_scan_args,
+    scan_sorted,
     validate_record_key,
 )
 from threadline.stores._sessions import (
@@ -430,19 +431,8 @@ class MemoryStore(Store):
             space = self._live_records(session_id, time.monotonic())
             if space is None:
                 return []
-            keys = space.keys
-            start = bisect.bisect_left(keys, prefix)
-            if after is not None:
-                start = max(start, bisect.bisect_right(keys, after))
-            end = bisect.bisect_left(keys, prefix + "\x7f") if prefix else len(keys)
-            if before is not None:
-                end = min(end, bisect.bisect_left(keys, before))
-            chosen = keys[start:end] if start < end else []
-            if reverse:
-                chosen = chosen[::-1]
-            if limit is not None:
-                chosen = chosen[:limit]
-            return [(key, b"" if keys_only else space.values[key]) for key in chosen]
+            return scan_sorted(space.keys, space.values, prefix, after, before, limit,
+                               reverse, keys_only)
 
     def delete_records(self, session_id: str, keys: Collection[str] | None = None, *,
                        prefix: str | None = None) -> None:

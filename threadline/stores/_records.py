@@ -30,8 +30,9 @@ but no messages is not listed by ``list_sessions`` and has no ``session_info``.
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from threadline._errors import InputError
@@ -43,6 +44,7 @@ __all__ = [
     "check_record_keys",
     "check_scan_args",
     "escape_key_part",
+    "scan_sorted",
     "validate_record_key",
 ]
 
@@ -127,3 +129,24 @@ def check_scan_args(prefix: object, after: object, before: object, limit: object
                               or not 1 <= limit <= MAX_RECORD_BATCH):
         raise InputError(f"limit must be None or an int from 1 to {MAX_RECORD_BATCH:,}, "
                          f"got {limit!r:.40}")
+
+
+def scan_sorted(keys: Sequence[str], values: Mapping[str, bytes], prefix: str,
+                after: str | None, before: str | None, limit: int | None, reverse: bool,
+                keys_only: bool) -> list[tuple[str, bytes]]:
+    """``scan_records`` over ``keys`` (sorted; keys are ASCII, so that is byte order) and
+    their ``values``, with validated arguments: what a backend that holds one session's
+    records in memory (memory, file) answers."""
+    start = bisect.bisect_left(keys, prefix)
+    if after is not None:
+        start = max(start, bisect.bisect_right(keys, after))
+    # Every key with the prefix sorts below prefix + "\x7f" (keys are "!" to "~").
+    end = bisect.bisect_left(keys, prefix + "\x7f") if prefix else len(keys)
+    if before is not None:
+        end = min(end, bisect.bisect_left(keys, before))
+    chosen = list(keys[start:end]) if start < end else []
+    if reverse:
+        chosen.reverse()
+    if limit is not None:
+        chosen = chosen[:limit]
+    return [(key, b"" if keys_only else values[key]) for key in chosen]

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bisect
 import contextlib
 import json
 import os
@@ -47,6 +46,7 @@ from threadline.stores._records import (
     check_record_batch,
     check_record_keys,
     check_scan_args,
+    scan_sorted,
     validate_record_key,
 )
 from threadline.stores.file._files import is_link_error, open_nofollow, pread_all, replace_file
@@ -155,20 +155,8 @@ def scan(space: Space | None, prefix: str, after: str | None, before: str | None
     ASCII, so ``sorted`` is byte order."""
     if space is None:
         return []
-    keys = sorted(space.values)
-    start = bisect.bisect_left(keys, prefix)
-    if after is not None:
-        start = max(start, bisect.bisect_right(keys, after))
-    # Every key with the prefix sorts below prefix + "\x7f" (keys are "!" to "~").
-    end = bisect.bisect_left(keys, prefix + "\x7f") if prefix else len(keys)
-    if before is not None:
-        end = min(end, bisect.bisect_left(keys, before))
-    chosen = keys[start:end] if start < end else []
-    if reverse:
-        chosen.reverse()
-    if limit is not None:
-        chosen = chosen[:limit]
-    return [(key, b"" if keys_only else space.values[key]) for key in chosen]
+    return scan_sorted(sorted(space.values), space.values, prefix, after, before, limit,
+                       reverse, keys_only)
 
 
 def purge(directory: Path, locked: Callable[[Path], AbstractContextManager[int]]) -> int:

@@ -36,7 +36,7 @@ cluster slot.
 from __future__ import annotations
 
 __all__ = ["APPEND", "CLEANUP", "DELETE", "EXPIRE", "FORGET", "INFO", "READ", "STANDING",
-           "UNLIST"]
+           "TOUCH", "UNLIST"]
 
 STANDING = """
 local others = {}
@@ -168,6 +168,31 @@ end
 return 0
 """
 
+# The end of a write that is activity (APPEND, and each chunk of a fork): the session's
+# keys take ``ttl`` (ms; '' = keep ``expiry``, the expiry it had), and it goes to the top
+# of the recent set and of its owner's, and into the index and its owner's by-id set.
+# Locals it needs: list, meta, ids, ttl, expiry, now (and first, own from STANDING).
+TOUCH = """
+if ttl == '' then
+  ttl = expiry
+  if ttl < 0 then
+    ttl = nil
+  end
+end
+if ttl then
+  redis.call('PEXPIRE', list, ttl)
+  redis.call('PEXPIRE', meta, ttl)
+  redis.call('PEXPIRE', ids, ttl)
+end
+redis.call('ZADD', KEYS[4], 'NX', 0, ARGV[1])
+redis.call('ZADD', KEYS[own], now, ARGV[1])
+local owner = redis.call('HGET', meta, 'owner')
+if owner then
+  redis.call('ZADD', ARGV[first] .. owner, now, ARGV[1])
+  redis.call('ZADD', ARGV[first + 1] .. owner, 'NX', 0, ARGV[1])
+end
+"""
+
 # Append a batch, atomically and in one round trip; returns how many messages it pushed,
 # -1 if the key is not a list (foreign), -2 if it is another store's (taken).
 # KEYS[own]: the recent set. ARGV from first: the owner heads, now, ttl in ms ('' = leave
@@ -243,24 +268,7 @@ local expiry = redis.call('PTTL', length == 0 and meta or list)
 redis.call('HSETNX', meta, 'created_at', now)
 redis.call('HSET', meta, 'updated_at', now, 'ids_cover', length + pushed)
 redis.call('HDEL', meta, 'empty')
-if ttl == '' then
-  ttl = expiry
-  if ttl < 0 then
-    ttl = nil
-  end
-end
-if ttl then
-  redis.call('PEXPIRE', list, ttl)
-  redis.call('PEXPIRE', meta, ttl)
-  redis.call('PEXPIRE', ids, ttl)
-end
-redis.call('ZADD', KEYS[4], 'NX', 0, ARGV[1])
-redis.call('ZADD', KEYS[own], now, ARGV[1])
-local owner = redis.call('HGET', meta, 'owner')
-if owner then
-  redis.call('ZADD', ARGV[first] .. owner, now, ARGV[1])
-  redis.call('ZADD', ARGV[first + 1] .. owner, 'NX', 0, ARGV[1])
-end
+""" + TOUCH + """
 return pushed
 """
 

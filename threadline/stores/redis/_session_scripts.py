@@ -8,7 +8,7 @@ sessions that have no rival (a session with one is settled in Python, by ``probe
 
 from __future__ import annotations
 
-from threadline.stores.redis._scripts import FORGET, STANDING, UNLIST
+from threadline.stores.redis._scripts import FORGET, STANDING, TOUCH, UNLIST
 
 __all__ = ["FILTER", "FORK", "STATS", "UPDATE"]
 
@@ -92,24 +92,7 @@ end
 local expiry = redis.call('PTTL', meta)
 redis.call('HSET', meta, 'updated_at', now)
 redis.call('HDEL', meta, 'empty')
-if ttl == '' then
-  ttl = expiry
-  if ttl < 0 then
-    ttl = nil
-  end
-end
-if ttl then
-  redis.call('PEXPIRE', list, ttl)
-  redis.call('PEXPIRE', meta, ttl)
-  redis.call('PEXPIRE', ids, ttl)
-end
-redis.call('ZADD', KEYS[4], 'NX', 0, ARGV[1])
-redis.call('ZADD', KEYS[own], now, ARGV[1])
-local owner = redis.call('HGET', meta, 'owner')
-if owner then
-  redis.call('ZADD', ARGV[first] .. owner, now, ARGV[1])
-  redis.call('ZADD', ARGV[first + 1] .. owner, 'NX', 0, ARGV[1])
-end
+""" + TOUCH + """
 return #items
 """
 
