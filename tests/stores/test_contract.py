@@ -468,15 +468,23 @@ def _batch(writer: int, i: int) -> list[BaseMessage]:
     return [HumanMessage(f"w{writer}:{i}:q"), AIMessage(f"w{writer}:{i}:a")]
 
 
+def _batches(scheme: str) -> int:
+    """Batches per writer: fewer on the cloud emulators, which answer one request at a
+    time while eight writers on one session retry each other's conflicts (the same
+    interleaving to check, in a third of the time)."""
+    return 10 if scheme in ("cosmos", "dynamodb") else BATCHES
+
+
 def test_concurrent_writer_threads(store: Store) -> None:
     store.append("warmup", _turn(0))  # schema is created once, before the race
+    batches = _batches(store.url.scheme)
     barrier = threading.Barrier(WRITERS)
     errors: list[BaseException] = []
 
     def write(writer: int) -> None:
         try:
             barrier.wait()
-            for i in range(BATCHES):
+            for i in range(batches):
                 store.append("race", _batch(writer, i))
         except BaseException as exc:
             errors.append(exc)
@@ -487,9 +495,9 @@ def test_concurrent_writer_threads(store: Store) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    _check_interleaving(store.get_messages("race"), WRITERS, BATCHES)
+    _check_interleaving(store.get_messages("race"), WRITERS, batches)
     info = store.session_info("race")
-    assert info is not None and info.message_count == WRITERS * BATCHES * 2
+    assert info is not None and info.message_count == WRITERS * batches * 2
 
 
 _WORKER = """
@@ -509,18 +517,20 @@ def test_concurrent_writer_processes(backend: BackendSpec) -> None:
         pytest.skip(f"{backend.id} stores cannot be shared between processes")
     store = backend.open()
     store.append("warmup", _turn(0))
+    batches = _batches(backend.id)
     procs = [
-        subprocess.Popen([sys.executable, "-c", _WORKER, backend.url, str(w), str(BATCHES)],
+        subprocess.Popen([sys.executable, "-c", _WORKER, backend.url, str(w), str(batches)],
                          stderr=subprocess.PIPE)
         for w in range(WRITERS)
     ]
     failures = []
+    deadline = time.monotonic() + 240  # for them all: a slow machine is not a failure
     for proc in procs:
-        _, err = proc.communicate(timeout=90)
+        _, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
         if proc.returncode != 0:
             failures.append(err.decode(errors="replace")[-2000:])
     assert failures == []
-    _check_interleaving(store.get_messages("race"), WRITERS, BATCHES)
+    _check_interleaving(store.get_messages("race"), WRITERS, batches)
 
 
 # -- async parity --------------------------------------------------------------------------
