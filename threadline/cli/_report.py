@@ -12,7 +12,6 @@ answer, whose control characters must not reach the terminal.
 
 from __future__ import annotations
 
-import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +23,7 @@ from threadline._errors import (
     SkippedMessageWarning,
     ThreadlineError,
 )
-from threadline._redact import redact_url
+from threadline._redact import redact_text
 from threadline.cli._visible import visible
 
 __all__ = [
@@ -47,15 +46,10 @@ class UsageError(InputError):
 # -- errors ----------------------------------------------------------------------------------
 
 # Anything that looks like a URL inside a message: its password and secret options go.
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
-
-
 def scrub(text: str) -> str:
     """``text`` with every URL in it rendered by :func:`redact_url` (a last line of
     defence: messages should already show redacted URLs)."""
-    if "://" not in text:
-        return text
-    return _URL_IN_TEXT.sub(lambda match: redact_url(match[0]), text)
+    return redact_text(text)
 
 
 def error_text(exc: BaseException, *, can_skip: bool = False) -> str:

@@ -387,6 +387,11 @@ class Store(ABC):
 
     # -- async twins ---------------------------------------------------------------------
 
+    #: The async methods do their own I/O on an event loop (a native async driver). When
+    #: ``False`` each one is its sync twin in a worker thread, so a caller that needs
+    #: several calls at once saves hops by making them together in one thread.
+    native_async: ClassVar[bool] = False
+
     async def asetup(self) -> None:
         await run_sync(self.setup)
 
@@ -492,6 +497,10 @@ class Store(ABC):
     async def aappend_with_records(self, session_id: str, messages: Sequence[BaseMessage],
                                    records: Mapping[str, bytes], *,
                                    ttl: float | None = None) -> None:
+        if not self.native_async:  # one thread hop, not two
+            await run_sync(self.append_with_records, session_id, list(messages), records,
+                           ttl=ttl)
+            return
         await self.aput_records(session_id, records, ttl=ttl)
         await self.aappend(session_id, messages, ttl=ttl)
 

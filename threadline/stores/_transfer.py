@@ -60,6 +60,7 @@ __all__ = [
     "CopyReport",
     "SessionSource",
     "copy_sessions",
+    "export_line",
     "export_sessions",
     "file_source",
     "import_sessions",
@@ -142,7 +143,8 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
-def _line(session_id: str, message: BaseMessage) -> str:
+def export_line(session_id: str, message: BaseMessage) -> str:
+    """One line of an export: the message's dict with its ``session_id``, ASCII-safe."""
     text = _ENCODER.encode({"session_id": session_id, **message_to_dict(message)})
     return _RAW.sub(lambda match: f"\\u{ord(match[0]):04x}", text) + "\n"
 
@@ -245,7 +247,7 @@ def export_sessions(store: SessionSource, fp: IO[str] | str | os.PathLike[str],
         for done, sid in enumerate(ids, 1):
             with closing(_read(store, sid, skip_invalid)) as messages:
                 for chunk in _chunks(messages):
-                    out.write("".join([_line(sid, message) for message in chunk]))
+                    out.write("".join([export_line(sid, message) for message in chunk]))
                     written += len(chunk)
             if progress is not None:
                 progress(done, len(ids))

@@ -583,6 +583,7 @@ class CosmosStore(Store):
     # -- records (see threadline.stores.cosmos._record_ops) ---------------------------------
 
     supports_records = True
+    native_async = True
 
     def put_records(self, session_id: str, records: Mapping[str, bytes], *,
                     delete: Collection[str] = (), ttl: float | None = None) -> None:

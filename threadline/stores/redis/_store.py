@@ -546,6 +546,7 @@ class RedisStore(SessionMethods, Store):
     # -- records (see threadline.stores.redis._records) ----------------------------------
 
     supports_records = True
+    native_async = True
 
     def put_records(self, session_id: str, records: Mapping[str, bytes], *,
                     delete: Collection[str] = (), ttl: float | None = None) -> None:

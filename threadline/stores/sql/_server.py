@@ -133,6 +133,7 @@ class SQLServerStore(Store):
         **Store.OPTIONS, "table": str, "timeout": float, "connect_timeout": float,
         "pool_size": int, "pool_timeout": float}
     STATEMENTS: ClassVar[Statements]
+    native_async = True
     #: The largest encoded message (UTF-8 bytes) the backend stores, and its name.
     MAX_MESSAGE_BYTES: ClassVar[int]
     LIMIT_NAME: ClassVar[str]

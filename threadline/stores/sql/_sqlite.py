@@ -39,7 +39,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -306,11 +306,34 @@ class SQLiteStore(SQLiteSessions, SQLiteRecords):
 
     def append(self, session_id: str, messages: Sequence[BaseMessage], *,
                ttl: float | None = None) -> None:
+        work = self._append_work(session_id, messages, ttl)
+        if work is not None:
+            self._run(work, write=True)
+
+    def append_with_records(self, session_id: str, messages: Sequence[BaseMessage],
+                            records: Mapping[str, bytes], *, ttl: float | None = None
+                            ) -> None:
+        """The records and the messages in one transaction (a server turn's one write)."""
+        put = self._put_work(session_id, records, (), ttl)
+        add = self._append_work(session_id, messages, ttl)
+
+        def work(conn: sqlite3.Connection) -> None:
+            if put is not None:
+                put(conn)
+            if add is not None:
+                add(conn)
+
+        self._run(work, write=True)
+
+    def _append_work(self, session_id: str, messages: Sequence[BaseMessage],
+                     ttl: float | None) -> Callable[[sqlite3.Connection], None] | None:
+        """The transaction body of an append, everything checked (``None``: nothing to
+        write)."""
         sid = _check_text(session_id)
         batch = first_of_each_id(check_messages(messages))
         ttl = validate_ttl(ttl) or self.ttl
         if not batch:
-            return
+            return None
         texts = [encode_message(m) for m in batch]
         self.check_sizes(texts)
         check_text_sizes(texts, self.MAX_MESSAGE_BYTES, "SQLite's maximum string length")
@@ -344,7 +367,7 @@ class SQLiteStore(SQLiteSessions, SQLiteRecords):
                 (sid, now, now, expires, added),
             )
 
-        self._run(work, write=True)
+        return work
 
     def get_messages(self, session_id: str, *, last: int | None = None,
                      skip_invalid: bool = False) -> list[BaseMessage]:

@@ -126,14 +126,22 @@ class SQLiteRecords(Store):
 
     def put_records(self, session_id: str, records: Mapping[str, bytes], *,
                     delete: Collection[str] = (), ttl: float | None = None) -> None:
+        work = self._put_work(session_id, records, delete, ttl)
+        if work is not None:
+            self._run(work, write=True)
+
+    def _put_work(self, session_id: str, records: Mapping[str, bytes],
+                  delete: Collection[str], ttl: float | None
+                  ) -> Callable[[sqlite3.Connection], None] | None:
+        """The transaction body of a put, everything checked (``None``: nothing to do)."""
         sid = check_utf8_session_id(session_id)
         batch = check_record_batch(records, delete, self.max_message_bytes)
         doomed = list(delete)  # validated by check_record_batch
         ttl = validate_ttl(ttl) or self.ttl
         if not batch and not doomed and ttl is None:
-            return
+            return None
         sql = self._records_sql
-        self._run(lambda conn: _put(conn, sql, sid, batch, doomed, ttl), write=True)
+        return lambda conn: _put(conn, sql, sid, batch, doomed, ttl)
 
     def get_records(self, session_id: str, keys: Collection[str]) -> dict[str, bytes]:
         sid = check_utf8_session_id(session_id)
