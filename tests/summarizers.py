@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from threadline import BaseMessage, EchoChatModel, ModelError, PromptTemplate
+from threadline import BaseMessage, EchoChatModel, ModelError, PromptTemplate, get_buffer_string
 
 #: With the echo model this prompt makes the summary the old one plus the new lines, so
 #: every summary is known exactly and shows what each call was sent.
 PROMPT = PromptTemplate("{summary}\n{new_lines}")
+
+
+def texts(messages: list[BaseMessage]) -> list[tuple[str, str]]:
+    return [(m.type, m.text) for m in messages]
+
+
+def summary_of(messages: list[BaseMessage]) -> str:
+    """What the echo summarizer with :data:`PROMPT` builds from these messages, two (one
+    turn) a call."""
+    text = ""
+    for start in range(0, len(messages), 2):
+        text = f"{text}\n{get_buffer_string(messages[start:start + 2])}".strip()
+    return text
 
 
 class Recorder(EchoChatModel):

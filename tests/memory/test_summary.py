@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from summarizers import PROMPT, Broken, Recorder
+from summarizers import PROMPT, Broken, Recorder, summary_of, texts
 
 from threadline import (
     SUMMARY_PROMPT,
@@ -43,18 +43,6 @@ from threadline.stores import Store
 
 def turn(i: int) -> list[BaseMessage]:
     return [HumanMessage(f"q{i}"), AIMessage(f"a{i}")]
-
-
-def texts(messages: list[BaseMessage]) -> list[tuple[str, str]]:
-    return [(m.type, m.text) for m in messages]
-
-
-def summary_of(messages: list[BaseMessage]) -> str:
-    """What the echo summarizer builds from these messages, two a call."""
-    text = ""
-    for start in range(0, len(messages), 2):
-        text = f"{text}\n{get_buffer_string(messages[start:start + 2])}".strip()
-    return text
 
 
 def make(store: Store, model: Any = None, sid: str = "s", **kwargs: Any) -> SummaryBufferHistory:

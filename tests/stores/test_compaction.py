@@ -12,7 +12,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from summarizers import PROMPT, Broken, Recorder
+from summarizers import PROMPT, Broken, Recorder, summary_of, texts
 
 from threadline import (
     AIMessage,
@@ -38,17 +38,6 @@ def needs_records(store: Store, backend: BackendSpec) -> None:
 
 def turn(i: int) -> list[BaseMessage]:
     return [HumanMessage(f"question {i}"), AIMessage(f"answer {i}")]
-
-
-def texts(messages: list[BaseMessage]) -> list[tuple[str, str]]:
-    return [(m.type, m.text) for m in messages]
-
-
-def summary_of(messages: list[BaseMessage]) -> str:
-    text = ""
-    for start in range(0, len(messages), 2):
-        text = f"{text}\n{get_buffer_string(messages[start:start + 2])}".strip()
-    return text
 
 
 def make(store: Store, sid: str, model: Any = None, **kwargs: Any) -> SummaryBufferHistory:
