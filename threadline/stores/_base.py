@@ -350,11 +350,13 @@ class Store(ABC):
         ``dry_run``)."""
         max_age = _positive(max_age, "max_age") or self.max_age
         max_sessions = _positive(max_sessions, "max_sessions") or self.max_sessions
+        # the cutoff is taken as the call starts: the expiry sweep below can take a while,
+        # and a cutoff taken after it would reach sessions younger than max_age
+        cutoff = None if max_age is None else datetime.now(UTC) - timedelta(seconds=max_age)
         if not dry_run:
             self.purge_expired()
         if max_age is None and max_sessions is None:
             return []
-        cutoff = None if max_age is None else datetime.now(UTC) - timedelta(seconds=max_age)
         doomed: list[str] = []
         old = False
         for index, session_id in enumerate(self.iter_sessions(order="recent", owner=owner)):
