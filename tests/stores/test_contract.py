@@ -721,6 +721,9 @@ def test_session_id_with_a_lone_surrogate_is_refused(store: Store) -> None:
         store.get_messages(bad)
     with pytest.raises(InputError, match="surrogate"):
         store.delete_session(bad)
+    for order in ("id", "recent"):
+        with pytest.raises(InputError, match="surrogate"):
+            store.list_sessions(order=order, prefix="abc\ud800")
     assert store.list_sessions().session_ids == []
 
 

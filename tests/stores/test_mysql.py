@@ -232,7 +232,7 @@ def test_a_version_1_table_is_migrated_once_by_concurrent_setups(ddl_done: bool)
         conn = _raw()
         with conn.cursor() as cur:
             cur.execute(f"SELECT version FROM {names.schema}")
-            assert cur.fetchall() == ((len(MIGRATIONS),),) == ((4,),)
+            assert cur.fetchall() == ((len(MIGRATIONS),),) == ((5,),)
         conn.close()
         store = stores[0]
         store.append("old", _ided("1"))
@@ -286,7 +286,7 @@ def test_a_version_3_table_is_upgraded_once_to_sessions_and_search(
         conn = _raw()
         with conn.cursor() as cur:
             cur.execute(f"SELECT version FROM {names.schema}")
-            assert cur.fetchall() == ((4,),)
+            assert cur.fetchall() == ((5,),)
             cur.execute("SELECT COUNT(*) FROM information_schema.statistics WHERE"
                         " table_schema = DATABASE() AND table_name = %s AND index_name ="
                         " 'search'", (table,))

@@ -574,3 +574,28 @@ def test_unix_socket_url_with_db(private_redis: PrivateRedis, tmp_path: Path) ->
     with redis.Redis(port=server.port, db=3) as raw:
         assert raw.llen("u:s") == 1
     store.close()
+
+
+def test_scripts_go_by_sha_and_survive_a_script_flush(private_redis: PrivateRedis) -> None:
+    """Scripts are sent by SHA1 (EVALSHA); a server that lost them (a restart, SCRIPT
+    FLUSH) answers NOSCRIPT without running anything and gets the text: every append,
+    sync and async, is stored exactly once."""
+    raw = redis.Redis.from_url(private_redis.url)
+    store = RedisStore(private_redis.url)
+    try:
+        store.append("s", [HumanMessage("q1", id="m1")])
+        evals = raw.info("commandstats")
+        assert "cmdstat_evalsha" in evals
+        sent_text = evals.get("cmdstat_eval", {}).get("calls", 0)
+        store.append("s", [AIMessage("a1", id="m2")])
+        assert raw.info("commandstats").get("cmdstat_eval", {}).get("calls", 0) == sent_text
+        raw.script_flush()
+        store.append("s", [HumanMessage("q2", id="m3")])  # NOSCRIPT, then the text
+        raw.script_flush()
+        asyncio.run(store.aappend("s", [AIMessage("a2", id="m4")]))
+        raw.script_flush()
+        assert _texts(store.get_messages("s", last=3)) == ["a1", "q2", "a2"]
+        assert _texts(asyncio.run(store.aget_messages("s"))) == ["q1", "a1", "q2", "a2"]
+    finally:
+        store.close()
+        raw.close()

@@ -228,6 +228,12 @@ def check_page_args(prefix: object, limit: object, cursor: object) -> None:
     """Validate ``list_sessions`` arguments the same way in every backend."""
     if not isinstance(prefix, str) or "\x00" in prefix:
         raise InputError(f"prefix must be a str without NUL characters, got {prefix!r:.80}")
+    if not prefix.isascii():
+        try:
+            prefix.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no session id holds one
+            raise InputError(f"prefix must be valid Unicode text (a lone surrogate is not), "
+                             f"got {prefix!r:.80}") from None
     if (isinstance(limit, bool) or not isinstance(limit, int)
             or not 1 <= limit <= _MAX_PAGE_LIMIT):
         raise InputError(f"limit must be an int from 1 to {_MAX_PAGE_LIMIT:,}, "

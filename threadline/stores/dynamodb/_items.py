@@ -26,7 +26,7 @@ from threadline.stores.dynamodb._session_items import NAMES, listing_keys
 __all__ = ["META_SEQ", "SCHEMA_PK", "SCHEMA_VERSION", "Entry", "Requests", "id_seq",
            "known_ids", "partition_key"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Sort key of the session item: above every message sequence number.
 META_SEQ = 10**37
 SCHEMA_PK = "#schema"
@@ -204,7 +204,7 @@ class Requests:
         message id, put only if no item of this incarnation (``Base``) holds it."""
         now = time.time()
         values: dict[str, Any] = {":now": _n(now)}
-        listed = listing_keys(pk, now)  # every write moves the session in the listing
+        listed = listing_keys(pk, now, session_id)  # every write moves it in the recent order
         if ttl is not None:
             values[":exp"], values[":ttl"] = _n(now + ttl), _n(math.ceil(now + ttl))
         if state is None:
@@ -222,10 +222,12 @@ class Requests:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD")}
         else:
             base, count = state
-            sets = ("SET #c = :new, #ua = :now, #lst = :lst, #rk = :rk"
+            # Ik never changes (setting it again costs the id indexes no write); set on
+            # every append all the same, so any session item written to carries it.
+            sets = ("SET #c = :new, #ua = :now, #lst = :lst, #rk = :rk, #ik = :ik"
                     + (", #e = :exp, #ttl = :ttl" if ttl else ""))
             values.update({":b": _n(base), ":c": _n(count), ":new": _n(count + len(chunk)),
-                           ":lst": listed["Lst"], ":rk": listed["Rk"]})
+                           ":lst": listed["Lst"], ":rk": listed["Rk"], ":ik": listed["Ik"]})
             meta_op = {"Update": self.expression(
                 TableName=self.table, Key=self.key(pk, META_SEQ), UpdateExpression=sets,
                 ConditionExpression="#b = :b AND #c = :c AND (attribute_not_exists(#e) "

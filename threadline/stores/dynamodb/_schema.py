@@ -2,7 +2,7 @@
 
 :func:`setup_table` is what ``DynamoDBStore.setup()`` does (and what runs once, lazily,
 before a store's first request): create the table if missing (on-demand billing, with the
-two listing indexes of :mod:`~threadline.stores.dynamodb._session_items`), check its
+four listing indexes of :mod:`~threadline.stores.dynamodb._session_items`), check its
 keys, switch its TTL setting on, add the listing indexes to a table made before they
 existed, and run the layout migrations the ``#schema`` item says are missing.
 
@@ -17,8 +17,16 @@ Migrations (``MIGRATIONS[v - 1]`` brings a table from layout ``v - 1`` to ``v``)
 
 1. the layout of :mod:`~threadline.stores.dynamodb._store` (made by setup itself);
 2. the listing attributes ``Lst`` / ``Rk`` on every session item (from its ``UpdatedAt``),
-   so sessions written before the indexes existed are listed. Writers of an older
-   threadline do not maintain them: upgrade every writer of a table together.
+   so sessions written before the indexes existed are listed;
+3. the id key ``Ik`` on every session item (from its ``Session``), for the id-order
+   indexes ``threadline_ids`` / ``threadline_owner_ids``.
+
+Writers of an older threadline do not maintain these attributes: upgrade every writer of
+a table together. A migration is a Scan of the table (once per table, at the first setup
+of a newer threadline), and idempotent: conditional updates of the items still lacking
+the attribute, so two processes upgrading at once do the same work twice, harmlessly.
+Setup returns only once the migrations are done, so a store lists through an index only
+when every session item carries its keys.
 """
 
 from __future__ import annotations
@@ -32,8 +40,9 @@ from threadline.stores.dynamodb._client import DynamoError
 from threadline.stores.dynamodb._items import META_SEQ, SCHEMA_PK, SCHEMA_VERSION, _n, _num
 from threadline.stores.dynamodb._session_items import (
     INDEX_KEYS,
+    id_key,
     index_definition,
-    listing_keys,
+    recent_keys,
 )
 
 try:
@@ -189,7 +198,7 @@ def _list_old_sessions(store: DynamoDBStore) -> None:
     for item in store._scan("#seq = :meta AND attribute_not_exists(#rk)", "#pk, #seq, #ua",
                             {":meta": _n(META_SEQ)}):
         pk = item[store.pk_name]["S"]
-        listed = listing_keys(pk, _num(item, "UpdatedAt") or time.time())
+        listed = recent_keys(pk, _num(item, "UpdatedAt") or time.time())
         try:
             store._call("update_item", **store._requests.expression(
                 TableName=store.table, Key=store._requests.key(pk, META_SEQ),
@@ -201,7 +210,25 @@ def _list_old_sessions(store: DynamoDBStore) -> None:
                 raise
 
 
+def _key_old_sessions(store: DynamoDBStore) -> None:
+    """Migration 3: give every session item without it its ``Ik`` (the id order's key),
+    from its ``Session``. Conditional, as migration 2."""
+    for item in store._scan("#seq = :meta AND attribute_not_exists(#ik)", "#pk, #s",
+                            {":meta": _n(META_SEQ)}):
+        pk = item[store.pk_name]["S"]
+        try:
+            store._call("update_item", **store._requests.expression(
+                TableName=store.table, Key=store._requests.key(pk, META_SEQ),
+                UpdateExpression="SET #ik = :ik",
+                ConditionExpression="attribute_exists(#pk) AND attribute_not_exists(#ik)",
+                values={":ik": {"S": id_key(item["Session"]["S"])}}))
+        except DynamoError as exc:
+            if exc.code != "ConditionalCheckFailedException":
+                raise
+
+
 MIGRATIONS: list[Callable[[DynamoDBStore], None]] = [
     lambda store: None,  # 1: the layout of _store (the table itself is made by setup)
     _list_old_sessions,  # 2: listing attributes on the session items
+    _key_old_sessions,  # 3: the id key on the session items
 ]

@@ -18,11 +18,18 @@ Listings (all eventually consistent when they read an index, as every GSI read i
   :after`` from the cursor), merged; with ``owner``, one Query of the owner index. Each
   reads ``limit + 1`` index entries a page (more when filters drop some). Prefix and
   metadata are filters: DynamoDB bills the entries they drop.
-- ``order="id"``: without ``owner``, a Scan of the whole table as before (strongly
-  consistent; its cost grows with the table); with ``owner``, every entry of the owner's
-  in the owner index, sorted here (cost grows with the owner's sessions).
+- ``order="id"``: a Query per shard of the id index, in id order (``Ik`` ascending),
+  merged; with ``owner``, one Query of the owner id index. The cursor (the last id) and
+  the prefix are key conditions on ``Ik`` (``> :cursor``, ``begins_with``, or
+  ``BETWEEN`` for both: :func:`~threadline.stores.dynamodb._session_items.id_range`),
+  never filters, so each Query reads ``limit + 1`` entries (``limit + 2`` when the
+  condition includes the cursor itself), whatever the page's depth and the table's
+  size: a page of 100 is 4 Queries reading ~404 entries at 1,000 sessions as at
+  100,000. Metadata and expiry stay filters (DynamoDB bills what they drop).
 - While an index is missing or still backfilling (see
-  :mod:`~threadline.stores.dynamodb._schema`), the same answers come from a Scan.
+  :mod:`~threadline.stores.dynamodb._schema`), the same answers come from a Scan (for
+  the id order with an owner: every entry of the owner's in the recent-order owner
+  index, sorted here, while only the id index is missing).
 
 ``stats()`` sums ``Count`` over the recent index (one entry per session, never a
 message), so it reads ~ sessions x 100 bytes, not the table.
@@ -51,10 +58,15 @@ from threadline.stores.dynamodb._items import (
 )
 from threadline.stores.dynamodb._schema import active_indexes
 from threadline.stores.dynamodb._session_items import (
+    ID_INDEX,
+    OWNER_ID_INDEX,
     OWNER_INDEX,
     RECENT_INDEX,
     RECENT_SHARDS,
     after_rank,
+    id_key,
+    id_range,
+    in_id_order,
     list_filter,
     listing_keys,
     rank,
@@ -153,11 +165,12 @@ class SessionIndex:
         missing one (each creation field ``if_not_exists``)."""
         store = self.store
         sets, removes, values = update_clauses(given)
-        sets.insert(0, "#s = :sid")
+        sets[:0] = ["#s = :sid", "#ik = :ik"]  # Ik as well: it never changes
         values[":sid"], values[":now"] = {"S": session_id}, _n(now)
+        values[":ik"] = {"S": id_key(session_id)}
         condition = "attribute_exists(#pk) AND (attribute_not_exists(#e) OR #e > :now)"
         if store.ttl is None:
-            listed = listing_keys(pk, now)
+            listed = listing_keys(pk, now, session_id)
             sets += ["#b = if_not_exists(#b, :base)", "#c = if_not_exists(#c, :zero)",
                      "#ca = if_not_exists(#ca, :now)", "#ua = if_not_exists(#ua, :now)",
                      "#lst = if_not_exists(#lst, :lst)", "#rk = if_not_exists(#rk, :rk)"]
@@ -176,7 +189,8 @@ class SessionIndex:
         store = self.store
         item = {**store._requests.key(pk, META_SEQ), "Session": {"S": session_id},
                 "Base": _n(_new_base()), "Count": _n(0), "CreatedAt": _n(now),
-                "UpdatedAt": _n(now), **listing_keys(pk, now), **session_attributes(given)}
+                "UpdatedAt": _n(now), **listing_keys(pk, now, session_id),
+                **session_attributes(given)}
         if store.ttl is not None:
             item["ExpiresAt"] = _n(now + store.ttl)
             item[store.ttl_attribute] = _n(math.ceil(now + store.ttl))
@@ -188,9 +202,45 @@ class SessionIndex:
         self.store._ensure_ready()
         if query.order == "recent":
             return self._recent(query)
+        entries: Iterator[dict[str, Any]]
+        if query.owner is not None and self._usable(OWNER_ID_INDEX):
+            entries = self._id_entries(OWNER_ID_INDEX, query.owner, query)
+        elif query.owner is None and self._usable(ID_INDEX):
+            shards = [self._id_entries(ID_INDEX, f"r{number}", query)
+                      for number in range(RECENT_SHARDS)]
+            entries = heapq.merge(*shards, key=lambda item: item["Session"]["S"])
+        else:
+            return self._sorted_ids(query)
+        found = [item["Session"]["S"] for item in itertools.islice(entries, query.limit + 1)]
+        page = found[:query.limit]
+        return SessionPage(page, page[-1] if len(found) > query.limit else None)
+
+    def _id_entries(self, index: str, key: str, query: ListQuery
+                    ) -> Iterator[dict[str, Any]]:
+        """The matching entries of one partition of an id index, in id order after the
+        cursor: a Query whose key condition holds the cursor and prefix
+        (:func:`~threadline.stores.dynamodb._session_items.id_range`), read ``limit + 1``
+        entries a page (``limit + 2`` when the condition includes the cursor), only as
+        far as the caller reads."""
+        bounds = id_range(query.prefix, query.cursor)
+        if bounds is None:
+            return
+        condition, values, inclusive = bounds
+        # A condition that lets the cursor through reads it: one entry more a page.
+        size = min(query.limit + 1 + inclusive, _FULL_PAGE)
+        entries = in_id_order(self._index_entries(index, key, query, condition, values,
+                                                  "#s, #ik", page_size=size, forward=True))
+        for entry in entries:
+            # The key condition may let through the cursor itself, and ids sharing its Ik.
+            if query.cursor is None or entry["Session"]["S"] > query.cursor:
+                yield entry
+
+    def _sorted_ids(self, query: ListQuery) -> SessionPage:
+        """The id order without its index (missing, or still backfilling): every match,
+        from the owner's entries in the recent-first owner index or a Scan, sorted here."""
         if query.owner is not None and self._usable(OWNER_INDEX):
             ids = sorted(item["Session"]["S"] for item in self._index_entries(
-                OWNER_INDEX, query.owner, query, None, "#s", _FULL_PAGE))
+                OWNER_INDEX, query.owner, query, "", {}, "#s", page_size=_FULL_PAGE))
         else:
             ids = sorted(item["Session"]["S"] for item in self._scan(query, "#s"))
         if query.cursor is not None:
@@ -201,12 +251,15 @@ class SessionIndex:
     def _recent(self, query: ListQuery) -> SessionPage:
         """Newest first: the index's shards merged (or a Scan, sorted here)."""
         after = None if query.cursor is None else after_rank(query.cursor, partition_key)
+        condition, values = ("", {}) if after is None else (
+            " AND #rk < :after", {":after": {"S": after}})
         if query.owner is not None and self._usable(OWNER_INDEX):
             entries: Iterator[dict[str, Any]] = self._index_entries(
-                OWNER_INDEX, query.owner, query, after, "#s, #rk")
+                OWNER_INDEX, query.owner, query, condition, values, "#s, #rk")
         elif query.owner is None and self._usable(RECENT_INDEX):
-            shards = [self._index_entries(RECENT_INDEX, f"r{number}", query, after,
-                                          "#s, #rk") for number in range(RECENT_SHARDS)]
+            shards = [self._index_entries(RECENT_INDEX, f"r{number}", query, condition,
+                                          values, "#s, #rk")
+                      for number in range(RECENT_SHARDS)]
             entries = heapq.merge(*shards, key=lambda item: item["Rk"]["S"], reverse=True)
         else:
             entries = iter(self._scan_recent(query, after))
@@ -219,21 +272,24 @@ class SessionIndex:
         return SessionPage(ids, recent_cursor(int(last["Rk"]["S"].split("#", 1)[0]),
                                               last["Session"]["S"]))
 
-    def _index_entries(self, index: str, key: str, query: ListQuery, after: str | None,
-                       projection: str, page_size: int | None = None
+    def _index_entries(self, index: str, key: str, query: ListQuery, key_range: str,
+                       range_values: dict[str, Any], projection: str, *,
+                       page_size: int | None = None, forward: bool = False
                        ) -> Iterator[dict[str, Any]]:
-        """The matching entries of one index partition, newest first, read a page of
-        ``limit + 1`` (or ``page_size``) at a time, only as far as the caller reads."""
-        hash_name = "#own" if index == OWNER_INDEX else "#lst"
-        condition = f"{hash_name} = :key" + ("" if after is None else " AND #rk < :after")
+        """The matching entries of one index partition whose range key meets
+        ``key_range`` (``" AND ..."`` or ""), in the index's order (newest first unless
+        ``forward``), read a page of ``limit + 1`` (or ``page_size``) at a time, only as
+        far as the caller reads."""
+        hash_name = "#own" if index in (OWNER_INDEX, OWNER_ID_INDEX) else "#lst"
         where, names, values = list_filter(query, time.time())
+        values.update(range_values)
         values[":key"] = {"S": key}
-        if after is not None:
-            values[":after"] = {"S": after}
         request = self.store._requests.expression(
-            TableName=self.store.table, IndexName=index, KeyConditionExpression=condition,
-            FilterExpression=where, ProjectionExpression=projection, ScanIndexForward=False,
-            Limit=page_size or min(query.limit + 1, _FULL_PAGE), values=values)
+            TableName=self.store.table, IndexName=index,
+            KeyConditionExpression=f"{hash_name} = :key{key_range}",
+            FilterExpression=where, ProjectionExpression=projection,
+            ScanIndexForward=forward, Limit=page_size or min(query.limit + 1, _FULL_PAGE),
+            values=values)
         request["ExpressionAttributeNames"] = {**request.get("ExpressionAttributeNames", {}),
                                                **names}
         for page in self.store._pages("query", request):
@@ -273,8 +329,8 @@ class SessionIndex:
         items: Iterator[dict[str, Any]]
         if self._usable(RECENT_INDEX):
             items = itertools.chain.from_iterable(
-                self._index_entries(RECENT_INDEX, f"r{number}", query, None, "#c, #e",
-                                    _FULL_PAGE)
+                self._index_entries(RECENT_INDEX, f"r{number}", query, "", {}, "#c, #e",
+                                    page_size=_FULL_PAGE)
                 for number in range(RECENT_SHARDS))
         else:
             items = self._scan(query, "#c, #e")

@@ -7,7 +7,7 @@ Layout (``SessionId`` is the ``primary_key_name`` option, ``Seq`` the sort key):
     s1         B+1          Message (LangChain dict as JSON), Tok (first item of a write)
     s1         B+2          Message
     s1         10**37       Session, Base=B, Count, CreatedAt, UpdatedAt, ExpiresAt, expireAt,
-                            Lst, Rk (listing keys), Title, Meta, Owner, Parent, ForkPoint
+                            Lst, Rk, Ik (listing keys), Title, Meta, Owner, Parent, ForkPoint
     #schema    0            Version
 
 A session is a partition: its messages are items ``B+1 .. B+Count`` and its *session
@@ -53,14 +53,14 @@ session item comes first, then the newest messages; longer reads page with
 ``LastEvaluatedKey``. :meth:`~DynamoDBStore.iter_messages` streams a session: a GetItem
 of the session item, then ``Query`` pages of ``page_size`` messages (``Limit`` and
 ``ExclusiveStartKey``) over the sequence numbers it held then. Reads are strongly
-consistent (``consistent_read=false`` halves their cost). Purging, and listing by id
-without an owner, are a ``Scan`` of the whole table (filtered to session items, but
-DynamoDB bills every item read): fine for maintenance, too costly per request on big
-tables.
+consistent (``consistent_read=false`` halves their cost). Purging is a ``Scan`` of the
+whole table (DynamoDB bills every item read): fine for maintenance, too costly per
+request on big tables; listings never Scan once their indexes exist.
 
 Sessions as objects: the title, metadata, owner, parent and fork point are attributes of
-the session item, and two sparse Global Secondary Indexes (recent activity, and owner)
-list sessions newest first without reading a message: see
+the session item, and four sparse Global Secondary Indexes (recent activity and id
+order, each for every session and per owner) list sessions, a page for the price of a
+page, without reading a message: see
 :mod:`~threadline.stores.dynamodb._session_items` for the attributes and indexes,
 :mod:`~threadline.stores.dynamodb._sessions` for update_session, the listings and
 stats, and :mod:`~threadline.stores.dynamodb._schema` for creating and migrating the
@@ -484,9 +484,9 @@ class DynamoDBStore(Store):
     def list_sessions(self, *, order: Order = "id", owner: str | None = None,
                       prefix: str = "", metadata: Mapping[str, str] | None = None,
                       limit: int = 100, cursor: str | None = None) -> SessionPage:
-        """Session ids: ``order="recent"`` reads the listing indexes, ``order="id"`` a
-        Scan of the table (the owner index with ``owner``); see
-        :mod:`~threadline.stores.dynamodb._sessions` for what each costs."""
+        """Session ids, from the listing indexes (Queries, never a Scan once they
+        exist): a page reads ~``limit + 1`` entries per shard in either order, first page
+        or deep; see :mod:`~threadline.stores.dynamodb._sessions` for what each costs."""
         return self._sessions.listing(check_list_args(order, owner, prefix, metadata, limit,
                                                    cursor))
 

@@ -14,11 +14,18 @@ connection, never sent again by redis-py's own retry (which resends a command wh
 connection dropped, and so could store a turn twice). The store decides about a second
 try itself (see :mod:`threadline.stores.redis._store`). Other commands keep redis-py's
 retry of connection errors with backoff: they are reads, or writes that are idempotent.
+
+A script is sent by its SHA1 (:func:`by_sha`: EVALSHA), not its text (several KB to
+send and for the server to hash on every call); when the server does not have it (a
+restart, ``SCRIPT FLUSH``) it answers NOSCRIPT without running anything, and the text
+follows on the same connection (EVAL, which also caches it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import inspect
 from typing import Any
 
@@ -35,6 +42,7 @@ __all__ = [
     "SentAndLost",
     "asend_once",
     "async_client",
+    "by_sha",
     "pool_kwargs",
     "seconds",
     "send_once",
@@ -188,6 +196,21 @@ def async_client(url: StoreURL, kwargs: dict[str, Any]) -> aioredis.Redis:
                                           _ahandshake))
 
 
+# -- scripts by their SHA1 --------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _sha(script: str) -> str:
+    return hashlib.sha1(script.encode("utf-8")).hexdigest()
+
+
+def by_sha(command: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """An EVAL ``command`` as the EVALSHA of its script; ``None`` for another command."""
+    if command[0] != "EVAL":
+        return None
+    return ("EVALSHA", _sha(command[1]), *command[2:])
+
+
 # -- one command, sent once ----------------------------------------------------------------
 
 # redis-py before 5.3 wants a command name to hand out a connection (and warns since).
@@ -206,6 +229,13 @@ def send_once(client: Any, command: tuple[Any, ...], *, writes: bool,
     pool = client.connection_pool
     conn = pool.get_connection(*_GET_ARGS)
     try:
+        cached = by_sha(command)
+        if cached is not None:
+            try:
+                conn.send_command(*cached)
+                return client.parse_response(conn, cached[0])
+            except redis.exceptions.NoScriptError:
+                pass  # the script did not run: send its text
         conn.send_command(*command)
         return client.parse_response(conn, command[0])
     except redis.ResponseError as exc:
@@ -230,6 +260,13 @@ async def asend_once(client: Any, command: tuple[Any, ...], *, writes: bool,
     pool = client.connection_pool
     conn = await pool.get_connection(*_GET_ARGS)
     try:
+        cached = by_sha(command)
+        if cached is not None:
+            try:
+                await conn.send_command(*cached)
+                return await client.parse_response(conn, cached[0])
+            except redis.exceptions.NoScriptError:
+                pass  # the script did not run: send its text
         await conn.send_command(*command)
         return await client.parse_response(conn, command[0])
     except redis.ResponseError as exc:

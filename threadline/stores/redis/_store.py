@@ -164,6 +164,7 @@ try:
         SentAndLost,
         asend_once,
         async_client,
+        by_sha,
         pool_kwargs,
         seconds,
         send_once,
@@ -194,6 +195,17 @@ def _options(batch: Batch) -> dict[str, Any]:
     """redis-py's per-command options for a batch: NEVER_DECODE keeps a raw batch's
     replies bytes on a client that decodes responses (one given to from_client)."""
     return {NEVER_DECODE: []} if batch.raw else {}
+
+
+async def _aexecute_one(client: Any, command: tuple[Any, ...], options: dict[str, Any]) -> Any:
+    """One command on an asyncio client; a script by its SHA1 first (see ``by_sha``)."""
+    cached = by_sha(command)
+    if cached is not None:
+        try:
+            return await client.execute_command(*cached, **options)
+        except redis.exceptions.NoScriptError:
+            pass  # the script did not run: send its text
+    return await client.execute_command(*command, **options)
 
 
 def _resendable(messages: Sequence[BaseMessage]) -> bool:
@@ -339,7 +351,14 @@ class RedisStore(SessionMethods, Store):
                     for command in batch.commands]
         options = _options(batch)
         if len(batch.commands) == 1 and not (batch.transaction or batch.errors_as_replies):
-            return [client.execute_command(*batch.commands[0], **options)]
+            command = batch.commands[0]
+            cached = by_sha(command)
+            if cached is not None:
+                try:
+                    return [client.execute_command(*cached, **options)]
+                except redis.exceptions.NoScriptError:
+                    pass  # the script did not run: send its text
+            return [client.execute_command(*command, **options)]
         pipe: Any = client.pipeline(transaction=batch.transaction)
         for command in batch.commands:
             pipe.execute_command(*command, **options)
@@ -382,8 +401,8 @@ class RedisStore(SessionMethods, Store):
                                for command in batch.commands]
                 elif len(batch.commands) == 1 and not (batch.transaction
                                                        or batch.errors_as_replies):
-                    replies = [await client.execute_command(*batch.commands[0],
-                                                            **_options(batch))]
+                    replies = [await _aexecute_one(client, batch.commands[0],
+                                                   _options(batch))]
                 else:
                     pipe = client.pipeline(transaction=batch.transaction)
                     for command in batch.commands:

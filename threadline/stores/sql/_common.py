@@ -26,6 +26,7 @@ from threadline.stores._base import (
     validate_identifier,
     validate_session_id,
 )
+from threadline.stores._sessions import _WORD
 
 __all__ = [
     "DEFAULT_TABLE",
@@ -33,6 +34,7 @@ __all__ = [
     "TableNames",
     "check_text_sizes",
     "check_utf8_session_id",
+    "distinct_words",
     "escape_like",
     "first_of_each_id",
     "pending_migrations",
@@ -182,6 +184,29 @@ def first_of_each_id(batch: list[BaseMessage]) -> list[BaseMessage]:
             seen.add(message.id)
         kept.append(message)
     return kept if len(kept) < len(batch) else batch
+
+
+#: Every ASCII character that is neither a letter nor a digit, as a space.
+_ASCII_SPACES = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
+
+
+def distinct_words(text: str) -> dict[str, None]:
+    """The words of ``text`` as search sees them (split and case-folded as
+    :func:`~threadline.stores._sessions.search_terms` does), each once, in order.
+
+    Each word is case-folded alone: folding the whole text first could move the word
+    boundaries (``"İ"`` folds to ``"i"`` and a combining dot, which is no word character).
+    ASCII text, a chat's usual case, is lowered whole (no ASCII letter folds to anything
+    but its lower case) and split at every other character than a letter or a digit
+    (which is what the word pattern matches in ASCII): the same words, at a fraction of
+    the cost.
+
+    >>> list(distinct_words("Snow, SNOW and snow-ploughs"))
+    ['snow', 'and', 'ploughs']
+    """
+    if text.isascii():
+        return dict.fromkeys(text.lower().translate(_ASCII_SPACES).split())
+    return dict.fromkeys(word.casefold() for word in _WORD.findall(text))
 
 
 def check_text_sizes(texts: Sequence[str], limit: int, what: str) -> None:

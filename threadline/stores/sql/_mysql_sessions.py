@@ -16,6 +16,9 @@ holds ``title``, ``metadata`` (JSON text), ``owner`` (utf8 bytes), ``parent``,
   ``updated_at`` (one microsecond) go by descending id; ids longer than 768 bytes that
   share their head go by creation order after that. The cursor's ``updated`` value is
   ``"<updated_at to the microsecond>|<sid>"``.
+* The listing by id walks ``id_order (id_head)`` (migration 5), or ``owner_id (owner,
+  id_head, sid)`` with an owner, from the cursor's head: two statements in one round
+  trip (see :func:`_by_id_op`), each a range of about a page, whatever the table holds.
 * Filters are bound parameters: ``owner = %s``, ``LEFT(session_id, n) = %s`` and
   ``JSON_CONTAINS(metadata, %s)`` with the wanted pairs as a JSON object (an object
   contains another when every pair of it is there, compared exactly).
@@ -162,18 +165,43 @@ def _page_op(n: Names, query: ListQuery) -> Op[SessionPage]:
 
 
 def _by_id_op(n: Names, query: ListQuery) -> Op[SessionPage]:
+    """A page by id: the first statement finds the ``id_head`` of the ``limit + 1``-th
+    session after the cursor on the index, the second reads every session up to that
+    head, in index order (both ranges of ``id_order``, or of ``owner_id`` with an owner);
+    Python puts the few ids that share a 768-byte head in byte order. Reading whole
+    groups of equal heads is what keeps long ids in order across pages."""
     where, params = _filters(query)
+    if query.prefix:
+        low = _id_bytes(query.prefix)[:ID_HEAD]
+        where, params = where + " AND s.id_head >= %s", (*params, low)
+        if (high := _successor(low)) is not None:
+            where, params = where + " AND s.id_head < %s", (*params, high)
     if query.cursor is not None:
-        where, params = where + " AND s.session_id > %s", (*params, _id_bytes(query.cursor))
+        last = _id_bytes(query.cursor)
+        head = last[:ID_HEAD]
+        where += " AND s.id_head >= %s AND (s.id_head > %s OR s.session_id > %s)"
+        params = (*params, head, head, last)
     limit = query.limit
-    sql = (f"SELECT s.session_id FROM {n.s} AS s WHERE {_LIVE}{where}"
-           " ORDER BY s.session_id LIMIT %s")
+    index = "owner_id" if query.owner is not None else "id_order"
+    table = f"FROM {n.s} AS s FORCE INDEX ({index})"
+    # A user variable is a constant to the optimiser: the second range is bounded.
+    sql = (f"SET @threadline_head = (SELECT MAX(h.id_head) FROM (SELECT s.id_head {table}"
+           f" WHERE {_LIVE}{where} ORDER BY s.id_head LIMIT %s) AS h);"
+           f" SELECT s.session_id {table} WHERE s.id_head <= @threadline_head AND {_LIVE}{where}"
+           " ORDER BY s.id_head")
 
-    def page(rows: Rows) -> SessionPage:
-        ids = [_text(r[0]) for r in rows[:limit]]
-        return SessionPage(ids, ids[-1] if len(rows) > limit else None)
+    def page(found: Rows) -> SessionPage:
+        ordered = sorted(bytes(r[0]) for r in found)
+        ids = [_text(sid) for sid in ordered[:limit]]
+        return SessionPage(ids, ids[-1] if len(ordered) > limit else None)
 
-    return Op(sql, (*params, limit + 1), page)
+    return Op(sql, (*params, limit + 1, *params), page)
+
+
+def _successor(head: bytes) -> bytes | None:
+    """The least byte string above every string starting with ``head`` (``None``: none)."""
+    stripped = head.rstrip(b"\xff")
+    return stripped[:-1] + bytes([stripped[-1] + 1]) if stripped else None
 
 
 def _recent_op(n: Names, query: ListQuery) -> Op[SessionPage]:

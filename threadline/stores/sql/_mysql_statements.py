@@ -31,6 +31,7 @@ without stopwords. An append to an expired session forgets its metadata with its
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Generator, Iterable, Sequence
 from datetime import UTC, datetime
@@ -39,7 +40,8 @@ from typing import Any, NamedTuple
 from threadline._errors import ConfigurationError, StoreError
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import decode_messages, validate_identifier
-from threadline.stores._sessions import _WORD, message_text
+from threadline.stores._sessions import message_text
+from threadline.stores.sql._common import distinct_words
 from threadline.stores.sql._server import Op, Rows, no_result
 
 __all__ = ["MAX_INDEXED_WORD", "MIGRATIONS", "PING", "Names", "ServerLimits", "search_text",
@@ -105,8 +107,11 @@ def search_text(message: BaseMessage) -> str:
     with the rule :func:`~threadline.stores._sessions.search_terms` applies to queries,
     makes InnoDB's tokenizer see exactly the words a search looks for (it would keep
     ``_`` and ``'`` inside words, and compare case with the binary collation)."""
-    words = dict.fromkeys(word.casefold() for word in _WORD.findall(message_text(message)))
-    text = " ".join(word for word in words if len(word) <= MAX_INDEXED_WORD)
+    words = distinct_words(message_text(message))
+    if not words or max(map(len, words)) <= MAX_INDEXED_WORD:  # the usual case: all kept
+        text = " ".join(words)
+    else:
+        text = " ".join(word for word in words if len(word) <= MAX_INDEXED_WORD)
     if len(text) > MAX_SEARCH_TEXT:
         text = text[:text.rfind(" ", 0, MAX_SEARCH_TEXT + 1)]
     return text
@@ -243,8 +248,24 @@ def _add_fulltext(n: Names) -> Generator[Op[Any], Rows, None]:
 #: Schema migrations, in order; the schema table holds how many have run. Each gets the
 #: columns the messages and sessions tables have, and returns statements, or generators
 #: of ops for steps that read first (:func:`setup_steps` drives them).
+def _migration_5(n: Names, columns: set[str]) -> list[str | Generator[Op[Any], Rows, None]]:
+    """The id-order index ``id_order (id_head)`` (InnoDB appends the primary key ``sid``):
+    a listing by id walks it instead of sorting every session."""
+    return [_add_key(n, "id_order", f"ALTER TABLE {n.s} ADD KEY id_order (id_head)")]
+
+
+def _add_key(n: Names, key: str, ddl: str) -> Generator[Op[Any], Rows, None]:
+    """``ddl`` unless the sessions table has ``key`` already (DDL commits by itself: a
+    setup killed after it finds the key there)."""
+    rows = yield Op("SELECT 1 FROM information_schema.statistics WHERE table_schema ="
+                    " DATABASE() AND table_name = %s AND index_name = %s",
+                    (f"{n.table}_sessions", key), list)
+    if not rows:
+        yield Op(ddl, (), no_result)
+
+
 MIGRATIONS: list[Callable[[Names, set[str]], Sequence[str | Generator[Op[Any], Rows, None]]]] = [
-    _migration_1, _migration_2, _migration_3, _migration_4]
+    _migration_1, _migration_2, _migration_3, _migration_4, _migration_5]
 
 
 class ServerLimits(NamedTuple):
@@ -306,18 +327,46 @@ def _steps(items: Iterable[str | Generator[Op[Any], Rows, None]]
             yield from item
 
 
-def _append_op(n: Names, session_id: str, texts: Sequence[str],
-               message_ids: Sequence[str | None], ttl: float | None) -> Op[None]:
-    expired = f"expires_at <= {_NOW}"
+def _append_op(n: Names, session_id: str, messages: Sequence[BaseMessage],
+               texts: Sequence[str], ttl: float | None) -> Op[None]:
+    """``messages`` (encoded as ``texts``) appended to the session in one round trip;
+    the statement's text is made once per table and batch size (:func:`_append_query`)."""
     # The columns of migration 4, unless MIGRATIONS was cut short (as tests do to write
     # the tables of an older threadline): the append writes what the schema has.
     new = len(MIGRATIONS) >= 4
+    message_ids = [message.id for message in messages]
+    if new:
+        rows = [v for message, key, text in zip(messages, message_ids, texts, strict=True)
+                for v in (_message_key(key), text, search_text(message))]
+    else:
+        rows = [v for key, text in zip(message_ids, texts, strict=True)
+                for v in (_message_key(key), text)]
+    key = _hash(session_id)
+    params = (key, _id_bytes(session_id), _micros(ttl), *rows, key)
+    # Safe to run again after a dropped connection only if every message has an id.
+    return Op(_append_query(n.table, len(texts), new), params, no_result,
+              retry=None not in message_ids, write=True, texts=texts)
+
+
+@functools.lru_cache(maxsize=256)
+def _append_query(table: str, size: int, new: bool) -> str:
+    """The text of :func:`_append_op`'s transaction for ``size`` messages (``new``: with
+    the columns of migration 4)."""
+    n = Names(table)
+    expired = f"expires_at <= {_NOW}"
     # An expired session forgets its title, metadata, owner and fork with its messages.
     forget = "".join(f" {column} = IF({expired}, NULL, {column}),"
                      for column in _SESSION_COLUMNS) if new else ""
     # ON DUPLICATE KEY UPDATE assigns left to right and later expressions see earlier
     # results, so everything that looks at the old expires_at comes before it. An
     # expired (unpurged) session restarts: its older messages are deleted below.
+    # Each statement costs a server turn, so none is spent on variables: the session's
+    # sid is LAST_INSERT_ID() (the upsert hands it over, and it stays until a statement
+    # inserts a row: the messages' INSERT reads it for every row, as LAST_INSERT_ID()
+    # is the previous statement's value throughout a statement), the UPDATE after it
+    # finds the row by its hash, and ROW_COUNT() there is the INSERT's. The DELETE (of an
+    # expired session's rows, none for a live one) is a single-table one: a multi-table
+    # DELETE costs the server more, even deleting nothing.
     query = (
         "START TRANSACTION;"
         f" INSERT INTO {n.s} (session_hash, session_id, created_at, updated_at, expires_at,"
@@ -329,27 +378,15 @@ def _append_op(n: Names, session_id: str, texts: Sequence[str],
         f" floor_id = IF({expired}, (SELECT COALESCE(MAX(id), 0) FROM {n.m}), floor_id),"
         f"{forget} updated_at = VALUES(updated_at),"
         f" expires_at = COALESCE(VALUES(expires_at), IF({expired}, NULL, expires_at));"
-        " SET @threadline_sid = LAST_INSERT_ID();"
-        f" DELETE m FROM {n.m} AS m JOIN {n.s} AS s ON s.sid = m.sid"
-        " WHERE m.sid = @threadline_sid AND m.id <= s.floor_id;"
+        f" DELETE FROM {n.m} WHERE sid = LAST_INSERT_ID()"
+        f" AND id <= (SELECT floor_id FROM {n.s} WHERE sid = LAST_INSERT_ID());"
         f" INSERT INTO {n.m} (sid, msg_key, message{', search_text' if new else ''}) VALUES "
-        + ", ".join([f"(@threadline_sid, %s, %s{', %s' if new else ''})"] * len(texts))
+        + ", ".join([f"(LAST_INSERT_ID(), %s, %s{', %s' if new else ''})"] * size)
         + " ON DUPLICATE KEY UPDATE id = id;"
-        " SET @threadline_added = ROW_COUNT();"
-        f" UPDATE {n.s} SET message_count = message_count + @threadline_added"
-        " WHERE sid = @threadline_sid; COMMIT"
+        f" UPDATE {n.s} SET message_count = message_count + ROW_COUNT()"
+        " WHERE session_hash = %s; COMMIT"
     )
-    if new:  # the texts were encoded from messages a moment ago: they decode
-        searched = [search_text(message) for message in decode_messages(texts)]
-        rows = [v for key, text, words in zip(message_ids, texts, searched, strict=True)
-                for v in (_message_key(key), text, words)]
-    else:
-        rows = [v for key, text in zip(message_ids, texts, strict=True)
-                for v in (_message_key(key), text)]
-    params = (_hash(session_id), _id_bytes(session_id), _micros(ttl), *rows)
-    # Safe to run again after a dropped connection only if every message has an id.
-    return Op(query, params, no_result, retry=None not in message_ids, write=True,
-              texts=texts)
+    return query
 
 
 def _get_op(n: Names, session_id: str, last: int | None,

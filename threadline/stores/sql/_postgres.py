@@ -222,8 +222,10 @@ class PostgresStore(SQLRecordsStore):
         self._lock = threading.Lock()  # guards pool creation and the user's connection
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._apool: _AsyncPool | None = None
-        self._busy = 0  # connections of the sync pool in use (to explain a pool timeout)
-        self._busy_lock = threading.Lock()
+        # The connections of the sync pool in use, by id (to explain a pool timeout): a
+        # set's add and discard are atomic, so the threads sharing the store take no lock
+        # for it on every call.
+        self._busy: set[int] = set()
 
     # -- sessions (the ops: threadline.stores.sql._postgres_sessions) ---------------------
 
@@ -302,16 +304,14 @@ class PostgresStore(SQLRecordsStore):
         try:
             conn = pool.getconn()
         except PoolTimeout as exc:
-            if self._busy >= self.pool_size:
+            if len(self._busy) >= self.pool_size:
                 raise _PoolFull(str(exc)) from exc
             raise
-        with self._busy_lock:
-            self._busy += 1
+        self._busy.add(id(conn))
         try:
             yield conn
         finally:
-            with self._busy_lock:
-                self._busy -= 1
+            self._busy.discard(id(conn))
             pool.putconn(conn)  # a broken or closed connection is dropped and replaced
 
     @contextmanager

@@ -32,6 +32,7 @@ messages stored before it. The session ops are in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Generator, Sequence
 from datetime import UTC, datetime
@@ -46,7 +47,8 @@ from threadline._errors import (
 )
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import decode_message, decode_messages, validate_identifier
-from threadline.stores._sessions import _WORD, message_text
+from threadline.stores._sessions import message_text
+from threadline.stores.sql._common import distinct_words
 from threadline.stores.sql._server import Op, Rows, no_result
 
 try:
@@ -227,10 +229,18 @@ def index_words(text: str) -> str | None:
     >>> index_words("Oslo: snow, SNOW and  snow-ploughs")
     'oslo snow and ploughs'
     """
+    words = distinct_words(text)
+    joined = " ".join(words)
+    # A character is at most 4 UTF-8 bytes: when the whole (each word + a separator)
+    # fits the bound counted that way, and so does every word, nothing is left out and
+    # no word needs encoding (a chat message's usual case).
+    if 4 * len(joined) + 1 <= MAX_INDEXED_BYTES and (
+            4 * len(joined) < _MAX_WORD_BYTES
+            or 4 * max(map(len, words)) < _MAX_WORD_BYTES):
+        return joined or None
     kept: list[str] = []
     size = 0
-    # search_terms' own loop keeps a list (fine for a query's 16 words, not for a book).
-    for word in dict.fromkeys(word.casefold() for word in _WORD.findall(text)):
+    for word in words:
         length = len(word.encode("utf-8", "surrogatepass")) + 1
         if length > _MAX_WORD_BYTES:
             continue  # PostgreSQL skips it anyway (with a notice)
@@ -239,6 +249,11 @@ def index_words(text: str) -> str | None:
             break
         kept.append(word)
     return " ".join(kept) or None
+
+
+def message_words(message: BaseMessage) -> str | None:
+    """:func:`index_words` of a message's searchable text."""
+    return index_words(message_text(message))
 
 
 def encoded_words(encoded: str) -> str | None:
@@ -299,8 +314,26 @@ def _destroy_op(n: Names) -> Op[None]:
         no_result, write=True)
 
 
-def _append_op(n: Names, session_id: str, texts: Sequence[str],
-               message_ids: Sequence[str | None], ttl: float | None) -> Op[None]:
+def _append_op(n: Names, session_id: str, messages: Sequence[BaseMessage],
+               texts: Sequence[str], ttl: float | None) -> Op[None]:
+    """``messages`` (encoded as ``texts``) appended to the session: ONE statement, its
+    text composed once per table (:func:`_append_query`)."""
+    message_ids = [message.id for message in messages]
+    params = {"h": _session_hash(session_id), "sid": session_id, "ttl": ttl,
+              "seq": n.sessions_regclass, "texts": list(texts),
+              "keys": [_message_key(i) for i in message_ids],
+              "words": [message_words(message) for message in messages]}
+    # Safe to run again after a dropped connection only if every message has an id.
+    return Op(_append_query(n.table), params, no_result, retry=None not in message_ids,
+              write=True, texts=texts)
+
+
+@functools.lru_cache(maxsize=64)
+def _append_query(table: str) -> str:
+    """The text of :func:`_append_op`'s statement for ``table``, composed once: psycopg
+    would compose a :class:`sql.Composed` again on every call (identifiers are quoted
+    without a connection, as validated names need no server-specific escaping)."""
+    n = Names(table)
     # cur: the live or expired row, locked. tgt: the sid to write under (a fresh one for
     # a new or expired session; nextval runs only in that CASE branch). gone: the rows of
     # an expired session. ins: the batch less the ids held. Then ONE write of the
@@ -335,44 +368,50 @@ def _append_op(n: Names, session_id: str, texts: Sequence[str],
         " owner = CASE WHEN tgt.expired THEN NULL ELSE s.owner END,"
         " parent = CASE WHEN tgt.expired THEN NULL ELSE s.parent END,"
         " fork_point = CASE WHEN tgt.expired THEN NULL ELSE s.fork_point END"
-        " FROM tgt, n WHERE tgt.old IS NOT NULL"
-        " AND s.session_hash = %(h)s AND s.session_id = %(sid)s)"
+        " FROM tgt, n WHERE s.sid = tgt.old)"
         " INSERT INTO {s} (sid, session_hash, session_id, expires_at, message_count)"
         " SELECT tgt.sid, %(h)s, %(sid)s, now() + %(ttl)s::float8 * interval '1 second',"
         " n.added FROM tgt, n WHERE tgt.old IS NULL"
     ).format(m=n.messages, s=n.sessions)
-    params = {"h": _session_hash(session_id), "sid": session_id, "ttl": ttl,
-              "seq": n.sessions_regclass, "texts": list(texts),
-              "keys": [_message_key(i) for i in message_ids],
-              "words": [encoded_words(text) for text in texts]}
-    # Safe to run again after a dropped connection only if every message has an id.
-    return Op(query, params, no_result, retry=None not in message_ids, write=True,
-              texts=texts)
+    return query.as_string(None)
 
 
 def _get_op(n: Names, session_id: str, last: int | None,
             skip_invalid: bool = False) -> Op[list[BaseMessage]]:
-    base = sql.SQL(
-        "SELECT m.message FROM {s} AS s JOIN {m} AS m ON m.sid = s.sid"
-        " WHERE s.session_hash = %s AND s.session_id = %s AND {live}"
-    ).format(m=n.messages, s=n.sessions, live=_LIVE)
     params: tuple[Any, ...] = (_session_hash(session_id), session_id)
     if last is None:
-        return Op(base + sql.SQL(" ORDER BY m.id"), params,
+        return Op(_read_query(n.table, window=False), params,
                    lambda rows: decode_messages([r[0] for r in rows], session_id=session_id,
                                                 skip_invalid=skip_invalid))
-    return Op(base + sql.SQL(" ORDER BY m.id DESC LIMIT %s"), (*params, last),
+    return Op(_read_query(n.table, window=True), (*params, last),
                lambda rows: decode_messages([r[0] for r in reversed(rows)],
                                             session_id=session_id, skip_invalid=skip_invalid,
                                             from_end=True))
 
 
+@functools.lru_cache(maxsize=128)
+def _read_query(table: str, *, window: bool) -> str:
+    """The text of :func:`_get_op`'s statement, composed once (as :func:`_append_query`).
+
+    The session's sid comes from a subquery (one value, an InitPlan), not a join: with a
+    join the planner estimates the rows of a session from the table's average and may read
+    the whole session and sort it; with ``sid = $1`` the (sid, id) index gives the order,
+    and a window is a backward walk that stops after ``last`` rows."""
+    n = Names(table)
+    order = " ORDER BY m.id DESC LIMIT %s" if window else " ORDER BY m.id"
+    return sql.SQL(
+        "SELECT m.message FROM {m} AS m WHERE m.sid = (SELECT s.sid FROM {s} AS s"
+        " WHERE s.session_hash = %s AND s.session_id = %s AND {live}){order}"
+    ).format(m=n.messages, s=n.sessions, live=_LIVE, order=sql.SQL(order)).as_string(None)
+
+
 def _after_op(n: Names, session_id: str, after: int, limit: int) -> Op[Rows]:
     """One page of a streamed read: the next ``limit`` rows ``(id, message)`` after
-    message ``after``, on the ``(sid, id)`` index."""
+    message ``after``, on the ``(sid, id)`` index (the sid from a subquery, as in
+    :func:`_get_op`)."""
     query = sql.SQL(
-        "SELECT m.id, m.message FROM {s} AS s JOIN {m} AS m ON m.sid = s.sid"
-        " WHERE s.session_hash = %s AND s.session_id = %s AND {live} AND m.id > %s"
+        "SELECT m.id, m.message FROM {m} AS m WHERE m.sid = (SELECT s.sid FROM {s} AS s"
+        " WHERE s.session_hash = %s AND s.session_id = %s AND {live}) AND m.id > %s"
         " ORDER BY m.id LIMIT %s"
     ).format(m=n.messages, s=n.sessions, live=_LIVE)
     return Op(query, (_session_hash(session_id), session_id, after, limit), list)

@@ -80,7 +80,8 @@ def no_result(rows: Rows) -> None:
 class Statements(NamedTuple):
     """A backend's op builders; each takes its table names first."""
 
-    append: Callable[..., Op[None]]  # (names, session_id, texts, message_ids, ttl)
+    #: (names, session_id, messages, texts: the messages encoded, ttl)
+    append: Callable[..., Op[None]]
     get: Callable[..., Op[list[BaseMessage]]]  # (names, session_id, last, skip_invalid)
     delete: Callable[..., Op[bool]]  # (names, session_id)
     page: Callable[..., Op[SessionPage]]  # (names, query: ListQuery)
@@ -220,8 +221,7 @@ class SQLServerStore(Store):
         texts = [encode_message(m) for m in batch]
         self.check_sizes(texts)
         check_text_sizes(texts, self._message_limit(), self.LIMIT_NAME)
-        return self.STATEMENTS.append(self._names, session_id, texts,
-                                      [m.id for m in batch], ttl)
+        return self.STATEMENTS.append(self._names, session_id, batch, texts, ttl)
 
     def _get(self, session_id: str, last: int | None,
              skip_invalid: bool) -> Op[list[BaseMessage]] | None:

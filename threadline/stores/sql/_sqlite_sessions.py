@@ -274,12 +274,22 @@ class SessionSQL:
         if query.owner is not None:
             where.append("owner = ?")
             params.append(query.owner)
+        after = query.cursor if query.order == "id" else None
+        # By id the prefix is a range of the id index. Most recent first it is a filter
+        # (unary ``+``: not an index term) on the walk of the recent index: otherwise
+        # SQLite reads every session of the prefix and sorts them, which grows with
+        # the store.
+        column = "session_id" if query.order == "id" else "+session_id"
         if query.prefix:
-            where.append("session_id >= ?")
-            params.append(query.prefix)
+            # One lower bound, the higher: with two, SQLite may start the range at the
+            # prefix and filter its way to the cursor, page after page.
+            if after is None or after < query.prefix:
+                where.append(f"{column} >= ?")
+                params.append(query.prefix)
+                after = None
             upper = prefix_upper_bound(query.prefix)
             if upper is not None:
-                where.append("session_id < ?")
+                where.append(f"{column} < ?")
                 params.append(upper)
         for key, value in (query.metadata or {}).items():
             # json_each, not json_extract: a key may hold '"' or '.', which a JSON path
@@ -288,9 +298,9 @@ class SessionSQL:
                          "WHERE key = ? AND value = ?)")
             params.extend((key, value))
         if query.order == "id":
-            if query.cursor is not None:
+            if after is not None:
                 where.append("session_id > ?")
-                params.append(query.cursor)
+                params.append(after)
             order = "session_id"
         else:
             if query.cursor is not None:

@@ -5,8 +5,9 @@ options do not help when the network (or a proxy) stalls: the kernel still ackno
 every byte. Shutting the connection's socket down wakes the wait at once with "server
 closed the connection"; the caller, seeing its alarm fired, reports a timeout and drops
 the connection. The sync side shares ONE daemon thread (:data:`WATCHDOG`): arming is a
-heap push under a lock, disarming a flag (entries leave the heap at their deadline, or
-when the heap is compacted), so a call pays about a microsecond. The async side uses
+heap push under a lock, disarming takes no lock (see :class:`Alarm`; entries leave the
+heap at their deadline, or when the heap is compacted), so a call pays about a
+microsecond and threads contend on one lock, not two. The async side uses
 ``loop.call_later`` (:func:`arm_in_loop`).
 """
 
@@ -36,14 +37,18 @@ def shut_down(fileno: int) -> None:
 
 
 class Alarm:
-    """One armed deadline; ``fired`` tells whether the socket was shut down."""
+    """One armed deadline; ``fired`` tells whether the socket was shut down.
 
-    __slots__ = ("deadline", "done", "fileno", "fired")
+    ``token`` holds one item until the alarm is settled: whoever pops it (the caller
+    disarming, or the watchdog firing) decides, without a lock, as ``list.pop`` is
+    atomic."""
+
+    __slots__ = ("deadline", "fileno", "fired", "token")
 
     def __init__(self, fileno: int, deadline: float) -> None:
         self.fileno = fileno
         self.deadline = deadline
-        self.done = False
+        self.token = [True]
         self.fired = False
 
 
@@ -58,18 +63,18 @@ class Watchdog:
         self._cond = threading.Condition(threading.Lock())
         self._heap: list[tuple[float, int, Alarm]] = []
         self._order = itertools.count()
-        self._armed = 0
+        self._compact_at = 256
         self._thread: threading.Thread | None = None
 
     def arm(self, fileno: int, timeout: float) -> Alarm:
         alarm = Alarm(fileno, time.monotonic() + timeout)
         with self._cond:
             heap = self._heap
-            if len(heap) > 256 and len(heap) > 4 * self._armed:
-                heap[:] = [entry for entry in heap if not entry[2].done]  # drop the disarmed
+            if len(heap) > self._compact_at:  # drop the disarmed; amortised O(1) a call
+                heap[:] = [entry for entry in heap if entry[2].token]
                 heapq.heapify(heap)
+                self._compact_at = max(256, 2 * len(heap))
             heapq.heappush(heap, (alarm.deadline, next(self._order), alarm))
-            self._armed += 1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._watch, daemon=True,
                                                  name="threadline-watchdog")
@@ -79,24 +84,29 @@ class Watchdog:
         return alarm
 
     def disarm(self, alarm: Alarm) -> bool:
-        """Stop the alarm; ``True`` if it had fired (the socket is shut down)."""
-        with self._cond:
-            if not alarm.done:
-                alarm.done = True
-                self._armed -= 1
-            return alarm.fired
+        """Stop the alarm; ``True`` if it had fired (the socket is shut down). Takes no
+        lock unless the watchdog won the token: then it waits for the shutdown to end,
+        so the caller never reuses a connection whose socket is being shut down."""
+        try:
+            alarm.token.pop()
+        except IndexError:
+            with self._cond:  # the watchdog holds it while it shuts the socket down
+                return alarm.fired
+        return False
 
     def _watch(self) -> None:
         with self._cond:
             while True:
                 heap = self._heap
                 now = time.monotonic()
-                while heap and (heap[0][2].done or heap[0][0] <= now):
+                while heap and (not heap[0][2].token or heap[0][0] <= now):
                     alarm = heapq.heappop(heap)[2]
-                    if not alarm.done:
-                        alarm.done = alarm.fired = True
-                        self._armed -= 1
-                        shut_down(alarm.fileno)
+                    try:
+                        alarm.token.pop()
+                    except IndexError:
+                        continue  # disarmed in time
+                    alarm.fired = True
+                    shut_down(alarm.fileno)
                 self._cond.wait(heap[0][0] - now if heap else None)
 
 
