@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ __all__ = [
     "print_table",
     "quiet_langchain",
     "report_targets",
+    "run_threads",
     "time_repeated",
 ]
 
@@ -142,3 +144,29 @@ def report_targets(targets: Sequence[Target], *, strict: bool) -> int:
     sys.stdout.flush()
     missed = [t for t in targets if not t.met]
     return 1 if strict and missed else 0
+
+
+def run_threads(turns: Sequence[Callable[[], object]], duration: float) -> tuple[int, float]:
+    """Call each of ``turns`` in a loop on a thread of its own for ``duration`` seconds,
+    all released together after one untimed warm-up call each (connections, caches);
+    returns the calls made and the seconds they took."""
+    counts = [0] * len(turns)
+    gate = threading.Barrier(len(turns) + 1)
+    stop_at = [time.perf_counter() + 120.0]  # until the gate opens: a bound, not a goal
+
+    def worker(i: int) -> None:
+        turns[i]()
+        gate.wait()
+        while time.perf_counter() < stop_at[0]:
+            turns[i]()
+            counts[i] += 1
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(len(turns))]
+    for thread in pool:
+        thread.start()
+    gate.wait()
+    began = time.perf_counter()
+    stop_at[0] = began + duration
+    for thread in pool:
+        thread.join()
+    return sum(counts), time.perf_counter() - began

@@ -42,7 +42,6 @@ import argparse
 import json
 import secrets
 import sys
-import threading
 import time
 import uuid
 import warnings
@@ -50,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from _util import Target, fmt_ratio, median, print_table, report_targets
+from _util import Target, fmt_ratio, median, print_table, report_targets, run_threads
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -366,13 +365,18 @@ def raw_redis() -> Contender:
         append(sid, _dict_seed(n))
 
     def cleanup() -> None:
-        found = list(client.scan_iter(match=prefix + "*", count=1000))
-        if found:
-            client.delete(*found)
-        client.close()
+        _drop_keys(client, prefix)
 
     return Contender("redis", "raw", "raw redis-py, same work", lambda: Worker(append, read),
                      _dict_pair, load, cleanup)
+
+
+def _drop_keys(client: Any, prefix: str) -> None:
+    """Delete every key under ``prefix``, then close the client."""
+    found = list(client.scan_iter(match=prefix + "*", count=1000))
+    if found:
+        client.delete(*found)
+    client.close()
 
 
 # -- the floor: plain INSERT / LPUSH (bench_stores.py's raw) -------------------------------
@@ -457,10 +461,7 @@ def floor_redis() -> Contender:
         client.lpush(prefix + sid, *[json.dumps(d) for d in _dict_seed(n)])
 
     def cleanup() -> None:
-        found = list(client.scan_iter(match=prefix + "*", count=1000))
-        if found:
-            client.delete(*found)
-        client.close()
+        _drop_keys(client, prefix)
 
     return Contender("redis", "floor", "raw redis-py, plain LPUSH", lambda: Worker(append, read),
                      _dict_pair, load, cleanup)
@@ -508,34 +509,17 @@ def _turns(c: Contender, threads: int, duration: float, part: int) -> tuple[int,
     sids = [f"tp-{c.kind}-{threads}-{part}-{i}" for i in range(threads)]
     for sid in sids:
         c.load(sid, SIZE)
-    counts = [0] * threads
-    gate = threading.Barrier(threads + 1)
-    stop_at = [time.perf_counter() + 120.0]
     make_pair = c.make_pair
 
-    def worker(i: int) -> None:
-        append, read, _ = made[i]
-        sid = sids[i]
-        read(sid)  # warm up this thread's connection
-        append(sid, make_pair())
-        gate.wait()
-        while time.perf_counter() < stop_at[0]:
-            read(sid)
-            append(sid, make_pair())
-            counts[i] += 1
+    def turn(worker: Worker, sid: str) -> None:
+        worker.read(sid)
+        worker.append(sid, make_pair())
 
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    gate.wait()
-    began = time.perf_counter()
-    stop_at[0] = began + duration
-    for t in pool:
-        t.join()
-    took = time.perf_counter() - began
+    done, took = run_threads([lambda w=w, sid=sid: turn(w, sid)  # type: ignore[misc]
+                              for w, sid in zip(made, sids, strict=True)], duration)
     for w in made:
         w.close()
-    return sum(counts), took
+    return done, took
 
 
 def measure_throughput(group: list[Contender], duration: float, parts: int = 3) -> None:

@@ -41,7 +41,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _util import Target, fmt_ratio, median, print_table, report_targets, time_repeated
+from _util import (
+    Target,
+    fmt_ratio,
+    median,
+    print_table,
+    report_targets,
+    run_threads,
+    time_repeated,
+)
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 warnings.filterwarnings("ignore", message=".*langchain-community.*")
@@ -399,26 +407,9 @@ def _turns_per_second(c: Contender, threads: int, duration: float) -> float:
     sids = [f"tp-{threads}-{i}" for i in range(threads)]
     for sid in sids:
         c.load(sid, LAST)
-    counts = [0] * threads
-    gate = threading.Barrier(threads + 1)
-    stop_at = [time.perf_counter() + 60.0]
-
-    def worker(i: int) -> None:
-        turns[i](sids[i])  # warm up this thread's connection
-        gate.wait()
-        while time.perf_counter() < stop_at[0]:
-            turns[i](sids[i])
-            counts[i] += 1
-
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    gate.wait()
-    began = time.perf_counter()
-    stop_at[0] = began + duration
-    for t in pool:
-        t.join()
-    return sum(counts) / (time.perf_counter() - began)
+    done, took = run_threads([lambda turn=turn, sid=sid: turn(sid)  # type: ignore[misc]
+                              for turn, sid in zip(turns, sids, strict=True)], duration)
+    return done / took
 
 
 def build_contenders(tmp: Path, only: str) -> tuple[list[Contender], list[str]]:
