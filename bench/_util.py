@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 __all__ = [
     "Target",
+    "finish",
     "fmt_bytes",
     "fmt_ms",
     "fmt_ratio",
@@ -170,3 +171,13 @@ def run_threads(turns: Sequence[Callable[[], object]], duration: float) -> tuple
     for thread in pool:
         thread.join()
     return sum(counts), time.perf_counter() - began
+
+
+def finish(targets: Sequence[Target], notes: Sequence[str], elapsed: float, *,
+           strict: bool) -> int:
+    """The end of a run: the notes (contenders that could not run), the run's time and
+    the targets; the exit status (see :func:`report_targets`)."""
+    for note in notes:
+        print(f"  {note}")
+    print(f"\nwhole run: {elapsed:.0f} s")
+    return report_targets(targets, strict=strict)

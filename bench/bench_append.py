@@ -49,7 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from _util import Target, fmt_ratio, median, print_table, report_targets, run_threads
+from _util import Target, finish, fmt_ratio, median, print_table, run_threads
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -628,10 +628,7 @@ def report(done: list[Contender], missing: list[str], rounds: int, elapsed: floa
             share = c.throughput[32] / raw.throughput[32]
             targets.append(Target(f"{c.backend}: 32-thread throughput >= 0.85x the raw",
                                   share >= 0.85, f"{share:.2f}x"))
-    for note in missing:
-        print(f"  {note}")
-    print(f"\nwhole run: {elapsed:.0f} s")
-    return report_targets(targets, strict=strict)
+    return finish(targets, missing, elapsed, strict=strict)
 
 
 if __name__ == "__main__":

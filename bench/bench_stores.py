@@ -43,10 +43,10 @@ from typing import Any
 
 from _util import (
     Target,
+    finish,
     fmt_ratio,
     median,
     print_table,
-    report_targets,
     run_threads,
     time_repeated,
 )
@@ -515,10 +515,7 @@ def report(done: list[Contender], missing: list[str], elapsed: float, strict: bo
                               "msgs within 1.5x)", flat <= 1.5, f"{flat:.2f}x"))
     print_table("Ratios of medians", ["backend @ size", "threadline/raw", "LangChain/threadline"],
                 [r + [""] * (3 - len(r)) for r in rows])
-    for note in missing:
-        print(f"  {note}")
-    print(f"\nwhole run: {elapsed:.0f} s")
-    return report_targets(targets, strict=strict)
+    return finish(targets, missing, elapsed, strict=strict)
 
 
 if __name__ == "__main__":
