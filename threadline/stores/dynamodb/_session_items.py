@@ -168,8 +168,6 @@ def id_range(prefix: str, cursor: str | None
             return "", {}, False
         return (f" AND #ik {'>' if strict else '>='} :low", {":low": {"S": low}},
                 not strict)
-    if not _valid_from(prefix)[1]:
-        return None  # no stored id holds a lone surrogate
     head = id_key(prefix)
     if cursor is None or cursor < prefix:  # every id with the prefix sorts after it
         return " AND begins_with(#ik, :head)", {":head": {"S": head}}, False
