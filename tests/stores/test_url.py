@@ -75,3 +75,30 @@ def test_options_are_typed_and_unknown_ones_rejected() -> None:
         parse_options(url, {"size": "many"}, spec)
     with pytest.raises(ConfigurationError, match="not a boolean"):
         parse_options(StoreURL.parse("x://h?verbose=perhaps"), {}, spec)
+
+
+def test_several_hosts_as_libpq_and_redis_cluster_name_them() -> None:
+    url = StoreURL.parse("postgresql://bob:s3cret@h1:5432,[::1]:5433,h3/chat"
+                         "?target_session_attrs=read-write")
+    assert (url.host, url.port) == ("h1", 5432)
+    assert url.hosts == (("h1", 5432), ("::1", 5433), ("h3", None))
+    assert url.database == "chat"
+    assert url.options == {"target_session_attrs": "read-write"}
+    assert str(url) == ("postgresql://bob:***@h1:5432,[::1]:5433,h3/chat"
+                        "?target_session_attrs=read-write")
+    assert StoreURL.parse(url.render(hide_password=False)) == url
+    assert url.without_options("target_session_attrs").hosts == url.hosts
+    cluster = StoreURL.parse("redis+cluster://n1:7000,n2:7001/")
+    assert (cluster.scheme, cluster.driver) == ("redis", "cluster")
+    assert cluster.hosts == (("n1", 7000), ("n2", 7001))
+    single = StoreURL.parse("redis://localhost:6379/0")
+    assert single.hosts == (("localhost", 6379),) and single.extra_hosts == ()
+
+
+@pytest.mark.parametrize("bad", ["postgresql://u:pw@h1:5432,,h2/db",
+                                 "postgresql://u:pw@h1:5432,h2:port/db",
+                                 "redis+cluster://n1:7000,/"])
+def test_a_malformed_host_list_is_refused_without_the_password(bad: str) -> None:
+    with pytest.raises(ConfigurationError, match="host or port") as caught:
+        StoreURL.parse(bad)
+    assert "pw" not in str(caught.value)

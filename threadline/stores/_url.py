@@ -26,6 +26,10 @@ class StoreURL:
 
     ``scheme`` is lower-cased with any SQLAlchemy ``+driver`` suffix kept in ``driver``
     (``postgresql+psycopg://`` → scheme ``postgresql``, driver ``psycopg``).
+
+    Several hosts may be named, comma-separated, as libpq and Redis Cluster clients take
+    them (``postgresql://u@h1:5432,h2:5432/db``, ``redis+cluster://n1:7000,n2:7001``):
+    ``host`` and ``port`` are the first, ``extra_hosts`` the others, :attr:`hosts` all.
     """
 
     scheme: str
@@ -36,6 +40,7 @@ class StoreURL:
     path: str = ""
     query: tuple[tuple[str, str], ...] = ()
     driver: str | None = None
+    extra_hosts: tuple[tuple[str | None, int | None], ...] = ()
 
     @classmethod
     def parse(cls, url: str | StoreURL) -> StoreURL:
@@ -61,12 +66,14 @@ class StoreURL:
             username, password, url = unquote(user) or None, unquote(secret), head + rest
         try:
             parts = urlsplit(url)
-            port = parts.port
+            hosts = [_host_port(entry) for entry in _host_entries(parts.netloc)]
         except ValueError as exc:
             # The driver's text may quote part of the URL: say only what is wrong.
             raise ConfigurationError(
                 f"malformed store URL {redact_url(url)!r}: the host or port is not valid "
-                "(percent-encode '@', ':' and '/' inside a user name)") from exc
+                "(percent-encode '@', ':' and '/' inside a user name; separate several "
+                "hosts with ',': h1:5432,h2:5432)") from exc
+        host, port = hosts[0]
         query = tuple(parse_qsl(parts.query, keep_blank_values=True))
         names = [name for name, _ in query]
         duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -77,12 +84,18 @@ class StoreURL:
             username=username or (unquote(parts.username) if parts.username else None),
             password=password if userinfo is not None else (
                 unquote(parts.password) if parts.password is not None else None),
-            host=_host(parts.netloc, port),
+            host=host,
             port=port,
             path=unquote(parts.path),
             query=query,
             driver=driver or None,
+            extra_hosts=tuple(hosts[1:]),
         )
+
+    @property
+    def hosts(self) -> tuple[tuple[str | None, int | None], ...]:
+        """Every host named, the first one first, each with its port (None: the default)."""
+        return ((self.host, self.port), *self.extra_hosts)
 
     @property
     def options(self) -> dict[str, str]:
@@ -101,10 +114,7 @@ class StoreURL:
             if self.password is not None:
                 netloc += ":" + ("***" if hide_password else quote(self.password, safe=""))
             netloc += "@"
-        if self.host:
-            netloc += f"[{self.host}]" if ":" in self.host else self.host
-        if self.port is not None:
-            netloc += f":{self.port}"
+        netloc += ",".join(_render_host(host, port) for host, port in self.hosts)
         text = f"{self.scheme}://{netloc}{quote(self.path, safe='/:')}"
         if with_query and self.query:
             query = self.query if not hide_password else tuple(
@@ -115,13 +125,32 @@ class StoreURL:
     def without_options(self, *names: str) -> StoreURL:
         return StoreURL(self.scheme, self.username, self.password, self.host, self.port,
                         self.path, tuple((k, v) for k, v in self.query if k not in names),
-                        self.driver)
+                        self.driver, self.extra_hosts)
 
     def __str__(self) -> str:
         return self.render()
 
     def __repr__(self) -> str:
         return f"StoreURL({self.render()!r})"
+
+
+def _host_entries(netloc: str) -> list[str]:
+    """The ``host[:port]`` entries of a netloc, one unless several are comma-separated."""
+    userinfo, at, hosts = netloc.rpartition("@")
+    entries = hosts.split(",")
+    if len(entries) > 1 and not all(entries):
+        raise ValueError("an empty host between commas")
+    return [userinfo + at + entry for entry in entries]
+
+
+def _host_port(netloc: str) -> tuple[str | None, int | None]:
+    port = urlsplit("//" + netloc).port  # ValueError for a port that is not a number
+    return _host(netloc, port), port
+
+
+def _render_host(host: str | None, port: int | None) -> str:
+    text = (f"[{host}]" if ":" in host else host) if host else ""
+    return text if port is None else f"{text}:{port}"
 
 
 def _host(netloc: str, port: int | None) -> str | None:
