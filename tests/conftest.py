@@ -26,7 +26,8 @@ def require_server(host: str, port: int, name: str) -> None:
 
 #: Settings a developer's environment may hold that would change what a command does.
 LEAKY = ("THREADLINE_STORE", "THREADLINE_MODEL", "THREADLINE_SYSTEM", "THREADLINE_CONFIG",
-         "THREADLINE_FAKE_SLEEP", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE",
+         "THREADLINE_FAKE_SLEEP", "THREADLINE_CONTEXT_WINDOW", "OPENAI_API_KEY",
+         "OPENAI_BASE_URL", "OPENAI_API_BASE",
          "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 

@@ -30,14 +30,17 @@ NEXT_PROMPT = r"\x1b\[\?2004h[^>]*>>>"
 THREADLINE = str(Path(sys.executable).with_name("threadline"))
 
 
-def _spawn(home: Path, *args: str, sleep: str = "", umask: int | None = None) -> pexpect.spawn:
+def _spawn(home: Path, *args: str, sleep: str = "", umask: int | None = None,
+           env: dict[str, str] | None = None, columns: int = 160) -> pexpect.spawn:
+    extra = env or {}
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("THREADLINE_", "OPENAI_"))}
     env.update(THREADLINE_HOME=str(home), TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1")
+    env.update(extra)
     if sleep:
         env["THREADLINE_FAKE_SLEEP"] = sleep
     child = pexpect.spawn(THREADLINE, ["chat", *args], env=env, encoding="utf-8",
-                          dimensions=(40, 160), timeout=20,
+                          dimensions=(40, columns), timeout=20,
                           preexec_fn=None if umask is None else (lambda: os.umask(umask)))
     return child
 
@@ -101,6 +104,84 @@ def test_chat_streams_stops_on_ctrl_c_and_remembers_across_runs(tmp_path: Path) 
     assert len(_stored(tmp_path)[session]) == 6
 
 
+def _screen_rows(data: str, width: int) -> list[str]:
+    """The rows a terminal ``width`` columns wide shows after ``data``: a small VT100
+    (printing with the deferred wrap at the last column, CR, LF, cursor moves, erase
+    line and below), enough for what rich's Live writes. The deferred wrap matters: it is
+    how a terminal's echoed ``^C`` after a full-width line pushed rich's redraw one row
+    down (issue 18, item 2)."""
+    rows: dict[int, list[str]] = {}
+    row = col = 0
+    pending = False
+
+    def cells(number: int) -> list[str]:
+        return rows.setdefault(number, [" "] * width)
+
+    for match in re.finditer(r"\x1b\[([?\d;]*)([A-Za-z])|\x1b\][^\x07]*\x07|\x1b.|(.)", data,
+                             re.S):
+        char, final = match.group(3), match.group(2)
+        if char is not None:
+            if char == "\r":
+                col, pending = 0, False
+            elif char == "\n":
+                row, pending = row + 1, False
+            elif char == "\b":
+                col, pending = max(0, col - 1), False
+            elif char.isprintable():
+                if pending:
+                    row, col, pending = row + 1, 0, False
+                cells(row)[col] = char
+                if col == width - 1:
+                    pending = True
+                else:
+                    col += 1
+        elif final is not None:
+            params = match.group(1)
+            number = int(params) if params.isdigit() else 1
+            if final in "ABCD":
+                pending = False
+                if final == "A":
+                    row = max(0, row - number)
+                elif final == "B":
+                    row += number
+                elif final == "C":
+                    col = min(width - 1, col + number)
+                else:
+                    col = max(0, col - number)
+            elif final == "K":
+                line = cells(row)
+                start = 0 if params in ("2", "1") else col
+                end = col + 1 if params == "1" else width
+                line[start:end] = [" "] * (end - start)
+            elif final == "J" and params in ("", "0"):
+                cells(row)[col:] = [" "] * (width - col)
+                for below in [r for r in rows if r > row]:
+                    del rows[below]
+    return ["".join(rows[r]).rstrip() for r in sorted(rows)]
+
+
+def test_ctrl_c_shows_the_partial_answer_once(tmp_path: Path) -> None:
+    # Issue 18, item 2: the partial answer was drawn twice, one copy under the other.
+    child = _spawn(tmp_path, "--model", "fake", "--session", "once", sleep="0.1")
+    child.expect(NEXT_PROMPT)
+    drawn = io.StringIO()
+    child.logfile_read = drawn
+    child.sendline("Hello")
+    child.expect("I'm")  # the answer is streaming (its first words are on screen)
+    child.sendcontrol("c")
+    child.expect(r"\[interrupted: the question and the partial answer are stored\]")
+    child.expect(NEXT_PROMPT)
+    child.logfile_read = None
+    _quit(child)
+
+    [_, partial] = _stored(tmp_path)["once"]
+    assert partial.text.startswith("Hello! I'm")
+    shown = _screen_rows(drawn.getvalue(), 160)
+    answer_rows = [row for row in shown if row.startswith("Hello!")]
+    assert answer_rows == [partial.text], shown
+    assert "^C" not in drawn.getvalue()  # the terminal's echo is off while an answer runs
+
+
 def test_multi_line_input_and_recall_of_typed_lines(tmp_path: Path) -> None:
     # Under the usual umask 022, what is typed is kept private all the same (issue 21).
     child = _spawn(tmp_path, "--model", "echo", "--session", "lines", umask=0o022)
@@ -135,7 +216,8 @@ def test_chat_with_the_real_local_model(tmp_path: Path) -> None:
     child = _spawn(tmp_path, "--max-tokens", "12", "--session", "real")
     screen = io.StringIO()
     child.logfile_read = screen
-    child.expect(r"model local \(SmolLM2.*-token context\)", timeout=60)
+    child.expect(r"model local \(SmolLM2.*\) · context [\d,]+ tokens \(the model's own\)",
+                 timeout=60)
     child.expect(PROMPT)
     child.sendline("What is the capital of France?")
     child.expect(NEXT_PROMPT, timeout=60)  # the answer is complete

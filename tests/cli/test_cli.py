@@ -105,7 +105,7 @@ import json  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from threadline import AIMessage, HumanMessage, open_store  # noqa: E402
-from threadline.cli._conversation import Conversation  # noqa: E402
+from threadline.cli._conversation import Conversation, Window  # noqa: E402
 from threadline.messages._values import BaseMessage  # noqa: E402
 
 
@@ -137,7 +137,8 @@ def test_chat_scripted_through_stdin(home: Path, capsys: pytest.CaptureFixture[s
     code, out, err = _run(capsys, "chat", "--model", "fake", "--session", "first")
     assert (code, err) == (0, "")
     lines = out.splitlines()
-    assert lines[0] == f"threadline chat · model fake (8192-token context) · store {_db(home)}"
+    assert lines[0] == (f"threadline chat · model fake · context 8,192 tokens (default) · "
+                        f"store {_db(home)}")
     assert lines[1] == "new session first (0 messages) · /help for commands, Ctrl-D to quit"
     assert lines[2] == "Hello! I'm a fake model: I answer from a fixed list, offline."
     assert lines[3:5] == ["You: hi", "AI: Hello! I'm a fake model: I answer from a fixed "
@@ -145,8 +146,8 @@ def test_chat_scripted_through_stdin(home: Path, capsys: pytest.CaptureFixture[s
     assert f"wrote 2 messages of session first to {export}" in out
     assert "switched to session other (0 messages)" in out
     assert "* other  2 messages" in out and "  first  2 messages" in out
-    assert "model fake (8192-token context)" in out
-    assert "model echo (8192-token context)" in out
+    assert "model fake · context 8,192 tokens (default)" in out
+    assert "model echo · context 8,192 tokens (default)" in out
     assert "\nlast\n" in out  # the echo model answered
     assert "cleared session other" in out and "this session has no messages yet" in out
     assert "error: /switch needs a session name; /sessions lists them" in out
@@ -180,7 +181,8 @@ def test_chat_errors_are_one_line_with_the_fix(home: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "chat", "--model", "gguf:/no/such/model.gguf")
     assert (code, out) == (1, "")
-    assert err.startswith("threadline: error: model_path '/no/such/model.gguf' is not a file")
+    assert err.startswith("threadline: error: the model file '/no/such/model.gguf' does not "
+                          "exist (or is not a file); pass --model gguf:/path/to/model.gguf")
     assert err.count("\n") == 1
     with pytest.raises(SystemExit) as info:
         main(["chat", "--store", "nosuch://x"])
@@ -265,7 +267,8 @@ def test_bad_config_file_is_one_line(home: Path, capsys: pytest.CaptureFixture[s
     code, _, err = _run(capsys, "chat")
     assert code == 1
     assert err == (f"threadline: error: config file '{home / 'config' / 'config.toml'}' has "
-                   "unknown keys ['modle']; accepted keys: ['model', 'store', 'system']\n")
+                   "unknown keys ['modle']; accepted keys: ['context_window', 'model', 'store', "
+                   "'system']\n")
 
 
 def _seed(url: str) -> None:
@@ -394,7 +397,7 @@ def test_doctor(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "doctor", "--model", "gguf:/nope.gguf", "--store", "x://")
     assert code == 1
     assert "  store   FAILED: unknown store scheme 'x'" in out
-    assert "  model   FAILED: model_path '/nope.gguf' is not a file" in out
+    assert "  model   FAILED: the model file '/nope.gguf' does not exist" in out
 
 
 def test_conversation_trims_what_the_model_sees_but_stores_everything() -> None:
@@ -408,8 +411,9 @@ def test_conversation_trims_what_the_model_sees_but_stores_everything() -> None:
             seen.append(len(messages))
             return super()._stream(messages, stop=stop, **kwargs)
 
-    chat = Conversation(store, "s", Counting(), system="Be brief.", max_tokens=10)
-    chat._window = 60  # a tiny context window: ~4 short turns fit
+    # A tiny context window: ~4 short turns fit.
+    chat = Conversation(store, "s", Counting(), system="Be brief.", max_tokens=10,
+                        window=Window(60, "test"))
     for number in range(12):
         turn = chat.turn(f"question number {number} " + "x" * 20)
     assert len(store.get_messages("s")) == 24

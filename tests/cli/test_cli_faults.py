@@ -115,7 +115,8 @@ def test_chat_export_of_an_unreadable_session_keeps_the_file(
     assert "wrote 2 messages of session good" in out
     assert [json.loads(line)["session_id"] for line in target.read_text().splitlines()] == [
         "good", "good"]
-    assert sorted(os.listdir(home)) == ["chat.db", "export.jsonl"]  # no temporary file left
+    # No temporary file left ("data" holds the record of the last chat).
+    assert sorted(os.listdir(home)) == ["chat.db", "data", "export.jsonl"]
 
 
 def test_export_with_skip_invalid_writes_the_rest_and_says_what_it_skipped(
@@ -259,7 +260,7 @@ def test_a_working_store_with_a_password_in_banner_and_doctor(
     monkeypatch.setenv("THREADLINE_STORE", url)
     code, out, err = _run(capsys, "chat", "--model", "echo", "--new")
     assert (code, err) == (0, "")
-    assert out.startswith("threadline chat · model echo (8192-token context) · store "
+    assert out.startswith("threadline chat · model echo · context 8,192 tokens (default) · store "
                           "postgresql://postgres:***@127.0.0.1:5432/test\n")
     code, out, err = _run(capsys, "doctor", "--model", "echo")
     assert code == 0
@@ -302,7 +303,7 @@ def test_ask_errors_and_retry_warnings_never_show_the_base_url_password(
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://user:{SECRET}@127.0.0.1:9/v1")
     code, out, err = _run(capsys, "ask", "--model", "openai:m", "hi")
     assert code == 1
-    assert err == ("threadline: error: base_url 'http://user:***@127.0.0.1:9/v1' is not a "
+    assert err == ("threadline: error: OPENAI_BASE_URL 'http://user:***@127.0.0.1:9/v1' is not a "
                    "valid URL; percent-encode '/', '#', '?', '@' and ':' inside a user name or "
                    "password\n")
 
@@ -356,8 +357,9 @@ def test_ask_with_a_bad_store_is_a_usage_error_session_or_not(
                  "hi")
     # A good store without --session would be ignored: say so instead.
     err = _usage_error(capsys, "ask", "--model", "echo", "--store", "memory://", "hi")
-    assert err == ("threadline: error: --store is used with --session only (a question "
-                   "without a session is not stored); add --session NAME to store the turn\n")
+    assert err == ("threadline: error: --store is used with --session or --continue only (a "
+                   "question without a session is not stored); add --session NAME to store "
+                   "the turn\n")
     err = _usage_error(capsys, "ask", "--model", "echo")
     assert err.startswith("threadline: error: no question: pass it as an argument")
 

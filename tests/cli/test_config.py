@@ -63,3 +63,33 @@ def test_config_file_errors(tmp_path: Path) -> None:
     bad.write_text('colour = "blue"\n')
     with pytest.raises(InputError, match=r"unknown keys \['colour'\]; accepted keys"):
         load_config_file(bad)
+
+
+def test_context_window_from_flag_env_or_file(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    path = tmp_path / "config" / "config.toml"
+    path.write_text("context_window = 32768\n")
+    environ = {"THREADLINE_HOME": str(tmp_path)}
+    config = resolve(environ=environ)
+    assert (config.context_tokens, config.context_source) == (32768, "config")
+    assert config.context_window.source == f"config file {path}"
+    config = resolve(context_window=4096, environ=environ)
+    assert (config.context_tokens, config.context_source) == (4096, "--context-window")
+    config = resolve(environ={**environ, "THREADLINE_CONTEXT_WINDOW": "16000"})
+    assert (config.context_tokens, config.context_source) == (16000,
+                                                              "THREADLINE_CONTEXT_WINDOW")
+    config = resolve(environ={**environ, "THREADLINE_CONTEXT_WINDOW": "-5"})
+    with pytest.raises(InputError, match=r"THREADLINE_CONTEXT_WINDOW must be a whole number "
+                                         r"of tokens >= 1, e\.g\. 32768, got '-5'"):
+        config.context_tokens  # noqa: B018
+    path.write_text('model = "fake"\n')
+    assert resolve(environ=environ).context_tokens is None
+
+
+@pytest.mark.parametrize("value", ['"32768"', "0", "true", "1.5"])
+def test_context_window_in_the_file_is_a_whole_number(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f"context_window = {value}\n")
+    with pytest.raises(InputError, match=r"context_window must be a whole number >= 1 \(the "
+                                         r"model's context window in tokens"):
+        load_config_file(path)

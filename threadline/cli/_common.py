@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from threadline._errors import (
     ConfigurationError,
@@ -24,7 +24,6 @@ from threadline._errors import (
 from threadline._redact import redact_url
 from threadline.cli._config import Config, data_dir, default_store_url, resolve
 from threadline.cli._report import scrub
-from threadline.cli._visible import visible
 
 if TYPE_CHECKING:
     from threadline.messages._values import BaseMessage
@@ -38,13 +37,11 @@ __all__ = [
     "add_store_argument",
     "config_from",
     "count",
-    "format_message",
     "format_time",
     "load_model",
     "most_recent_session",
     "new_session_id",
     "open_configured_store",
-    "print_messages",
     "read_messages",
     "shown_url",
     "store_url",
@@ -118,14 +115,15 @@ def add_skip_invalid_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", metavar="NAME",
+    parser.add_argument("-m", "--model", metavar="NAME",
                         help="local (default), gguf:/path/model.gguf, openai:MODEL, fake or "
                              "echo (default: $THREADLINE_MODEL, the config file, else local)")
 
 
 def config_from(args: argparse.Namespace) -> Config:
     return resolve(store=getattr(args, "store", None), model=getattr(args, "model", None),
-                   system=getattr(args, "system", None))
+                   system=getattr(args, "system", None),
+                   context_window=getattr(args, "context_window", None))
 
 
 def open_configured_store(config: Config, *, check: bool = True) -> Store:
@@ -149,9 +147,11 @@ def open_configured_store(config: Config, *, check: bool = True) -> Store:
             store.ping()
         except StoreConnectionError as exc:
             store.close()
+            # Only a server that did not answer needs starting (issue 18 item 9).
+            fix = "start the server, or choose" if exc.part == "server" else "or choose"
             raise StoreConnectionError(
-                f"{exc} (store from {config.store.source}); start the server, or choose "
-                "another store with --store URL or THREADLINE_STORE") from exc
+                f"{exc} (store from {config.store.source}); {fix} another store with "
+                "--store URL or THREADLINE_STORE", part=exc.part) from exc
     return store
 
 
@@ -172,11 +172,18 @@ def shown_url(store: Store) -> str:
     return redact_url(store.url.render())
 
 
-def load_model(name: str) -> BaseChatModel:
-    """The chat model a name stands for; ``fake``/``echo`` honour ``THREADLINE_FAKE_SLEEP``."""
+def load_model(name: str, *, context_window: int | None = None) -> BaseChatModel:
+    """The chat model a name stands for; ``fake``/``echo`` honour ``THREADLINE_FAKE_SLEEP``.
+
+    ``context_window`` (``--context-window``) is the size the local model allocates
+    (``n_ctx``), so the figure the chat trims to is the model's real one; other models
+    are only told it by the conversation (see :class:`~threadline.cli._conversation.Conversation`).
+    """
     from threadline.models._names import get_chat_model
 
     kind = name.strip().partition(":")[0].lower()
+    if kind in ("local", "gguf") and context_window is not None:
+        return get_chat_model(name, n_ctx=context_window)
     sleep = os.environ.get(FAKE_SLEEP_ENV)
     if kind in ("fake", "echo") and sleep:
         try:
@@ -209,21 +216,3 @@ def most_recent_session(store: Store) -> str | None:
 
 def format_time(moment: datetime | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "-"
-
-
-_ROLES = {"human": "You", "ai": "AI", "system": "System", "tool": "Tool"}
-
-
-def format_message(message: BaseMessage) -> str:
-    """``You: text`` / ``AI: text``; an interrupted answer is marked. The text keeps its
-    line breaks; its control characters are shown, not sent (:func:`visible`)."""
-    role = visible(_ROLES.get(message.type, message.type))
-    text = visible(message.text.rstrip(), lines=True)
-    if (message.response_metadata or {}).get("interrupted"):
-        text = f"{text} [interrupted]" if text else "[interrupted]"
-    return f"{role}: {text}"
-
-
-def print_messages(messages: Sequence[BaseMessage], out: TextIO) -> None:
-    for message in messages:
-        out.write(format_message(message) + "\n")

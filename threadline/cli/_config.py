@@ -3,10 +3,13 @@
 Each setting is resolved once, in this order of precedence, and remembers where its
 value came from (``threadline doctor`` and error messages show it):
 
-1. a command-line flag (``--store``, ``--model``, ``--system``);
-2. the environment (``THREADLINE_STORE``, ``THREADLINE_MODEL``, ``THREADLINE_SYSTEM``);
-3. the config file, TOML: ``store = "..."``, ``model = "..."``, ``system = "..."``;
-4. the built-in default: the embedded local model and a SQLite file in the data dir.
+1. a command-line flag (``--store``, ``--model``, ``--system``, ``--context-window``);
+2. the environment (``THREADLINE_STORE``, ``THREADLINE_MODEL``, ``THREADLINE_SYSTEM``,
+   ``THREADLINE_CONTEXT_WINDOW``);
+3. the config file, TOML: ``store = "..."``, ``model = "..."``, ``system = "..."``,
+   ``context_window = 32768``;
+4. the built-in default: the embedded local model and a SQLite file in the data dir
+   (and the model's own or known context window, :mod:`threadline.models._window`).
 
 The data and config directories are the platform's (platformdirs, when installed; the
 XDG rules otherwise). ``THREADLINE_HOME`` puts both under one folder instead
@@ -47,7 +50,11 @@ CONFIG_KEYS = {
     "store": "store URL, e.g. 'sqlite:///chat.db' or 'postgresql://localhost/app'",
     "model": "model name, e.g. 'local', 'gguf:/path/model.gguf', 'openai:gpt-4o-mini'",
     "system": "system prompt sent first in every conversation",
+    "context_window": "the model's context window in tokens, a whole number, e.g. 32768 "
+                      "(default: the model's own, or known for its name)",
 }
+#: Keys whose value is a whole number (TOML integer), not a string.
+_INT_KEYS = frozenset({"context_window"})
 
 
 def _home(environ: Mapping[str, str]) -> Path | None:
@@ -93,8 +100,8 @@ def default_store_url(environ: Mapping[str, str] | None = None) -> str:
 
 
 def load_config_file(path: Path) -> dict[str, str]:
-    """The settings of a config file; ``{}`` if there is none. Unknown keys and values
-    that are not strings are errors, so a typo does not silently do nothing."""
+    """The settings of a config file, as strings; ``{}`` if there is none. Unknown keys
+    and values of the wrong type are errors, so a typo does not silently do nothing."""
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
@@ -108,11 +115,19 @@ def load_config_file(path: Path) -> dict[str, str]:
     if unknown:
         raise InputError(f"config file {str(path)!r} has unknown keys {unknown}; "
                          f"accepted keys: {sorted(CONFIG_KEYS)}")
+    values = {}
     for key, value in data.items():
-        if not isinstance(value, str):
+        if key in _INT_KEYS:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"config file {str(path)!r}: {key} must be a whole number "
+                                 f">= 1 ({CONFIG_KEYS[key]}), got {value!r}")
+            values[key] = str(value)
+        elif not isinstance(value, str):
             raise InputError(f"config file {str(path)!r}: {key} must be a string "
                              f"({CONFIG_KEYS[key]}), got {value!r}")
-    return dict(data)
+        else:
+            values[key] = value
+    return values
 
 
 @dataclass(frozen=True)
@@ -132,6 +147,8 @@ class Config:
     model: Setting
     system: Setting
     path: Path
+    #: ``None`` value: the model's own or known window (see :func:`context_window`).
+    context_window: Setting = Setting(None, "default")
 
     @property
     def store_url(self) -> str:
@@ -143,9 +160,31 @@ class Config:
         assert self.model.value is not None
         return self.model.value
 
+    @property
+    def context_tokens(self) -> int | None:
+        """The context window set by flag, environment or file, checked; else ``None``."""
+        value = self.context_window.value
+        if value is None:
+            return None
+        try:
+            tokens = int(value)
+        except ValueError:
+            tokens = 0
+        if tokens < 1:
+            raise InputError(f"{self.context_window.source} must be a whole number of "
+                             f"tokens >= 1, e.g. 32768, got {value!r:.40}")
+        return tokens
+
+    @property
+    def context_source(self) -> str:
+        """Where the context window came from, short, for the chat's banner."""
+        source = self.context_window.source
+        return "config" if source.startswith("config file") else source
+
 
 def resolve(*, store: str | None = None, model: str | None = None,
-            system: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+            system: str | None = None, context_window: int | None = None,
+            environ: Mapping[str, str] | None = None) -> Config:
     """Resolve the settings; the arguments are the flags (``None``: not given).
 
     The config file is read only when a flag and the environment leave a setting open.
@@ -157,7 +196,7 @@ def resolve(*, store: str | None = None, model: str | None = None,
     def pick(key: str, flag: str | None, default: str | None) -> Setting:
         nonlocal file_values
         if flag is not None:
-            return Setting(flag, f"--{key}")
+            return Setting(flag, f"--{key.replace('_', '-')}")
         env_name = f"THREADLINE_{key.upper()}"
         if environ.get(env_name):
             return Setting(environ[env_name], env_name)
@@ -172,4 +211,6 @@ def resolve(*, store: str | None = None, model: str | None = None,
         model=pick("model", model, DEFAULT_MODEL),
         system=pick("system", system, None),
         path=path,
+        context_window=pick("context_window", None if context_window is None
+                            else str(context_window), None),
     )

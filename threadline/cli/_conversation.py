@@ -37,14 +37,20 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from threadline._errors import InputError
 from threadline.messages._chunks import AIMessageChunk, merge_chunks
 from threadline.messages._values import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from threadline.models._window import ANSWER_RESERVE, DEFAULT_CONTEXT, context_window
+from threadline.models._window import (
+    ANSWER_RESERVE,
+    DEFAULT_CONTEXT,
+    Window,
+    context_window,
+    find_window,
+)
 
 if TYPE_CHECKING:
     from threadline.memory._summary import SummaryBufferHistory, SummaryInfo
@@ -52,7 +58,8 @@ if TYPE_CHECKING:
     from threadline.models._counter import TokenCounter
     from threadline.stores import Store
 
-__all__ = ["DEFAULT_CONTEXT", "ANSWER_RESERVE", "Conversation", "Turn", "context_window"]
+__all__ = ["DEFAULT_CONTEXT", "ANSWER_RESERVE", "Conversation", "Turn", "Window",
+           "context_window"]
 
 @dataclass
 class Turn:
@@ -73,11 +80,17 @@ class Conversation:
     >>> chat = Conversation(open_store("memory://"), "s1", FakeListChatModel(["Hi Ada!"]))
     >>> chat.turn("I'm Ada").answer.text
     'Hi Ada!'
+
+    ``options`` (``-o temperature 0.2``) go into every request of the turn; ``window``
+    replaces the model's own or known context window (``--context-window``) until
+    :meth:`set_model` picks another model.
     """
 
     def __init__(self, store: Store | None, session_id: str | None, model: BaseChatModel, *,
                  system: str | None = None, max_tokens: int | None = None,
-                 skip_invalid: bool = False, compact: bool = False) -> None:
+                 skip_invalid: bool = False, compact: bool = False,
+                 options: Mapping[str, Any] | None = None,
+                 window: Window | None = None) -> None:
         if compact and (store is None or not store.supports_records):
             raise InputError("--compact keeps the summary beside the messages, in a "
                              "session of a store; this conversation has no store that keeps "
@@ -89,7 +102,8 @@ class Conversation:
         self.system = system
         self.max_tokens = max_tokens
         self.skip_invalid = skip_invalid
-        self._window: int | None = None
+        self.options = dict(options or {})
+        self._window: Window | None = window
         self._counter: TokenCounter | None = None
 
     def set_model(self, model: BaseChatModel) -> None:
@@ -97,11 +111,17 @@ class Conversation:
         self._window = self._counter = None
 
     @property
-    def window(self) -> int:
-        """The model's context window (computed on first use: a local model loads)."""
+    def window_info(self) -> Window:
+        """The context window and where the figure came from (computed on first use: a
+        local model loads)."""
         if self._window is None:
-            self._window = context_window(self.model)
+            self._window = find_window(self.model)
         return self._window
+
+    @property
+    def window(self) -> int:
+        """The context window in tokens."""
+        return self.window_info.tokens
 
     def history(self) -> list[BaseMessage]:
         from threadline.cli._common import read_messages
@@ -148,7 +168,7 @@ class Conversation:
     def turn(self, question: str, on_text: Callable[[str], Any] | None = None) -> Turn:
         """Ask ``question``: stream the answer's text to ``on_text``, store the turn."""
         messages, trimmed = self.prompt(question)
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = dict(self.options)
         if self.max_tokens is not None:
             options["max_tokens"] = self.max_tokens
         chunks: list[AIMessageChunk] = []

