@@ -146,7 +146,17 @@ class ConfigurationError(StoreError, ValueError):
 
 
 class StoreConnectionError(StoreError, ConnectionError):
-    """The store's server could not be reached (within the connect timeout)."""
+    """The store's server could not be reached (within the connect timeout), or would
+    not let us in; ``part`` says which part of connecting failed:
+
+    - ``"server"``: unreachable, refused, down (start it, or fix the host and port);
+    - ``"authentication"``: the server answered and refused the user or password;
+    - ``"database"``: the server let us in, but the database named does not exist.
+    """
+
+    def __init__(self, message: str, *, part: str = "server") -> None:
+        super().__init__(message)
+        self.part = part
 
 
 class StoreTimeoutError(StoreConnectionError, TimeoutError):

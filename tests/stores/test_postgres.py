@@ -92,6 +92,108 @@ def test_unknown_role_is_a_clear_error_without_the_password() -> None:
     missing_db.close()
 
 
+def _connect_error(url: str, use_async: bool) -> StoreConnectionError:
+    store = open_store(url)
+    try:
+        with pytest.raises(StoreConnectionError) as info:
+            if use_async:
+                asyncio.run(store.aget_messages("s"))
+            else:
+                store.get_messages("s")
+        return info.value
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_a_connection_error_says_which_part_failed(use_async: bool) -> None:
+    """Issue 18 item 9: server up but database missing, login refused, server down:
+    each error says which, and what to do; never the password."""
+    require_server("127.0.0.1", 5432, "PostgreSQL")
+    missing = _connect_error("postgresql://postgres:pw-secret@127.0.0.1:5432/nodb_tl",
+                             use_async)
+    text = str(missing)
+    assert missing.part == "database" and "pw-secret" not in text
+    assert "database 'nodb_tl' does not exist" in text and "server is up" in text
+    assert "createdb -h 127.0.0.1 -p 5432 -U postgres nodb_tl" in text
+    assert "threadline db init" in text and "start the server" not in text
+
+    login = _connect_error("postgresql://no_such_role:pw-secret@127.0.0.1:5432/test",
+                           use_async)
+    assert login.part == "authentication" and "pw-secret" not in str(login)
+    assert "refused the login" in str(login) and "no_such_role" in str(login)
+
+    port = closed_port()
+    down = _connect_error(f"postgresql://postgres:pw-secret@127.0.0.1:{port}/test",
+                          use_async)
+    assert down.part == "server" and "pw-secret" not in str(down)
+    assert f"unreachable (is it running and listening on 127.0.0.1:{port}?)" in str(down)
+    # With several hosts, a server that answered says more than one that did not.
+    both = _connect_error(f"postgresql://postgres@127.0.0.1:{port},127.0.0.1:5432/nodb_tl",
+                          use_async)
+    assert both.part == "database"
+
+
+def test_several_hosts_and_libpq_options_reach_the_driver() -> None:
+    """A multi-host URL goes to libpq as host=h1,h2 port=p1,p2 with its parameters; the
+    first host down, the store connects to the second (read-write, as asked)."""
+    require_server("127.0.0.1", 5432, "PostgreSQL")
+    port = closed_port()
+    app = f"tl-{secrets.token_hex(3)}"
+    url = (f"postgresql://postgres:pw-secret@127.0.0.1:{port},127.0.0.1:5432/test"
+           f"?target_session_attrs=read-write&load_balance_hosts=disable"
+           f"&application_name={app}&keepalives_idle=30&table={_table()}")
+    store = open_store(url)
+    assert isinstance(store, PostgresStore)
+    conninfo = psycopg.conninfo.conninfo_to_dict(store._conninfo)
+    assert conninfo["host"] == "127.0.0.1,127.0.0.1" and conninfo["port"] == f"{port},5432"
+    assert conninfo["target_session_attrs"] == "read-write"
+    assert conninfo["keepalives_idle"] == "30" and conninfo["application_name"] == app
+    assert "pw-secret" not in repr(store.url) and "pw-secret" not in str(store.url)
+    try:
+        store.append("s", turn(1))
+        assert contents(asyncio.run(store.aget_messages("s"))) == ["q1", "a1"]
+        with psycopg.connect(SHARED) as conn:
+            rows = conn.execute("SELECT count(*) FROM pg_stat_activity "
+                                "WHERE application_name = %s", (app,)).fetchone()
+        assert rows is not None and rows[0] >= 1
+    finally:
+        store.destroy()
+        store.close()
+    # The one server is a primary: asking for a standby finds none.
+    standby_only = open_store("postgresql://postgres@127.0.0.1:5432/test"
+                              "?target_session_attrs=standby")
+    with pytest.raises(StoreConnectionError, match="standby"):
+        standby_only.ping()
+    standby_only.close()
+    with pytest.raises(ConfigurationError, match=r"valid options: .*target_session_attrs"):
+        open_store("postgresql://postgres@127.0.0.1:5432/test?target_session_attr=any")
+    secret = open_store("postgresql://u@h/db?sslmode=require&sslpassword=pw-secret")
+    assert "pw-secret" not in repr(secret.url)
+
+
+def test_the_langchain_class_takes_several_hosts_and_libpq_options() -> None:
+    require_server("127.0.0.1", 5432, "PostgreSQL")
+    port, table = closed_port(), _table()
+    url = (f"postgresql://postgres@127.0.0.1:{port},127.0.0.1:5432/test"
+           "?target_session_attrs=read-write&connect_timeout=3")
+    dsn = (f"host=127.0.0.1,127.0.0.1 port={port},5432 user=postgres dbname=test "
+           "target_session_attrs=read-write connect_timeout=3")
+    try:
+        history = PostgresChatMessageHistory("conv", url, table)
+        history.add_messages(turn(1))
+        from_dsn = PostgresChatMessageHistory("conv", connection_string=dsn, table_name=table)
+        assert from_dsn.store.url.hosts == (("127.0.0.1", port), ("127.0.0.1", 5432))
+        assert from_dsn.store.options["target_session_attrs"] == "read-write"
+        assert contents(from_dsn.messages) == ["q1", "a1"]
+    finally:
+        shared_store(url, table=table).destroy()  # type: ignore[attr-defined]
+    with pytest.raises(ConfigurationError, match="unknown option"):
+        PostgresChatMessageHistory("conv", "host=127.0.0.1 dbname=test options=-cx=1")
+    with pytest.raises(ConfigurationError, match="2 hosts and 3 ports"):
+        PostgresChatMessageHistory("conv", "host=a,b port=1,2,3 dbname=test")
+
+
 @pytest.mark.parametrize("url, options", [
     ("postgresql://host:notaport/db", {}),
     ("postgresql+asyncpg://localhost/db", {}),

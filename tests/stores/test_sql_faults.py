@@ -148,6 +148,44 @@ async def atimes_out(kind: str, call: Awaitable[object], bound: float = TIMEOUT)
     return str(info.value)
 
 
+# -- which part of connecting failed --------------------------------------------------------
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_a_connection_error_names_the_part_that_failed(server: Server, use_async: bool,
+                                                       stores: list[Store]) -> None:
+    """The server up and the database missing, the login refused, the server down: the
+    error's ``part`` and text say which (and how to create the database), on both
+    servers, without the password."""
+    scheme = "postgresql://postgres" if server.name == "postgresql" else "mysql://root"
+    user_scheme = scheme.split("//")[0] + "//no_such_user_tl"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    # PostgreSQL trusts 127.0.0.1 (a password is ignored); MariaDB's root has none.
+    secret = ":pw-secret" if server.name == "postgresql" else ""
+    cases = [
+        (f"{scheme}{secret}@127.0.0.1:{server.port}/no_such_db_tl", "database",
+         "database 'no_such_db_tl' does not exist"),
+        (f"{user_scheme}:pw-secret@127.0.0.1:{server.port}/test", "authentication",
+         "refused the login"),
+        (f"{scheme}:pw-secret@127.0.0.1:{closed}/test", "server", "unreachable"),
+    ]
+    for url, part, text in cases:
+        store = open_store(url, connect_timeout=2)
+        stores.append(store)
+        with pytest.raises(StoreConnectionError) as info:
+            if use_async:
+                asyncio.run(store.aget_messages("s"))
+            else:
+                store.get_messages("s")
+        message = str(info.value)
+        assert info.value.part == part, message
+        assert text in message and "pw-secret" not in message
+        if part == "database":
+            assert ("createdb" if server.name == "postgresql" else "CREATE DATABASE") in message
+            assert "threadline db init" in message
+
+
 # -- a stalled network ----------------------------------------------------------------------
 
 def test_a_stalled_server_times_out_reads_and_writes(server: Server,

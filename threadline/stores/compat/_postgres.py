@@ -31,7 +31,9 @@ def _url_from_connection(conn: psycopg.Connection[Any] | psycopg.AsyncConnection
 
 
 def _url_from_dsn(dsn: str) -> StoreURL:
-    """A store URL from a libpq ``key=value`` connection string."""
+    """A store URL from a libpq ``key=value`` connection string: every host
+    (``host=h1,h2 port=5432,5433``) and the other parameters as URL options, so an
+    unknown one is refused as in a URL."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
@@ -41,11 +43,25 @@ def _url_from_dsn(dsn: str) -> StoreURL:
         raise ConfigurationError(
             "connection_string must be a postgresql:// URL or a libpq 'key=value' "
             "string; it could not be parsed") from exc
-    port = params.get("port")
-    return StoreURL("postgresql", username=_opt_str(params.get("user")),
-                    password=_opt_str(params.get("password")),
-                    host=_opt_str(params.get("host")), port=int(port) if port else None,
-                    path="/" + str(params.get("dbname") or ""))
+    hosts = str(params.pop("host", None) or "").split(",")
+    ports = str(params.pop("port", None) or "").split(",")
+    if len(ports) == 1:
+        ports *= len(hosts)
+    if len(ports) != len(hosts):
+        raise ConfigurationError(
+            f"connection_string names {len(hosts)} hosts and {len(ports)} ports")
+    try:
+        entries = [(host or None, int(port) if port else None)
+                   for host, port in zip(hosts, ports, strict=True)]
+    except ValueError as exc:
+        raise ConfigurationError("connection_string has a port that is not a number") from exc
+    user, password = _opt_str(params.pop("user", None)), _opt_str(params.pop("password", None))
+    dbname = str(params.pop("dbname", None) or "")
+    return StoreURL("postgresql", username=user, password=password, host=entries[0][0],
+                    port=entries[0][1], path="/" + dbname,
+                    query=tuple((key, str(value)) for key, value in params.items()
+                                if value is not None),
+                    extra_hosts=tuple(entries[1:]))
 
 
 def _opt_str(value: object) -> str | None:

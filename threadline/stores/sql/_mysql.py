@@ -77,6 +77,9 @@ T = TypeVar("T")
 
 #: Client errors meaning "the connection is gone" (2006 gone away, 2013 lost, ...).
 _CONNECTION_ERRORS = {2003, 2006, 2013, 2055, 1053, 1927, 4031}
+#: The server answered and would not let the user in: access denied (to the server, to
+#: the database, without a password), host not allowed, unsupported authentication.
+_LOGIN_REFUSED = {1044, 1045, 1130, 1251, 1698}
 #: Runs of an op chosen as a deadlock's victim (InnoDB rolled its transaction back:
 #: concurrent first appends of one session all wait on its new row, then deadlock).
 _DEADLOCK_RUNS = 4
@@ -274,9 +277,27 @@ class MySQLStore(SQLRecordsStore):
         reason = str(exc).strip() or type(exc).__name__
         if self.url.password:
             reason = reason.replace(self.url.password, "***")
-        if _is_connection_error(exc) or (
-                isinstance(exc, pymysql.err.OperationalError) and exc.args
-                and exc.args[0] in (1044, 1045, 1049)):  # access denied, unknown database
+        code = exc.args[0] if isinstance(exc, pymysql.err.MySQLError) and exc.args else None
+        if code == 1049:
+            name = self.url.database
+            return StoreConnectionError(
+                f"cannot {what} MySQL at {where}: the server is up and accepted the login, "
+                f"but database {name!r} does not exist. Create it (CREATE DATABASE "
+                f"`{name}` in the mariadb or mysql client); threadline creates its tables in "
+                "it by itself (threadline db init creates them ahead of time), never the "
+                f"database. The server said: {reason}", part="database")
+        if code in _LOGIN_REFUSED:
+            return StoreConnectionError(
+                f"cannot {what} MySQL at {where}: the server is up but refused the login "
+                "(authentication): check the user name and password in the URL, and that "
+                f"this user may connect from here and use the database. The server said: "
+                f"{reason}", part="authentication")
+        if _is_connection_error(exc):
+            if what == "connect to":
+                return StoreConnectionError(
+                    f"cannot connect to MySQL at {where}: the server is unreachable (is it "
+                    f"running and listening on {self.url.host or 'localhost'}:"
+                    f"{self.url.port or 3306}?): {reason}")
             return StoreConnectionError(f"cannot {what} MySQL at {where}: {reason}")
         return StoreError(f"MySQL {what} failed at {where}: {reason}")
 

@@ -15,6 +15,17 @@ Design:
   server's reason. The pool's ``check`` costs no round trip: a pooled connection whose
   socket is readable while idle was closed by the server (restart), so it is verified
   and dropped.
+* Connecting (:mod:`._postgres_connect`, pure): every host of the URL and libpq's
+  parameters go to libpq (``host=h1,h2 port=p1,p2 target_session_attrs=read-write``),
+  so a failover is libpq's choice of host when the pool reconnects. A failure says
+  which part failed (``StoreConnectionError.part``): the server (unreachable), the
+  login, or the database (missing; the message says how to create it).
+* Poolers: ``prepare_threshold`` is psycopg's (statements are prepared on the server
+  after 5 runs); ``none`` for a transaction pooler, which runs each transaction on any
+  server connection. Not detected (nothing on a connection tells a pooler apart, see
+  docs/postgresql.md); the error it causes names the option. Every op is one statement
+  in its own transaction, or setup's one transaction with a transaction-level advisory
+  lock: no session state a pooler would lose.
 * Timeouts: every statement runs under an alarm (:mod:`._watchdog`) that shuts the
   connection's socket down after ``timeout`` seconds, which ends psycopg's wait even
   when the network stalls; the call raises :class:`StoreTimeoutError` (kind "read") and
@@ -48,12 +59,20 @@ from threadline._errors import (
     ConfigurationError,
     InputError,
     MissingDependencyError,
-    StoreConnectionError,
     StoreError,
 )
 from threadline.stores._base import SessionInfo
 from threadline.stores._sessions import SearchHit, check_search_args
 from threadline.stores._url import StoreURL
+from threadline.stores.sql._postgres_connect import (
+    DEFAULT_PREPARE_THRESHOLD,
+    LIBPQ_OPTIONS,
+    POOLED_PREPARE,
+    POOLER_HINT,
+    connection_error,
+    conninfo,
+    parse_prepare_threshold,
+)
 from threadline.stores.sql._postgres_records import RECORDS
 from threadline.stores.sql._postgres_sessions import (
     STATEMENTS,
@@ -68,7 +87,6 @@ from threadline.stores.sql._watchdog import WATCHDOG, arm_in_loop
 
 try:
     import psycopg
-    from psycopg.conninfo import make_conninfo
     from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise MissingDependencyError("psycopg and psycopg-pool", "postgres") from exc
@@ -101,20 +119,6 @@ def _closed_by_server(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[An
 def _check(conn: psycopg.Connection[Any]) -> None:
     if _closed_by_server(conn):
         conn.execute("")  # raises on a dead connection: the pool drops it
-
-
-def _conninfo(url: StoreURL, options: dict[str, Any]) -> str:
-    params: dict[str, Any] = {
-        "host": url.host,
-        "port": url.port,
-        "dbname": url.database or None,
-        "user": url.username,
-        "password": url.password,
-        "sslmode": options.get("sslmode"),
-        "application_name": options.get("application_name"),
-    }
-    return make_conninfo("", **{k: v for k, v in params.items() if v is not None})
-
 
 
 class _PoolFull(PoolTimeout):
@@ -194,10 +198,19 @@ class PostgresStore(SQLRecordsStore):
     connection, default 10, at most ``timeout``), ``sslmode``, ``application_name``,
     ``ttl``. ``sync_connection`` / ``async_connection`` (keywords only) make the store
     use your psycopg connection instead of a pool.
+
+    ``prepare_threshold`` (default 5, as psycopg's) is how many times a statement runs
+    before it is prepared on the server; ``none`` never prepares, as a transaction pooler
+    (PgBouncer in transaction mode) needs: ``postgresql://app@pgbouncer:6432/chat?
+    prepare_threshold=none``. Several hosts (``postgresql://app@h1:5432,h2:5432/chat?
+    target_session_attrs=read-write``) and libpq's connection parameters
+    (:data:`LIBPQ_OPTIONS`: ``target_session_attrs``, ``load_balance_hosts``, ``sslmode``,
+    ``sslrootcert``, ``keepalives_idle``...) are passed to libpq as they are.
     """
 
     OPTIONS: ClassVar[dict[str, Any]] = {
-        **SQLRecordsStore.OPTIONS, "sslmode": str, "application_name": str}
+        **SQLRecordsStore.OPTIONS, **dict.fromkeys(LIBPQ_OPTIONS, str),
+        "prepare_threshold": parse_prepare_threshold}
     STATEMENTS = STATEMENTS
     RECORDS = RECORDS
     #: A text field holds at most 1 GB (and one protocol message as much).
@@ -216,7 +229,16 @@ class PostgresStore(SQLRecordsStore):
                 f"PostgresStore takes postgresql:// or postgresql+psycopg:// URLs, "
                 f"got {self.url.render()!r}")
         self._configure(Names)
-        self._conninfo = _conninfo(self.url, self.options)
+        self._conninfo = conninfo(self.url, self.options)
+        threshold = self.options.get("prepare_threshold", DEFAULT_PREPARE_THRESHOLD)
+        if threshold is not None and (isinstance(threshold, bool) or not isinstance(
+                threshold, int) or threshold < 0):
+            raise ConfigurationError(
+                f"prepare_threshold must be a count of executions (0 or more) or none, "
+                f"got {threshold!r}")
+        #: Executions of a statement before psycopg prepares it; None: never (given as
+        #: ``none``, or as the keyword ``prepare_threshold=None``).
+        self.prepare_threshold: int | None = threshold
         self._user_conn = sync_connection
         self._user_aconn = async_connection
         self._lock = threading.Lock()  # guards pool creation and the user's connection
@@ -255,8 +277,10 @@ class PostgresStore(SQLRecordsStore):
     # -- errors --------------------------------------------------------------------------
 
     def _scrub(self, text: str) -> str:
-        password = self.url.password
-        return text.replace(password, "***") if password else text
+        for secret in (self.url.password, self.options.get("sslpassword")):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
 
     def _wrap(self, exc: BaseException, what: str) -> StoreError:
         if isinstance(exc, StoreError):
@@ -267,10 +291,14 @@ class PostgresStore(SQLRecordsStore):
             return self._connect_timeout(self.pool_timeout, "pool_timeout")
         where = self.url.render(with_query=False)
         reason = self._scrub(str(exc).strip()) or type(exc).__name__
-        if isinstance(exc, psycopg.OperationalError) and "timeout expired" in reason:
-            return self._connect_timeout(self._timeout())  # libpq's connect_timeout
+        if isinstance(exc, psycopg.Error) and POOLED_PREPARE.search(reason):
+            # (a "bind message" mismatch is an OperationalError, not a connection's end)
+            return StoreError(f"PostgreSQL {what} failed at {where}: {reason}{POOLER_HINT}")
         if isinstance(exc, psycopg.OperationalError | OSError):
-            return StoreConnectionError(f"cannot {what} PostgreSQL at {where}: {reason}")
+            error = connection_error(self.url, what, reason)
+            if error.part == "server" and "timeout expired" in reason:
+                return self._connect_timeout(self._timeout())  # libpq's connect_timeout
+            return error
         return StoreError(f"PostgreSQL {what} failed at {where}: {reason}")
 
     def _timeout(self) -> int:
@@ -287,12 +315,14 @@ class PostgresStore(SQLRecordsStore):
         with self._lock:
             if self._pool is None:
                 try:  # a direct first connection reports why the server refuses us
-                    psycopg.connect(self._conninfo, connect_timeout=self._timeout()).close()
+                    psycopg.connect(self._conninfo, connect_timeout=self._timeout(),
+                                    prepare_threshold=self.prepare_threshold).close()
                 except psycopg.Error as exc:
                     raise self._wrap(exc, "connect to") from exc
                 self._pool = ConnectionPool(
                     self._conninfo, min_size=1, max_size=self.pool_size, open=True,
-                    kwargs={"autocommit": True, "connect_timeout": self._timeout()},
+                    kwargs={"autocommit": True, "connect_timeout": self._timeout(),
+                            "prepare_threshold": self.prepare_threshold},
                     check=_check, timeout=self.pool_timeout,
                     name=f"threadline:{self.table}")
             return self._pool
@@ -464,7 +494,8 @@ class PostgresStore(SQLRecordsStore):
 
     async def _aconnect(self) -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(
-            self._conninfo, autocommit=True, connect_timeout=self._timeout())
+            self._conninfo, autocommit=True, connect_timeout=self._timeout(),
+            prepare_threshold=self.prepare_threshold)
 
     @asynccontextmanager
     async def _abounded(self, conn: psycopg.AsyncConnection[Any],
