@@ -25,7 +25,7 @@ from conftest import require_server
 from threadline.stores import Store, open_store
 
 BACKEND_IDS = ["memory", "file", "sqlite", "sqlite-memory", "postgresql", "mysql", "redis",
-               "cosmos", "dynamodb"]
+               "redis-cluster", "cosmos", "dynamodb"]
 
 # Where the shared servers listen (see STORES.md); tests use unique tables / prefixes.
 SERVERS: dict[str, tuple[str, int, str]] = {
@@ -125,6 +125,18 @@ def make_spec(backend_id: str, tmp_path: Path) -> BackendSpec:
             server_expires=True,
             password_url="redis://:s3cr3t-pw@127.0.0.1:6379/0",
             unreachable_url="redis://:s3cr3t-pw@127.0.0.1:1/0",
+        )
+    if backend_id == "redis-cluster":
+        from .redis_cluster import shared_cluster
+
+        cluster = shared_cluster()
+        return BackendSpec(
+            "redis-cluster",
+            cluster.url(key_prefix=f"t{_unique()}:"),
+            name_option="key_prefix",
+            server_expires=True,
+            password_url="redis+cluster://:s3cr3t-pw@127.0.0.1:7000,127.0.0.1:7001/",
+            unreachable_url="redis+cluster://:s3cr3t-pw@127.0.0.1:1/?connect_timeout=1",
         )
     if backend_id == "cosmos":
         from .cosmos_server import shared_server

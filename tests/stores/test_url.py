@@ -20,7 +20,7 @@ def test_parse_fields_and_redaction() -> None:
     for shown in (repr(url), str(url), url.render()):
         assert "s@cret" not in shown and "s%40cret" not in shown and "***" in shown
     assert url.render(hide_password=False) == (
-        "postgresql://bob:s%40cret@db.local:5433/chat?ttl=60&table=t"
+        "postgresql+psycopg://bob:s%40cret@db.local:5433/chat?ttl=60&table=t"
     )
     again = StoreURL.parse(url.render(hide_password=False))
     assert (again.password, again.host, again.options) == (url.password, url.host, url.options)
@@ -102,3 +102,10 @@ def test_a_malformed_host_list_is_refused_without_the_password(bad: str) -> None
     with pytest.raises(ConfigurationError, match="host or port") as caught:
         StoreURL.parse(bad)
     assert "pw" not in str(caught.value)
+
+
+def test_the_driver_is_rendered_back() -> None:
+    assert str(StoreURL.parse("redis+cluster://n1:7000,n2:7001/?key_prefix=c:")) == (
+        "redis+cluster://n1:7000,n2:7001/?key_prefix=c%3A")
+    assert StoreURL.parse("postgresql+psycopg://u:pw@h/db").render() == (
+        "postgresql+psycopg://u:***@h/db")

@@ -115,7 +115,8 @@ class StoreURL:
                 netloc += ":" + ("***" if hide_password else quote(self.password, safe=""))
             netloc += "@"
         netloc += ",".join(_render_host(host, port) for host, port in self.hosts)
-        text = f"{self.scheme}://{netloc}{quote(self.path, safe='/:')}"
+        scheme = f"{self.scheme}+{self.driver}" if self.driver else self.scheme
+        text = f"{scheme}://{netloc}{quote(self.path, safe='/:')}"
         if with_query and self.query:
             query = self.query if not hide_password else tuple(
                 (k, "***" if k.lower() in SECRET_OPTIONS and v else v) for k, v in self.query)

@@ -37,6 +37,7 @@ from threadline._errors import ConfigurationError
 from threadline.stores._url import StoreURL
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "ConnectTimeout",
     "PoolExhausted",
     "SentAndLost",
@@ -213,6 +214,13 @@ def by_sha(command: tuple[Any, ...]) -> tuple[Any, ...] | None:
 
 # -- one command, sent once ----------------------------------------------------------------
 
+_NOT_RUN = object()
+
+
+def _count_acks(acks: list[int] | None, reply: Any) -> None:
+    if acks is not None:
+        acks.append(int(reply))
+
 # redis-py before 5.3 wants a command name to hand out a connection (and warns since).
 _param = inspect.signature(redis.ConnectionPool.get_connection).parameters.get("command_name")
 _GET_ARGS: tuple[str, ...] = (
@@ -220,24 +228,47 @@ _GET_ARGS: tuple[str, ...] = (
 
 
 def send_once(client: Any, command: tuple[Any, ...], *, writes: bool,
-              errors_as_replies: bool = False) -> Any:
+              errors_as_replies: bool = False, wait: tuple[int, int] | None = None,
+              acks: list[int] | None = None, asking: bool = False) -> Any:
     """Run ``command`` on a pooled connection of the sync ``client``, sending it once.
 
     Failures to get a connection sent nothing and propagate as they are; a connection
     failure after sending a write raises :class:`SentAndLost`. A command Redis refuses
-    returns its error when ``errors_as_replies``, else raises it."""
+    returns its error when ``errors_as_replies``, else raises it.
+
+    ``wait`` (replicas, milliseconds): a ``WAIT`` follows on the same connection (WAIT
+    counts the replicas that have every write *of that connection*); the number of
+    replicas that acknowledged is appended to ``acks``. A connection lost during the
+    WAIT is a :class:`SentAndLost` too: the write ran, but may die with its master.
+
+    ``asking``: the node was named by a cluster's ASK redirection (its slot is being
+    imported): each command is preceded by ASKING, which lets the next one in."""
     pool = client.connection_pool
     conn = pool.get_connection(*_GET_ARGS)
+
+    def ask() -> None:
+        if asking:
+            conn.send_command("ASKING")
+            client.parse_response(conn, "ASKING")
+
     try:
+        reply: Any = _NOT_RUN
         cached = by_sha(command)
         if cached is not None:
             try:
+                ask()
                 conn.send_command(*cached)
-                return client.parse_response(conn, cached[0])
+                reply = client.parse_response(conn, cached[0])
             except redis.exceptions.NoScriptError:
                 pass  # the script did not run: send its text
-        conn.send_command(*command)
-        return client.parse_response(conn, command[0])
+        if reply is _NOT_RUN:
+            ask()
+            conn.send_command(*command)
+            reply = client.parse_response(conn, command[0])
+        if wait is not None:
+            conn.send_command("WAIT", *wait)
+            _count_acks(acks, client.parse_response(conn, "WAIT"))
+        return reply
     except redis.ResponseError as exc:
         if errors_as_replies:
             return exc
@@ -255,20 +286,27 @@ def send_once(client: Any, command: tuple[Any, ...], *, writes: bool,
 
 
 async def asend_once(client: Any, command: tuple[Any, ...], *, writes: bool,
-                     errors_as_replies: bool = False) -> Any:
+                     errors_as_replies: bool = False, wait: tuple[int, int] | None = None,
+                     acks: list[int] | None = None) -> Any:
     """:func:`send_once` on an asyncio client."""
     pool = client.connection_pool
     conn = await pool.get_connection(*_GET_ARGS)
     try:
+        reply: Any = _NOT_RUN
         cached = by_sha(command)
         if cached is not None:
             try:
                 await conn.send_command(*cached)
-                return await client.parse_response(conn, cached[0])
+                reply = await client.parse_response(conn, cached[0])
             except redis.exceptions.NoScriptError:
                 pass  # the script did not run: send its text
-        await conn.send_command(*command)
-        return await client.parse_response(conn, command[0])
+        if reply is _NOT_RUN:
+            await conn.send_command(*command)
+            reply = await client.parse_response(conn, command[0])
+        if wait is not None:
+            await conn.send_command("WAIT", *wait)
+            _count_acks(acks, await client.parse_response(conn, "WAIT"))
+        return reply
     except redis.ResponseError as exc:
         if errors_as_replies:
             return exc

@@ -91,6 +91,11 @@ class Keys:
     def schema(self) -> bytes:
         return self.prefix + b"\x00schema"
 
+    def anchor(self, sid: bytes) -> bytes:
+        """The fourth key of a session's script: the index, which its ownership check
+        reads when the session has rivals."""
+        return self.index
+
     def messages(self, sid: bytes) -> bytes:
         return self.prefix + sid
 

@@ -77,8 +77,8 @@ def by_id(keys: Keys, script: str, sid: bytes, *args: Any,
     rival_keys = [key for r in rivals
                   for key in (r.keys.index, r.keys.schema, r.keys.meta(r.sid), r.keys.ids(r.sid))]
     rival_args = [arg for r in rivals for arg in (r.sid, "1" if r.longer else "0")]
-    return ("EVAL", script, 4 + len(rival_keys) + len(own), *keys.session(sid), keys.index,
-            *rival_keys, *own, sid, len(rivals), *rival_args, *args)
+    return ("EVAL", script, 4 + len(rival_keys) + len(own), *keys.session(sid),
+            keys.anchor(sid), *rival_keys, *own, sid, len(rivals), *rival_args, *args)
 
 
 def _str(reply: Any) -> str:
@@ -156,6 +156,42 @@ def encode_batch(session_id: str, messages: Sequence[BaseMessage],
     return encoded
 
 
+def message_args(messages: Sequence[BaseMessage], encoded: Sequence[str]) -> list[str]:
+    """APPEND's per-message arguments: a (tag, JSON text) pair per message, oldest first
+    (tag '' for a message without an id, '=' + id otherwise)."""
+    args: list[str] = []
+    for message, json_text in zip(messages, encoded, strict=True):
+        args += ("" if message.id is None else f"={message.id}", json_text)
+    return args
+
+
+def check_bulk_op(args: Sequence[str]) -> Operation[None]:
+    """Refuse an argument larger than the server's ``proto-max-bulk-len``, before
+    anything is sent. A str of n characters is at most 4n bytes of UTF-8: only long ones
+    need measuring, and only one over Redis's smallest possible limit needs the
+    server's."""
+    sizes = [len(a.encode("utf-8", "surrogatepass")) for a in args
+             if 4 * len(a) > MIN_MAX_BULK]
+    if max(sizes, default=0) > MIN_MAX_BULK:
+        (reply,) = yield Batch([("CONFIG", "GET", "proto-max-bulk-len")],
+                               errors_as_replies=True)
+        check_message_size(max(sizes), max_bulk(reply),
+                           "Redis's proto-max-bulk-len, its largest value")
+
+
+def refused(session_id: str, keys: Keys, sid: bytes, code: int) -> InputError:
+    """APPEND's answer -1 (the key is not a list) or -2 (another store's) as an error."""
+    if code == -1:
+        return InputError(
+            f"session {session_id!r:.200} cannot be stored: its key "
+            f"{keys.messages(sid)!r:.250} holds something else than a list of messages, "
+            "another application's data; nothing was stored")
+    return InputError(
+        f"session {session_id!r:.200} cannot be stored: its key "
+        f"{keys.messages(sid)!r:.250} holds a session of another store (whose key "
+        "prefix starts like this one's); nothing was stored: use another session id")
+
+
 def append_op(keys: Keys, session_id: str, messages: Sequence[BaseMessage],
                encoded: Sequence[str], ttl: float | None) -> Operation[int]:
     """One EVAL of :data:`~threadline.stores.redis._scripts.APPEND`; how many messages
@@ -165,32 +201,14 @@ def append_op(keys: Keys, session_id: str, messages: Sequence[BaseMessage],
     sid = sid_bytes(session_id)
     if not messages:
         return 0
-    args: list[str] = []
-    for message, json_text in zip(messages, encoded, strict=True):
-        args += ("" if message.id is None else f"={message.id}", json_text)
-    # A str of n characters is at most 4n bytes of UTF-8: only long ones need measuring,
-    # and only a message over Redis's smallest possible limit needs the server's.
-    sizes = [len(a.encode("utf-8", "surrogatepass")) for a in args
-             if 4 * len(a) > MIN_MAX_BULK]
-    if max(sizes, default=0) > MIN_MAX_BULK:
-        (reply,) = yield Batch([("CONFIG", "GET", "proto-max-bulk-len")],
-                               errors_as_replies=True)
-        check_message_size(max(sizes), max_bulk(reply),
-                           "Redis's proto-max-bulk-len, its largest value")
+    args = message_args(messages, encoded)
+    yield from check_bulk_op(args)
     (pushed,) = yield Batch([by_id(keys, lua.APPEND, sid, *keys.owner_heads, repr(time.time()),
                                    "" if ttl is None else milliseconds(ttl), *args,
                                    own=[keys.recent])],
                             writes=True)
-    if pushed == -1:
-        raise InputError(
-            f"session {session_id!r:.200} cannot be stored: its key "
-            f"{keys.messages(sid)!r:.250} holds something else than a list of messages, "
-            "another application's data; nothing was stored")
-    if pushed == -2:
-        raise InputError(
-            f"session {session_id!r:.200} cannot be stored: its key "
-            f"{keys.messages(sid)!r:.250} holds a session of another store (whose key "
-            "prefix starts like this one's); nothing was stored: use another session id")
+    if pushed in (-1, -2):
+        raise refused(session_id, keys, sid, int(pushed))
     return int(pushed)
 
 

@@ -35,8 +35,8 @@ cluster slot.
 
 from __future__ import annotations
 
-__all__ = ["APPEND", "CLEANUP", "DELETE", "EXPIRE", "FORGET", "INFO", "READ", "STANDING",
-           "TOUCH", "UNLIST"]
+__all__ = ["APPEND", "APPEND_BODY", "CLEANUP", "DELETE", "EXPIRE", "FORGET", "INFO", "READ",
+           "STANDING", "TOUCH", "UNLIST"]
 
 STANDING = """
 local others = {}
@@ -216,7 +216,7 @@ end
 #    update_session created (state 'empty') keeps its hash, and gives the new list its
 #    expiry.
 # 5. The session moves to the top of the recent set, and of its owner's.
-APPEND = STANDING + UNLIST + FORGET + """
+APPEND_BODY = """
 if state == 'foreign' then
   return -1
 elseif state == 'taken' then
@@ -268,7 +268,8 @@ local expiry = redis.call('PTTL', length == 0 and meta or list)
 redis.call('HSETNX', meta, 'created_at', now)
 redis.call('HSET', meta, 'updated_at', now, 'ids_cover', length + pushed)
 redis.call('HDEL', meta, 'empty')
-""" + TOUCH + """
+"""
+APPEND = STANDING + UNLIST + FORGET + APPEND_BODY + TOUCH + """
 return pushed
 """
 

@@ -14,9 +14,11 @@ page of rows per session of a trip is held at a time; only hits are kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from threadline.stores._base import decode_messages
+from threadline.stores._base import SessionPage, decode_messages
 from threadline.stores._sessions import (
     SEARCH_SCAN_SESSIONS,
     ListQuery,
@@ -75,15 +77,17 @@ def _scan_sessions(keys: Keys, session_ids: list[str],
     return [scan.hits for scan in scans]
 
 
-def search_op(keys: Keys, terms: list[str], owner: str | None,
-              limit: int) -> Operation[list[SearchHit]]:
-    """``search`` (arguments checked by ``check_search_args``): see the module."""
+def search_op(keys: Keys, terms: list[str], owner: str | None, limit: int, *,
+              lister: Callable[[Any, ListQuery], Operation[SessionPage]] = list_sessions_op
+              ) -> Operation[list[SearchHit]]:
+    """``search`` (arguments checked by ``check_search_args``): see the module.
+    ``lister``: the recent-first listing to walk (the cluster layout has its own)."""
     hits: list[SearchHit] = []
     cursor: str | None = None
     seen = 0
     while seen < SEARCH_SCAN_SESSIONS:
         size = min(SESSIONS_PER_TRIP, SEARCH_SCAN_SESSIONS - seen)
-        page = yield from list_sessions_op(keys, ListQuery("recent", owner, "", None, size,
+        page = yield from lister(keys, ListQuery("recent", owner, "", None, size,
                                                            cursor))
         found = yield from _scan_sessions(keys, page.session_ids, terms)
         for session_hits in found:

@@ -106,15 +106,17 @@ double the bound ``timeout`` promises), the error says the outcome is unknown.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import threading
 import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from threadline._concurrency import run_sync
 from threadline._errors import (
+    ConfigurationError,
     MissingDependencyError,
     StoreConnectionError,
     StoreError,
@@ -159,6 +161,7 @@ try:
     from redis.client import NEVER_DECODE
 
     from threadline.stores.redis._connect import (
+        DEFAULT_TIMEOUT,
         ConnectTimeout,
         PoolExhausted,
         SentAndLost,
@@ -177,6 +180,10 @@ __all__ = ["RedisStore"]
 
 T = TypeVar("T")
 
+#: The store classes of URL drivers (``redis+cluster://``), as lazy "module:Class" strings
+#: like the backends of :mod:`threadline.stores` (the cluster store subclasses this one).
+DRIVERS = {"cluster": "threadline.stores.redis._cluster_store:RedisClusterStore"}
+
 # Pools whose keys under a prefix have had their layout checked: prefix set per pool.
 _ready_pools: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
 _ready_lock = threading.Lock()
@@ -189,6 +196,8 @@ class _Append:
 
     resend: bool
     sent: bool = False
+    #: How many replicas acknowledged each write (``wait_replicas``: WAIT after it).
+    acks: list[int] = field(default_factory=list)
 
 
 def _options(batch: Batch) -> dict[str, Any]:
@@ -206,6 +215,24 @@ async def _aexecute_one(client: Any, command: tuple[Any, ...], options: dict[str
         except redis.exceptions.NoScriptError:
             pass  # the script did not run: send its text
     return await client.execute_command(*command, **options)
+
+
+def wait_replicas(value: Any) -> int:
+    """The ``wait_replicas`` option: how many replicas must have an append."""
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"wait_replicas must be 0 or more, got {value!r}")
+    return number
+
+
+def wait_for(options: Mapping[str, Any]) -> tuple[int, int] | None:
+    """``WAIT``'s arguments for the options (replicas, milliseconds), or None: half the
+    ``timeout``, so the reply comes before the socket's own timeout."""
+    replicas = options.get("wait_replicas")
+    if not replicas:
+        return None
+    timeout = options.get("timeout") or DEFAULT_TIMEOUT
+    return replicas, max(1, round(timeout * 500))
 
 
 def _resendable(messages: Sequence[BaseMessage]) -> bool:
@@ -231,7 +258,9 @@ class RedisStore(SessionMethods, Store):
     30: bounds each command, connecting and each wait for a pooled connection),
     ``connect_timeout`` (default min(5, timeout)), ``pool_timeout`` (default timeout),
     ``pool_size`` (default 50), ``db`` (for ``unix://`` URLs), ``ssl_cert_reqs`` /
-    ``ssl_ca_certs`` (``rediss://``), ``ttl``.
+    ``ssl_ca_certs`` (``rediss://``), ``ttl``, ``wait_replicas`` (an append returns once
+    that many replicas have it: Redis's ``WAIT``, bounded by half the ``timeout``; else a
+    :class:`~threadline.StoreError` says the append is on the master only).
 
     >>> store = open_store("redis://localhost:6379/0", ttl=3600)
     >>> store.history("user-1").add_user_message("hi")
@@ -247,7 +276,24 @@ class RedisStore(SessionMethods, Store):
         "db": int,
         "ssl_cert_reqs": str,
         "ssl_ca_certs": str,
+        "wait_replicas": wait_replicas,
     }
+
+    def __new__(cls, url: StoreURL | str = "redis://localhost:6379/0", *args: Any,
+                **options: Any) -> RedisStore:
+        # redis+cluster:// parses as scheme redis, driver cluster: one registry entry.
+        if cls is RedisStore:
+            driver = StoreURL.parse(url).driver
+            if driver is not None:
+                target = DRIVERS.get(driver)
+                if target is None:
+                    raise ConfigurationError(
+                        f"unknown Redis URL driver {driver!r}: use redis:// for one server "
+                        "or redis+cluster:// (rediss+cluster://) for a Redis Cluster")
+                module, _, name = target.partition(":")
+                chosen: type[RedisStore] = getattr(importlib.import_module(module), name)
+                return super().__new__(chosen)
+        return super().__new__(cls)
 
     def __init__(self, url: StoreURL | str = "redis://localhost:6379/0", *,
                  client: redis.Redis | None = None, **options: Any) -> None:
@@ -267,6 +313,7 @@ class RedisStore(SessionMethods, Store):
         self._lock = threading.Lock()
         self._ready = self._keys.prefix in _ready_pools.get(self.client.connection_pool, ())
         self._closed = False
+        self._wait = wait_for(self.options)
 
     @classmethod
     def from_client(cls, client: redis.Redis, **options: Any) -> RedisStore:
@@ -346,8 +393,10 @@ class RedisStore(SessionMethods, Store):
         client: Any = self.client
         if append is not None:  # an append's commands: one each, sent once
             append.sent |= batch.writes
+            wait = self._wait if batch.writes else None
             return [send_once(client, command, writes=batch.writes,
-                              errors_as_replies=batch.errors_as_replies)
+                              errors_as_replies=batch.errors_as_replies, wait=wait,
+                              acks=append.acks)
                     for command in batch.commands]
         options = _options(batch)
         if len(batch.commands) == 1 and not (batch.transaction or batch.errors_as_replies):
@@ -373,11 +422,12 @@ class RedisStore(SessionMethods, Store):
                 self.setup()
             try:
                 self._drive(make(), append)
-                return
             except SentAndLost:
                 if not resend:
                     raise
-            self._drive(make(), append)
+                append.acks.clear()
+                self._drive(make(), append)
+        self._check_acks(append)
 
     async def _arun(self, op: Operation[T], sync: Callable[[], T]) -> T:
         if not self._owns_client:
@@ -396,8 +446,10 @@ class RedisStore(SessionMethods, Store):
             while True:
                 if append is not None:
                     append.sent |= batch.writes
+                    wait = self._wait if batch.writes else None
                     replies = [await asend_once(client, command, writes=batch.writes,
-                                                errors_as_replies=batch.errors_as_replies)
+                                                errors_as_replies=batch.errors_as_replies,
+                                                wait=wait, acks=append.acks)
                                for command in batch.commands]
                 elif len(batch.commands) == 1 and not (batch.transaction
                                                        or batch.errors_as_replies):
@@ -426,11 +478,25 @@ class RedisStore(SessionMethods, Store):
                 self._mark_ready()
             try:
                 await self._adrive(client, make(), append)
-                return
             except SentAndLost:
                 if not resend:
                     raise
-            await self._adrive(client, make(), append)
+                append.acks.clear()
+                await self._adrive(client, make(), append)
+        self._check_acks(append)
+
+    def _check_acks(self, append: _Append) -> None:
+        """``wait_replicas``: fewer replicas than asked acknowledged within the wait."""
+        if self._wait is None or not append.acks or min(append.acks) >= self._wait[0]:
+            return
+        raise StoreError(
+            f"the append was stored on the Redis master at {self.url.render()}, but only "
+            f"{min(append.acks)} of the {self._wait[0]} replicas asked for (wait_replicas) "
+            f"acknowledged it within {self._wait[1] / 1000:g} s: it may be lost if that "
+            "master fails now" + (
+                "; appending the same messages again is safe (they have ids, and a session "
+                "stores an id once)" if append.resend else
+                "; its messages have no ids: appending them again would store them twice"))
 
     def _aclient(self) -> aioredis.Redis:
         loop = asyncio.get_running_loop()
