@@ -11,7 +11,7 @@ order that leaves nothing unlistable (see there).
 
 from __future__ import annotations
 
-from threadline.stores.redis._scripts import APPEND_BODY, FORGET, STANDING
+from threadline.stores.redis._scripts import APPEND_BODY, FORGET, KEEP_TTL, STANDING
 
 __all__ = ["APPEND", "DELETE", "SHARD_ADD", "UNINDEX", "UPDATE"]
 
@@ -24,18 +24,7 @@ end
 # APPEND of one node (same keys and arguments; the owner heads in ARGV are ignored),
 # whose end keeps the expiry of the three keys and returns {pushed, owner or ''} for the
 # owner's sets; -1 / -2 / 0 as there when nothing changed.
-APPEND = STANDING + _NO_UNLIST + FORGET + APPEND_BODY + """
-if ttl == '' then
-  ttl = expiry
-  if ttl < 0 then
-    ttl = nil
-  end
-end
-if ttl then
-  redis.call('PEXPIRE', list, ttl)
-  redis.call('PEXPIRE', meta, ttl)
-  redis.call('PEXPIRE', ids, ttl)
-end
+APPEND = STANDING + _NO_UNLIST + FORGET + APPEND_BODY + KEEP_TTL + """
 return {pushed, redis.call('HGET', meta, 'owner') or ''}
 """
 

@@ -275,20 +275,8 @@ class RedisClusterStore(RedisStore):
 
         return self._retrying(once)
 
-    def _append(self, make: Callable[[], Operation[int]], resend: bool) -> None:
-        append = _Append(resend)
-        with self._errors(append):
-            if not self._ready:
-                self.setup()
-            try:
-                self._drive(make(), append)
-            except SentAndLost:
-                if not resend:
-                    raise
-                append.acks.clear()
-                self._refresh()
-                self._drive(make(), append)
-        self._check_acks(append)
+    def _before_resend(self) -> None:
+        self._refresh()
 
     async def _arun(self, op: Operation[T], sync: Callable[[], T]) -> T:
         return await run_sync(sync)

@@ -36,7 +36,7 @@ cluster slot.
 from __future__ import annotations
 
 __all__ = ["APPEND", "APPEND_BODY", "CLEANUP", "DELETE", "EXPIRE", "FORGET", "INFO", "READ",
-           "STANDING", "TOUCH", "UNLIST"]
+           "KEEP_TTL", "STANDING", "TOUCH", "UNLIST"]
 
 STANDING = """
 local others = {}
@@ -168,11 +168,9 @@ end
 return 0
 """
 
-# The end of a write that is activity (APPEND, and each chunk of a fork): the session's
-# keys take ``ttl`` (ms; '' = keep ``expiry``, the expiry it had), and it goes to the top
-# of the recent set and of its owner's, and into the index and its owner's by-id set.
-# Locals it needs: list, meta, ids, ttl, expiry, now (and first, own from STANDING).
-TOUCH = """
+# The session's keys take ``ttl`` (ms; '' = keep ``expiry``, the expiry it had).
+# Locals it needs: list, meta, ids, ttl, expiry.
+KEEP_TTL = """
 if ttl == '' then
   ttl = expiry
   if ttl < 0 then
@@ -184,6 +182,13 @@ if ttl then
   redis.call('PEXPIRE', meta, ttl)
   redis.call('PEXPIRE', ids, ttl)
 end
+"""
+
+# The end of a write that is activity (APPEND, and each chunk of a fork): KEEP_TTL, then
+# the session goes to the top of the recent set and of its owner's, and into the index
+# and its owner's by-id set. Locals it needs: those of KEEP_TTL, now (and first, own from
+# STANDING).
+TOUCH = KEEP_TTL + """
 redis.call('ZADD', KEYS[4], 'NX', 0, ARGV[1])
 redis.call('ZADD', KEYS[own], now, ARGV[1])
 local owner = redis.call('HGET', meta, 'owner')

@@ -426,8 +426,12 @@ class RedisStore(SessionMethods, Store):
                 if not resend:
                     raise
                 append.acks.clear()
+                self._before_resend()
                 self._drive(make(), append)
         self._check_acks(append)
+
+    def _before_resend(self) -> None:
+        """What to do before an append is sent again (a cluster reloads its slot map)."""
 
     async def _arun(self, op: Operation[T], sync: Callable[[], T]) -> T:
         if not self._owns_client:
