@@ -16,6 +16,7 @@ register the same way through the ``threadline.stores`` entry-point group
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import threading
 from typing import TYPE_CHECKING, Any
@@ -134,6 +135,9 @@ def open_store(url: str | StoreURL, **options: Any) -> Store:
 
 
 _shared: dict[tuple[str, tuple[tuple[str, Any], ...]], Store] = {}
+#: Schemes whose ``+driver`` names another store (``redis+cluster://``); elsewhere it is
+#: an SQLAlchemy driver name, which threadline ignores.
+_DRIVER_CHOOSES_STORE = frozenset({"redis", "rediss"})
 _shared_lock = threading.Lock()
 
 
@@ -144,6 +148,8 @@ def shared_store(url: str | StoreURL, **options: Any) -> Store:
     RunnableWithMessageHistory; they get their store here instead of connecting anew.
     """
     parsed = StoreURL.parse(url)
+    if parsed.scheme not in _DRIVER_CHOOSES_STORE:  # sqlite+pysqlite:// is sqlite://
+        parsed = dataclasses.replace(parsed, driver=None)
     key = (parsed.render(hide_password=False), tuple(sorted(options.items())))
     with _shared_lock:
         store = _shared.get(key)
