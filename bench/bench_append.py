@@ -151,11 +151,13 @@ def _words(d: dict[str, Any]) -> str:
     return " ".join(sorted(set(str(d["data"]["content"]).lower().split())))
 
 
-def raw_postgres(search: bool = True) -> Contender:
+def raw_postgres(search: bool = True, url: str = PG_URL, **connect: Any) -> Contender:
     """One statement: insert the batch skipping held ids, then upsert the sessions row
     with the number inserted (autocommit: the statement is its transaction). With
     ``search``, each message's words go into a GIN-indexed tsvector, as threadline's do
-    (its search is part of the work); without, for information."""
+    (its search is part of the work); without, for information. ``url`` and ``connect``
+    (psycopg.connect's keywords, e.g. ``prepare_threshold=None`` behind PgBouncer) say
+    how each worker connects."""
     import psycopg
 
     tag = "" if search else "n"
@@ -184,11 +186,14 @@ def raw_postgres(search: bool = True) -> Contender:
         " ON CONFLICT (session_id) DO UPDATE SET updated_at = now(),"
         " message_count = s.message_count + excluded.message_count,"
         " expires_at = COALESCE(excluded.expires_at, s.expires_at)")
-    read_sql = (f"SELECT m.message FROM {s} AS s JOIN {m} AS m ON m.session_id = s.session_id"
-                " WHERE s.session_id = %s AND (s.expires_at IS NULL OR s.expires_at > now())"
+    # The session's liveness as a one-time filter, not a join: with a join the planner may
+    # read the whole session and sort it; this walks (session_id, id) backwards.
+    read_sql = (f"SELECT m.message FROM {m} AS m WHERE m.session_id = %(sid)s"
+                f" AND EXISTS (SELECT 1 FROM {s} AS s WHERE s.session_id = %(sid)s"
+                " AND (s.expires_at IS NULL OR s.expires_at > now()))"
                 f" ORDER BY m.id DESC LIMIT {LAST}")
     def make_worker() -> Worker:
-        conn = psycopg.connect(PG_URL, autocommit=True)
+        conn = psycopg.connect(url, autocommit=True, **connect)
 
         def append(sid: str, pair: list[dict[str, Any]]) -> object:
             conn.execute(append_sql, {"sid": sid, "ttl": None,
@@ -199,7 +204,8 @@ def raw_postgres(search: bool = True) -> Contender:
             return None
 
         def read(sid: str) -> object:
-            return [json.loads(r[0]) for r in reversed(conn.execute(read_sql, (sid,)).fetchall())]
+            rows = conn.execute(read_sql, {"sid": sid}).fetchall()
+            return [json.loads(r[0]) for r in reversed(rows)]
 
         return Worker(append, read, conn.close)
 
