@@ -323,9 +323,13 @@ def raw_mysql(search: bool = True) -> Contender:
 
 # KEYS: list, meta hash, id set, recent zset, index zset. ARGV: session id, now, ttl in ms
 # ('' for none), then (id, message) pairs, oldest first.
-_REDIS_APPEND = """
+def push_lua(first: int) -> str:
+    """Lua that LPUSHes the (id, message) pairs of ARGV from ``first`` whose id the set
+    KEYS[3] does not hold yet onto the list KEYS[1] (``pushed`` counts them), then stamps
+    the hash KEYS[2] with ARGV[2] (now)."""
+    return f"""
 local pushed = 0
-for i = 4, #ARGV - 1, 2 do
+for i = {first}, #ARGV - 1, 2 do
   if redis.call('SADD', KEYS[3], ARGV[i]) == 1 then
     redis.call('LPUSH', KEYS[1], ARGV[i + 1])
     pushed = pushed + 1
@@ -333,6 +337,10 @@ for i = 4, #ARGV - 1, 2 do
 end
 redis.call('HSETNX', KEYS[2], 'created_at', ARGV[2])
 redis.call('HSET', KEYS[2], 'updated_at', ARGV[2])
+"""
+
+
+_REDIS_APPEND = push_lua(4) + """
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[5], 'NX', 0, ARGV[1])
 if ARGV[3] ~= '' then

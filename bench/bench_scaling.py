@@ -57,6 +57,7 @@ from bench_append import (
     TAG,
     Contender,
     Worker,
+    push_lua,
     raw_postgres,
     raw_redis,
 )
@@ -205,18 +206,7 @@ _SHARD_ADD = """
 redis.call('ZADD', KEYS[2], 'GT', ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[1], 'NX', 0, ARGV[2])
 """
-_SESSION_APPEND = """
-local pushed = 0
-for i = 3, #ARGV - 1, 2 do
-  if redis.call('SADD', KEYS[3], ARGV[i]) == 1 then
-    redis.call('LPUSH', KEYS[1], ARGV[i + 1])
-    pushed = pushed + 1
-  end
-end
-redis.call('HSETNX', KEYS[2], 'created_at', ARGV[2])
-redis.call('HSET', KEYS[2], 'updated_at', ARGV[2])
-return pushed
-"""
+_SESSION_APPEND = push_lua(3) + "return pushed\n"
 
 
 def raw_cluster(nodes: list[tuple[str, int]]) -> Contender:
