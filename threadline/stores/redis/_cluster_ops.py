@@ -61,6 +61,7 @@ from threadline.stores.redis._sessions import (
     _member,
     _pairs,
     _recent_after,
+    field_args,
 )
 
 __all__ = ["LAYOUT", "append_op", "delete_op", "list_sessions_op", "purge_op", "repair_op",
@@ -160,15 +161,10 @@ def update_op(keys: ClusterKeys, session_id: str, changes: SessionChanges,
     """Add a new session to its shard, set the fields (one script), then move it between
     owners' sets."""
     sid = sid_bytes(session_id)
-    args: list[str] = []
-    for name, value in changes.given().items():
-        if name == "metadata":
-            value = json.dumps(value, ensure_ascii=False, separators=(",", ":")) if value \
-                else None
-        args += (name, "" if value is None else f"={value}")
     now = repr(time.time())
     yield Batch([_shard_add(keys, sid, "NX", now)])
-    (reply,) = yield Batch([by_id(keys, clua.UPDATE, sid, now, _ttl(ttl), *args)])
+    (reply,) = yield Batch([by_id(keys, clua.UPDATE, sid, now, _ttl(ttl),
+                                  *field_args(changes))])
     if int(reply[0]) < 0:
         raise refused(session_id, keys, sid, int(reply[0]))
     old, new, score = (text(_member(value)) for value in reply[1:4])

@@ -12,6 +12,7 @@ order that leaves nothing unlistable (see there).
 from __future__ import annotations
 
 from threadline.stores.redis._scripts import APPEND_BODY, FORGET, KEEP_TTL, STANDING
+from threadline.stores.redis._session_scripts import SET_FIELDS
 
 __all__ = ["APPEND", "DELETE", "SHARD_ADD", "UNINDEX", "UPDATE"]
 
@@ -46,7 +47,7 @@ return {deleted, owner, updated}
 # update_session: ARGV from first: now, the ttl in ms of a new session ('' = none), then
 # (field, value) pairs ('=' .. text sets, '' deletes). {1, old owner, new owner,
 # updated_at}, or {-1} / {-2} as APPEND.
-UPDATE = STANDING + """
+UPDATE = STANDING + SET_FIELDS + """
 if state == 'foreign' then
   return {-1}
 elseif state == 'taken' then
@@ -62,13 +63,7 @@ if state == 'none' then
   end
 end
 local old = redis.call('HGET', meta, 'owner') or ''
-for i = first + 2, #ARGV - 1, 2 do
-  if ARGV[i + 1] == '' then
-    redis.call('HDEL', meta, ARGV[i])
-  else
-    redis.call('HSET', meta, ARGV[i], string.sub(ARGV[i + 1], 2))
-  end
-end
+set_fields(meta, first + 2)
 if state == 'ours' then
   local pttl = redis.call('PTTL', list)
   if pttl > 0 then

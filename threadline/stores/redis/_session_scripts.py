@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from threadline.stores.redis._scripts import FORGET, STANDING, TOUCH, UNLIST
 
-__all__ = ["FILTER", "FORK", "STATS", "UPDATE"]
+__all__ = ["FILTER", "FORK", "SET_FIELDS", "STATS", "UPDATE"]
 
 # Set a session's fields, creating it (empty) if it does not exist: 1, or -1 / -2 as
 # APPEND. KEYS[own]: the recent set. ARGV from first: the owner heads, now, the ttl in ms
@@ -21,7 +21,21 @@ __all__ = ["FILTER", "FORK", "STATS", "UPDATE"]
 # entries in the index, the recent set and its owner's sets are (re)written from its
 # hash, so a session LangChain wrote is listed once it has a title (scored by its
 # updated_at, 0 if unknown: never active through this store).
-UPDATE = STANDING + UNLIST + FORGET + """
+# set_fields(meta, from): the (name, '=value' or '' to delete) pairs of ARGV from ``from``
+# on, written to (or deleted from) the metadata hash ``meta``.
+SET_FIELDS = """
+local function set_fields(meta, from)
+  for i = from, #ARGV - 1, 2 do
+    if ARGV[i + 1] == '' then
+      redis.call('HDEL', meta, ARGV[i])
+    else
+      redis.call('HSET', meta, ARGV[i], string.sub(ARGV[i + 1], 2))
+    end
+  end
+end
+"""
+
+UPDATE = STANDING + UNLIST + FORGET + SET_FIELDS + """
 if state == 'foreign' then
   return -1
 elseif state == 'taken' then
@@ -41,13 +55,7 @@ if state == 'none' then
   end
 end
 local old = redis.call('HGET', meta, 'owner')
-for i = first + 4, #ARGV - 1, 2 do
-  if ARGV[i + 1] == '' then
-    redis.call('HDEL', meta, ARGV[i])
-  else
-    redis.call('HSET', meta, ARGV[i], string.sub(ARGV[i + 1], 2))
-  end
-end
+set_fields(meta, first + 4)
 local score = redis.call('HGET', meta, 'updated_at') or '0'
 redis.call('ZADD', KEYS[4], 'NX', 0, sid)
 redis.call('ZADD', KEYS[own], score, sid)

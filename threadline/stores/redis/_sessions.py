@@ -75,8 +75,8 @@ from threadline.stores.redis._ops import (
     scan_op,
 )
 
-__all__ = ["FILTER_BATCH", "FORK_CHUNK", "fork_copy_op", "info_op", "list_sessions_op",
-           "purge_all_op", "stats_op", "update_op"]
+__all__ = ["FILTER_BATCH", "FORK_CHUNK", "field_args", "fork_copy_op", "info_op",
+           "list_sessions_op", "purge_all_op", "stats_op", "update_op"]
 
 #: How many candidates a filtered listing reads per round trip (at least).
 FILTER_BATCH = 200
@@ -137,21 +137,27 @@ def _refused(session_id: str, keys: Keys, sid: bytes, reply: int) -> InputError:
                       f"{keys.messages(sid)!r:.250} {what}; nothing was stored")
 
 
-def update_op(keys: Keys, session_id: str, changes: SessionChanges,
-              ttl: float | None) -> Operation[None]:
-    """One EVAL of :data:`~threadline.stores.redis._session_scripts.UPDATE`: set the
-    given fields (validated by the caller), creating the session, empty, with ``ttl`` if
-    it does not exist."""
-    sid = sid_bytes(session_id)
+def field_args(changes: SessionChanges) -> list[str]:
+    """The UPDATE scripts' arguments for ``changes``: name, then ``=value`` or '' (delete)."""
     args: list[str] = []
     for name, value in changes.given().items():
         if name == "metadata":
             value = json.dumps(value, ensure_ascii=False, separators=(",", ":")) if value \
                 else None
         args += (name, "" if value is None else f"={value}")
+    return args
+
+
+def update_op(keys: Keys, session_id: str, changes: SessionChanges,
+              ttl: float | None) -> Operation[None]:
+    """One EVAL of :data:`~threadline.stores.redis._session_scripts.UPDATE`: set the
+    given fields (validated by the caller), creating the session, empty, with ``ttl`` if
+    it does not exist."""
+    sid = sid_bytes(session_id)
     (reply,) = yield Batch([by_id(keys, session_lua.UPDATE, sid, *keys.owner_heads,
                                   repr(time.time()),
-                                  "" if ttl is None else milliseconds(ttl), *args,
+                                  "" if ttl is None else milliseconds(ttl),
+                                  *field_args(changes),
                                   own=[keys.recent])])
     if int(reply) < 0:
         raise _refused(session_id, keys, sid, int(reply))
