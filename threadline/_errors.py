@@ -5,11 +5,13 @@ Every error threadline raises on purpose derives from :class:`ThreadlineError`, 
 raised ``from`` it, so the original stays in ``__cause__``.
 
 Some classes also derive from the built-in exception that LangChain raised in the same
-situation (``KeyError`` for a missing prompt variable, ``ValueError`` for bad input,
+situation (``KeyError`` for a missing prompt variable, ``ValueError`` for bad input, ``TypeError``
+for an argument of the wrong type,
 ``ImportError`` for a missing extra), so ported ``except`` clauses keep working::
 
     ThreadlineError
     ├── InputError (ValueError)            wrong type or value passed in
+    │   ├── InputTypeError (TypeError)       an argument of a type it cannot take
     │   ├── MissingVariableError (KeyError)  a prompt variable was not given
     │   └── MissingConfigError (KeyError)    a session key is missing from the config
     ├── MessageFormatError (ValueError)    a message dict is malformed or of unknown type
@@ -39,6 +41,7 @@ __all__ = [
     "DamagedMessageError",
     "HistoryFileError",
     "InputError",
+    "InputTypeError",
     "MessageFormatError",
     "MissingConfigError",
     "MissingDependencyError",
@@ -67,6 +70,10 @@ class ThreadlineError(Exception):
 
 class InputError(ThreadlineError, ValueError):
     """A value of the wrong type or shape was passed in."""
+
+
+class InputTypeError(InputError, TypeError):
+    """An argument of a type that cannot be used (e.g. a prompt invoked with a number)."""
 
 
 class MissingVariableError(InputError, KeyError):

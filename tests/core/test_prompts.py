@@ -66,7 +66,7 @@ def test_missing_variable_is_our_error_and_a_key_error() -> None:
         prompt.invoke({"topic": "cats"})
     assert isinstance(info.value, ThreadlineError)
     assert isinstance(info.value, KeyError)
-    assert str(info.value).startswith("ChatPromptTemplate is missing variable(s) ['style']")
+    assert str(info.value).startswith("ChatPromptTemplate is missing variable(s) {'style'}")
     assert "given: ['topic']" in str(info.value)
 
 
@@ -102,7 +102,7 @@ def test_unbalanced_braces() -> None:
 
 
 def test_unknown_role_lists_the_valid_ones() -> None:
-    with pytest.raises(InputError, match="unknown message role 'robot'"):
+    with pytest.raises(InputError, match="Unexpected message type: robot; use one of"):
         ChatPromptTemplate.from_messages([("robot", "x")])
 
 
@@ -111,10 +111,14 @@ def test_prompt_template() -> None:
     assert prompt.invoke({"name": "Bob"}).to_string() == "Hi Bob"
     assert prompt.invoke({"name": "Bob"}).to_messages() == [HumanMessage("Hi Bob")]
     assert prompt.partial(name="Al").format() == "Hi Al"
-    with pytest.raises(InputError, match="do not match"):
-        PromptTemplate(template="Hi {name}", input_variables=["other"])
-    with pytest.raises(InputError, match="not supported"):
-        PromptTemplate(template="Hi", template_format="jinja2")
+    # As in LangChain, a given input_variables is checked only with validate_template.
+    assert PromptTemplate(template="Hi {name}", input_variables=["other"]).input_variables == [
+        "name"
+    ]
+    with pytest.raises(InputError, match="Invalid prompt schema"):
+        PromptTemplate(template="Hi {name}", input_variables=["other"], validate_template=True)
+    with pytest.raises(InputError, match="Unsupported template format: bar"):
+        PromptTemplate(template="Hi", template_format="bar")
 
 
 def test_message_prompt_templates_and_concatenation() -> None:
@@ -136,3 +140,27 @@ def test_non_dict_input_with_several_variables() -> None:
     prompt = ChatPromptTemplate.from_messages([("human", "{a}{b}")])
     with pytest.raises(InputError, match="expects a dict"):
         prompt.invoke("x")
+
+
+def test_mustache_escapes_and_rejects_unbalanced_sections() -> None:
+    prompt = PromptTemplate("{{x}} {{{x}}} {{=<% %>=}}<% x %>", template_format="mustache")
+    escaped = "&lt;a &amp; &quot;b&quot;&gt;"
+    assert prompt.format(x='<a & "b">') == f'{escaped} <a & "b"> {escaped}'
+    with pytest.raises(InputError, match="never closed"):
+        PromptTemplate("{{#a}}x", template_format="mustache")
+    with pytest.raises(InputError, match="does not close"):
+        PromptTemplate("{{#a}}x{{/b}}", template_format="mustache")
+
+
+def test_message_template_class_as_role_and_multipart_content() -> None:
+    prompt = ChatPromptTemplate.from_messages(
+        [
+            (HumanMessagePromptTemplate, "{q}"),
+            ("ai", ["{a}", {"type": "image_url", "image_url": "{u}"}]),
+        ]
+    )
+    assert prompt.input_variables == ["a", "q", "u"]
+    assert prompt.invoke({"q": "Q", "a": "", "u": "http://x"}).to_messages() == [
+        HumanMessage("Q"),
+        AIMessage([{"type": "image_url", "image_url": {"url": "http://x"}}]),
+    ]

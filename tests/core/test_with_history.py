@@ -149,7 +149,7 @@ def test_output_shapes() -> None:
 def test_bad_output_and_input_are_clear_errors_and_store_nothing() -> None:
     sessions = Sessions()
     chain = RunnableWithMessageHistory(RunnableLambda(lambda _: 42), sessions.get)
-    with pytest.raises(InputError, match="cannot store an output of type int"):
+    with pytest.raises(InputError, match="Cannot store an output of type int"):
         chain.invoke("q", session_id="s")
     assert sessions["s"].messages == []
     with pytest.raises(InputError, match="cannot read the new message"):

@@ -127,3 +127,26 @@ def test_dict_layout_matches_langchain_core() -> None:
         (ToolMessage("x", tool_call_id="1"), lc_messages.ToolMessage("x", tool_call_id="1")),
     ]:
         assert message_to_dict(ours) == lc_messages.message_to_dict(theirs)
+
+
+def test_reads_langchains_other_message_dicts() -> None:
+    # convert_to_messages' flat form and dumpd's constructor envelope, read as it reads them.
+    load = pytest.importorskip("langchain_core.load")
+    envelope = load.dumpd(lc_messages.ToolMessage("3", tool_call_id="c", artifact=[1], id="t"))
+    assert messages_from_dict([
+        {"type": "human", "content": "hi", "id": "h"},
+        {"role": "assistant", "content": None, "name": "bot"},
+        envelope,
+        load.dumpd(lc_messages.AIMessageChunk("part", id="a")),
+    ]) == [HumanMessage("hi", id="h"), AIMessage("", name="bot"),
+           ToolMessage("3", tool_call_id="c", artifact=[1], id="t"), AIMessage("part", id="a")]
+
+
+@pytest.mark.parametrize("bad", [
+    {"lc": 1, "type": "constructor", "id": ["langchain", "Document"], "kwargs": {}},
+    {"type": "tool", "content": "x"},
+    {"type": "robot", "content": "x"},
+])
+def test_other_dicts_that_are_not_messages(bad: object) -> None:
+    with pytest.raises(MessageFormatError):
+        messages_from_dict([bad])

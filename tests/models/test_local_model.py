@@ -148,7 +148,8 @@ def test_a_conversation_too_long_fails_with_advice_and_trimming_fixes_it() -> No
     with pytest.raises(ModelError, match="trim_messages"):
         model.invoke(messages)
     budget = model.context_size() - 8
-    kept = trim_messages(messages, max_tokens=budget, token_counter=model)
+    kept = trim_messages(messages, max_tokens=budget, token_counter=model,
+                         include_system=True, start_on="human")
     assert kept[0] == messages[0] and kept[-1] == messages[-1] and len(kept) < len(messages)
     assert count_tokens(kept, model=model) <= budget
     answer = model.invoke(kept)

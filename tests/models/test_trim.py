@@ -40,6 +40,9 @@ CONVERSATION: list[tuple[str, Any, dict[str, Any]]] = [
 ]
 
 OURS = {"system": SystemMessage, "human": HumanMessage, "ai": AIMessage, "tool": ToolMessage}
+# What LangChain's docs recommend passing (its defaults, and so threadline's, are False/None).
+RECOMMENDED: dict[str, Any] = {"include_system": True, "start_on": "human"}
+
 THEIRS = {"system": lc.SystemMessage, "human": lc.HumanMessage, "ai": lc.AIMessage,
           "tool": lc.ToolMessage}
 
@@ -173,19 +176,19 @@ def test_langchain_docs_example() -> None:
                AIMessage("Hmmm let me think.\n\nWhy, he's probably chasing after the last "
                          "cup of coffee in the office!"),
                HumanMessage("what do you call a speechless parrot")]
-    kept = trim_messages(history, max_tokens=4, token_counter=len)
+    kept = trim_messages(history, max_tokens=4, token_counter=len, **RECOMMENDED)
     assert [m.content for m in kept] == [history[0].content, history[3].content,
                                          history[4].content, history[5].content]
 
 
-def test_defaults_keep_system_and_start_on_human() -> None:
+def test_defaults_are_langchains() -> None:
     history = [SystemMessage("s"), HumanMessage("h1"), AIMessage("a1"), HumanMessage("h2"),
                AIMessage("a2")]
-    assert trim_messages(history, max_tokens=3, token_counter=len) == [
+    assert trim_messages(history, max_tokens=3, token_counter=len) == history[2:]
+    # What LangChain's docs recommend passing, and threadline's own callers pass.
+    assert trim_messages(history, max_tokens=3, token_counter=len, include_system=True,
+                         start_on="human") == [
         SystemMessage("s"), HumanMessage("h2"), AIMessage("a2")]
-    # The LangChain defaults, spelled out.
-    assert trim_messages(history, max_tokens=3, token_counter=len, include_system=False,
-                         start_on=None) == history[2:]
 
 
 def test_first_strategy_rejects_last_only_options() -> None:
@@ -210,7 +213,7 @@ def test_empty_and_message_likes() -> None:
 
 
 def test_without_messages_returns_a_runnable_for_a_chain() -> None:
-    trimmer = trim_messages(max_tokens=3, token_counter=len)
+    trimmer = trim_messages(max_tokens=3, token_counter=len, **RECOMMENDED)
     assert isinstance(trimmer, RunnableLambda)
     prompt = ChatPromptTemplate.from_messages(
         [("system", "be brief"), MessagesPlaceholder("history"), ("human", "{question}")])
@@ -254,7 +257,7 @@ def test_long_conversation_counts_each_kept_message_once() -> None:
     for number in range(10_000):
         history += [HumanMessage(f"question {number}"), AIMessage(f"answer {number}")]
     counter = CountingCounter()
-    kept = trim_messages(history, max_tokens=1000, token_counter=counter)
+    kept = trim_messages(history, max_tokens=1000, token_counter=counter, **RECOMMENDED)
     assert kept[0] == history[0] and kept[1].type == "human" and kept[-1] == history[-1]
     assert len(kept) == 1 + 98  # 99 fit the 990 tokens left; the AI message first is dropped
     assert counter.calls <= 1 + 100 + 1  # system, the kept ones, the one that overflowed
@@ -266,13 +269,13 @@ def test_long_conversation_is_fast_with_a_real_counter() -> None:
         history += [HumanMessage(f"What is {number} + {number}?"),
                     AIMessage(f"{number} + {number} = {2 * number}.")]
     start = time.perf_counter()
-    kept = trim_messages(history, max_tokens=100_000, token_counter="gpt-4o")
+    kept = trim_messages(history, max_tokens=100_000, token_counter="gpt-4o", **RECOMMENDED)
     elapsed = time.perf_counter() - start
     assert kept == history  # everything fits
     assert elapsed < 2.0
     start = time.perf_counter()
     for _ in range(20):
-        trim_messages(history, max_tokens=2_000, token_counter="gpt-4o")
+        trim_messages(history, max_tokens=2_000, token_counter="gpt-4o", **RECOMMENDED)
     assert (time.perf_counter() - start) / 20 < 0.05  # counts are cached per text
 
 
@@ -294,8 +297,38 @@ def test_chat_model_and_model_name_counters() -> None:
                HumanMessage("hello world")]
     # gpt-4o: system 3+1+1, human 3+1+2, reply 3, counted (as LangChain does) once with
     # the system message and once with the rest: 8 + 9 = 17.
-    by_name = trim_messages(history, max_tokens=17, token_counter="gpt-4o")
+    by_name = trim_messages(history, max_tokens=17, token_counter="gpt-4o", **RECOMMENDED)
     assert by_name == [SystemMessage("s"), HumanMessage("hello world")]
-    assert trim_messages(history, max_tokens=16, token_counter="gpt-4o") == [SystemMessage("s")]
+    assert trim_messages(history, max_tokens=16, token_counter="gpt-4o",
+                         **RECOMMENDED) == [SystemMessage("s")]
     fake = tl.FakeListChatModel(responses=["x"])  # unknown name: the approximation
     assert trim_messages(history, max_tokens=100, token_counter=fake) == history
+
+
+def test_token_counter_shortcuts_and_bad_counters() -> None:
+    history = [HumanMessage("h1"), AIMessage("a1"), HumanMessage("h2")]
+    with pytest.raises(InputError, match="Invalid token_counter shortcut 'llama3'"):
+        trim_messages(history, max_tokens=10, token_counter="llama3")
+    # As LangChain's, a trimmer rejects a wrong counter when it runs.
+    trimmer = trim_messages(max_tokens=10, token_counter=42)  # type: ignore[call-overload]
+    with pytest.raises(InputError, match="Received object of type <class 'int'>"):
+        trimmer.invoke(history)
+    # count_tokens_approximately as a function is walked once, as "approximate" is.
+    assert trim_messages(history, max_tokens=12, token_counter=tl.count_tokens_approximately,
+                         start_on=None) == trim_messages(
+        history, max_tokens=12, token_counter="approximate", start_on=None) == history[1:]
+
+
+def test_bound_model_and_text_splitter_object() -> None:
+    class Counting(tl.FakeListChatModel):
+        def get_num_tokens_from_messages(self, messages: list[BaseMessage]) -> int:
+            return sum(len(m.text) for m in messages)
+
+    class Splitter:  # what trim_messages uses of a LangChain TextSplitter
+        def split_text(self, text: str) -> list[str]:
+            return list(text)
+
+    bound = Counting(responses=["x"]).bind(stop=["\n"])
+    kept = trim_messages([HumanMessage("abcdef")], max_tokens=4, token_counter=bound,
+                         strategy="first", allow_partial=True, text_splitter=Splitter())
+    assert kept == [HumanMessage("abcd")]

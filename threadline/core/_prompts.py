@@ -1,8 +1,9 @@
-"""Prompt templates: f-string text templates and chat prompts with message placeholders.
+"""Chat prompts: message templates, placeholders for histories, and ChatPromptTemplate.
 
-Templates are parsed once, when built, into literal pieces and variable names; formatting
-then joins strings without re-parsing. Only plain variable names are allowed in ``{...}``
-(no ``{obj.attr}`` or ``{x[0]}``), so a template cannot reach into the objects it is given.
+A chat prompt is a list of parts: fixed messages, message templates (one text template,
+or a list of content blocks whose strings are templates) and :class:`MessagesPlaceholder`
+slots that a history fills. Every template is compiled when the prompt is built
+(:mod:`threadline.core._templates`), so formatting a turn only joins strings.
 
 >>> prompt = ChatPromptTemplate.from_messages(
 ...     [("system", "You are {persona}."), ("placeholder", "{chat_history}"), ("human", "{q}")]
@@ -13,141 +14,35 @@ then joins strings without re-parsing. Only plain variable names are allowed in 
 
 from __future__ import annotations
 
-import string
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from itertools import repeat
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, TypeAlias, overload
 
 from threadline._errors import InputError, MissingVariableError
-from threadline.core._runnables import Runnable, RunnableConfig
+from threadline.core._message_templates import (
+    AIMessagePromptTemplate,
+    ChatMessagePromptTemplate,
+    HumanMessagePromptTemplate,
+    SystemMessagePromptTemplate,
+    _MessageTemplate,
+)
+from threadline.core._runnables import RunnableConfig
+from threadline.core._templates import PromptTemplate, StringPromptValue, _Prompt, set_repr
 from threadline.messages._convert import convert_to_messages, get_buffer_string
-from threadline.messages._values import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from threadline.messages._values import BaseMessage
 
 __all__ = [
     "AIMessagePromptTemplate",
+    "ChatMessagePromptTemplate",
     "ChatPromptTemplate",
     "ChatPromptValue",
+    "ChatPromptValueConcrete",
     "HumanMessagePromptTemplate",
     "MessagesPlaceholder",
     "PromptTemplate",
     "StringPromptValue",
     "SystemMessagePromptTemplate",
 ]
-
-_formatter = string.Formatter()
-
-
-class _FString:
-    """A parsed f-string template: literal text and named fields, in order."""
-
-    __slots__ = ("pieces", "template", "variables")
-
-    def __init__(self, template: str) -> None:
-        if not isinstance(template, str):
-            raise InputError(f"a template must be a str, got {type(template).__name__}")
-        self.template = template
-        pieces: list[tuple[str, str | None, str, str | None]] = []
-        names: list[str] = []
-        try:
-            parsed = list(_formatter.parse(template))
-        except ValueError as exc:
-            raise InputError(f"invalid template {template!r:.80}: {exc}; "
-                             "write literal braces as {{ and }}") from exc
-        for literal, field, spec, conversion in parsed:
-            if field is not None:
-                if not field.isidentifier():
-                    raise InputError(
-                        f"template variable {{{field}}} in {template!r:.80} is not a plain "
-                        "name; use {name} (attribute and index access are not allowed)"
-                    )
-                if field not in names:
-                    names.append(field)
-            pieces.append((literal, field, spec or "", conversion))
-        self.pieces = pieces
-        self.variables = names
-
-    def format(self, values: Mapping[str, Any]) -> str:
-        out: list[str] = []
-        for literal, field, spec, conversion in self.pieces:
-            out.append(literal)
-            if field is not None:
-                value = values[field]
-                if conversion == "r":
-                    value = repr(value)
-                elif conversion == "a":
-                    value = ascii(value)
-                out.append(format(value, spec) if spec else str(value))
-        return "".join(out)
-
-
-def _check_format(template_format: str) -> None:
-    if template_format != "f-string":
-        raise InputError(
-            f"template_format {template_format!r} is not supported; use 'f-string'"
-        )
-
-
-class _Prompt(Runnable[Any, Any]):
-    """What chat and text prompts share: variables, partials and input checking."""
-
-    _required: list[str]
-    partial_variables: dict[str, Any]
-
-    @property
-    def input_variables(self) -> list[str]:
-        """The variables a caller must give, sorted."""
-        return sorted(v for v in self._required if v not in self.partial_variables)
-
-    def _values(self, input: Any) -> dict[str, Any]:
-        if not isinstance(input, Mapping):
-            needed = self.input_variables
-            if len(needed) != 1:
-                raise InputError(
-                    f"{type(self).__name__} expects a dict with keys {needed}, "
-                    f"got {type(input).__name__}"
-                )
-            input = {needed[0]: input}
-        if not self.partial_variables:
-            values = input if isinstance(input, dict) else dict(input)
-        else:
-            values = {k: (v() if callable(v) else v) for k, v in self.partial_variables.items()}
-            values.update(input)
-        missing = [name for name in self._required if name not in values]
-        if missing:
-            raise MissingVariableError(
-                f"{type(self).__name__} is missing variable(s) {missing}; "
-                f"given: {sorted(values)}; expected: {self.input_variables}",
-                missing=missing,
-                given=sorted(values),
-            )
-        return values
-
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None,
-                      **kwargs: Any) -> Any:
-        return self.invoke(input, config)
-
-
-class StringPromptValue:
-    """The output of a :class:`PromptTemplate`: one string."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def to_string(self) -> str:
-        return self.text
-
-    def to_messages(self) -> list[BaseMessage]:
-        return [HumanMessage(self.text)]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, StringPromptValue) and other.text == self.text
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"StringPromptValue(text={self.text!r})"
 
 
 class ChatPromptValue:
@@ -170,56 +65,14 @@ class ChatPromptValue:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"ChatPromptValue(messages={self.messages!r})"
+        return f"{type(self).__name__}(messages={self.messages!r})"
 
 
-class PromptTemplate(_Prompt):
-    """A text template: ``PromptTemplate.from_template("Tell me about {topic}")``."""
+class ChatPromptValueConcrete(ChatPromptValue):
+    """LangChain's name for a chat prompt value of concrete message types (for typed
+    schemas there); here the same value as :class:`ChatPromptValue`."""
 
-    def __init__(
-        self,
-        template: str,
-        input_variables: Sequence[str] | None = None,
-        partial_variables: Mapping[str, Any] | None = None,
-        template_format: str = "f-string",
-    ) -> None:
-        _check_format(template_format)
-        self._template = _FString(template)
-        self._required = list(self._template.variables)
-        self.partial_variables = dict(partial_variables or {})
-        if input_variables is not None:
-            declared = set(input_variables) | set(self.partial_variables)
-            if declared != set(self._required):
-                raise InputError(
-                    f"input_variables {sorted(input_variables)} do not match the "
-                    f"template's variables {sorted(self._required)}"
-                )
-
-    @property
-    def template(self) -> str:
-        return self._template.template
-
-    @classmethod
-    def from_template(cls, template: str, **kwargs: Any) -> PromptTemplate:
-        return cls(template, **kwargs)
-
-    def partial(self, **kwargs: Any) -> PromptTemplate:
-        """A copy with some variables filled in (values or zero-argument callables)."""
-        return PromptTemplate(self.template,
-                              partial_variables={**self.partial_variables, **kwargs})
-
-    def format(self, **kwargs: Any) -> str:
-        return self._template.format(self._values(kwargs))
-
-    def format_prompt(self, **kwargs: Any) -> StringPromptValue:
-        return StringPromptValue(self.format(**kwargs))
-
-    def invoke(self, input: Any, config: RunnableConfig | None = None,
-               **kwargs: Any) -> StringPromptValue:
-        return StringPromptValue(self._template.format(self._values(input)))
-
-    def __repr__(self) -> str:
-        return f"PromptTemplate(template={self.template!r})"
+    __slots__ = ()
 
 
 class MessagesPlaceholder:
@@ -239,6 +92,10 @@ class MessagesPlaceholder:
         self.optional = optional
         self.n_messages = n_messages
 
+    @property
+    def input_variables(self) -> list[str]:
+        return [] if self.optional else [self.variable_name]
+
     def format_messages(self, **kwargs: Any) -> list[BaseMessage]:
         """The messages of ``kwargs[variable_name]`` (LangChain's signature)."""
         if not self.optional and self.variable_name not in kwargs:
@@ -249,6 +106,9 @@ class MessagesPlaceholder:
                 given=sorted(kwargs),
             )
         return self._format(kwargs)
+
+    async def aformat_messages(self, **kwargs: Any) -> list[BaseMessage]:
+        return self.format_messages(**kwargs)
 
     def _format(self, values: Mapping[str, Any]) -> list[BaseMessage]:
         # ChatPromptTemplate has checked the required variables already.
@@ -264,46 +124,16 @@ class MessagesPlaceholder:
             messages = messages[-self.n_messages:] if self.n_messages > 0 else []
         return messages
 
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, MessagesPlaceholder)
+                and other.variable_name == self.variable_name
+                and other.optional == self.optional and other.n_messages == self.n_messages)
+
+    __hash__ = None  # type: ignore[assignment]
+
     def __repr__(self) -> str:
         return (f"MessagesPlaceholder(variable_name={self.variable_name!r}, "
                 f"optional={self.optional})")
-
-
-class _MessageTemplate:
-    """One message whose text is a template, e.g. ``("human", "{question}")``."""
-
-    __slots__ = ("template",)
-    cls: ClassVar[type[BaseMessage]]
-
-    def __init__(self, template: str) -> None:
-        self.template = _FString(template)
-
-    @classmethod
-    def from_template(cls, template: str, **kwargs: Any) -> _MessageTemplate:
-        return cls(template)
-
-    def format(self, values: Mapping[str, Any]) -> BaseMessage:
-        return self.cls(self.template.format(values))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.template.template!r})"
-
-
-class HumanMessagePromptTemplate(_MessageTemplate):
-    """``HumanMessagePromptTemplate.from_template("{text}")``"""
-
-    __slots__ = ()
-    cls = HumanMessage
-
-
-class SystemMessagePromptTemplate(_MessageTemplate):
-    __slots__ = ()
-    cls = SystemMessage
-
-
-class AIMessagePromptTemplate(_MessageTemplate):
-    __slots__ = ()
-    cls = AIMessage
 
 
 _ROLE_TEMPLATES: dict[str, type[_MessageTemplate]] = {
@@ -335,13 +165,13 @@ def _placeholder(template: Any, item: Any) -> MessagesPlaceholder:
     return MessagesPlaceholder(name[1:-1], optional=optional)
 
 
-def _to_part(item: MessageLike) -> list[_Part]:
+def _to_part(item: MessageLike, template_format: str = "f-string") -> list[_Part]:
     if isinstance(item, BaseMessage | _MessageTemplate | MessagesPlaceholder):
         return [item]
     if isinstance(item, ChatPromptTemplate):
         return list(item.messages)
     if isinstance(item, str):
-        return [HumanMessagePromptTemplate(item)]
+        return [HumanMessagePromptTemplate.from_template(item, template_format)]
     role: Any = None
     if isinstance(item, dict) and item.keys() == {"role", "content"}:
         role, template = item["role"], item["content"]  # LangChain's dict form
@@ -349,22 +179,22 @@ def _to_part(item: MessageLike) -> list[_Part]:
         role, template = item
         if isinstance(role, type) and issubclass(role, BaseMessage):
             role = role.type  # (HumanMessage, "{q}"): LangChain 1.x's class form
+        elif isinstance(role, type) and issubclass(role, _MessageTemplate):
+            return [role.from_template(template, template_format)]
     if isinstance(role, str):
         if role == "placeholder":
             return [_placeholder(template, item)]
         template_cls = _ROLE_TEMPLATES.get(role)
         if template_cls is None:
             raise InputError(
-                f"unknown message role {role!r} in prompt; expected one of "
-                f"{[*_ROLE_TEMPLATES, 'placeholder']}"
+                f"Unexpected message type: {role}; use one of 'human', 'user', 'ai', "
+                "'assistant', 'system' or 'placeholder'"
             )
-        if isinstance(template, str):
-            return [template_cls(template)]
-        if isinstance(template, list):
-            return [template_cls.cls(template)]
+        if isinstance(template, str | list):
+            return [template_cls.from_template(template, template_format)]
         raise InputError(
-            f"the template for {role!r} must be a str (or a list of content blocks), "
-            f"got {template!r:.80}"
+            f"Invalid template: {template!r:.80}; the template for {role!r} must be a str "
+            "or a list of content blocks"
         )
     raise InputError(
         f"cannot use {item!r:.80} in a chat prompt; expected a (role, template) tuple, "
@@ -373,47 +203,82 @@ def _to_part(item: MessageLike) -> list[_Part]:
     )
 
 
+def _convert_to_message_template(message: MessageLike, template_format: str = "f-string"
+                                 ) -> _Part | ChatPromptTemplate:
+    """One message-like value as the part a chat prompt keeps (LangChain's helper)."""
+    if isinstance(message, ChatPromptTemplate):
+        return message
+    return _to_part(message, template_format)[0]
+
+
 class ChatPromptTemplate(_Prompt):
     """A list of message templates and placeholders that formats into messages.
 
+    ``input_variables`` is worked out from the parts (a given list is only checked, with
+    ``validate_template=True``); an optional placeholder's variable is in
+    ``optional_variables`` instead.
+
     >>> prompt = ChatPromptTemplate.from_messages([("human", "Hi, I am {name}")])
-    >>> prompt.invoke({"name": "Bob"}).to_messages()
-    [HumanMessage(content='Hi, I am Bob')]
+    >>> [m.content for m in prompt.invoke({"name": "Bob"}).to_messages()]
+    ['Hi, I am Bob']
     """
 
     def __init__(
         self,
         messages: Iterable[MessageLike],
         *,
-        partial_variables: Mapping[str, Any] | None = None,
         template_format: str = "f-string",
+        input_variables: Iterable[str] | None = None,
+        partial_variables: Mapping[str, Any] | None = None,
+        validate_template: bool = False,
     ) -> None:
-        _check_format(template_format)
         parts: list[_Part] = []
         for item in messages:
-            parts.extend(_to_part(item))
+            parts.extend(_to_part(item, template_format))
         self.messages = parts
         self.partial_variables = dict(partial_variables or {})
+        self._refresh()
+        if validate_template and input_variables is not None:
+            expected = set(self.input_variables)
+            if expected != set(input_variables):
+                raise InputError(f"Got mismatched input_variables. Expected: "
+                                 f"{set_repr(expected)}. Got: {list(input_variables)}")
+
+    def _refresh(self) -> None:
+        """Work out the variables again after the parts changed."""
         required: list[str] = []
+        strict: list[str] = []  # the ones formatting without fails on (f-string)
         optional: list[str] = []
-        for part in parts:
-            if isinstance(part, _MessageTemplate):
-                required.extend(v for v in part.template.variables if v not in required)
-            elif isinstance(part, MessagesPlaceholder):
-                target = optional if part.optional else required
-                if part.variable_name not in target:
-                    target.append(part.variable_name)
+        for part in self.messages:
+            if isinstance(part, MessagesPlaceholder):
+                names, target = [part.variable_name], optional if part.optional else None
+                is_strict = True
+            elif isinstance(part, _MessageTemplate):
+                names, target, is_strict = part.input_variables, None, part._strict
+            else:
+                continue
+            for name in names:
+                if target is not None:
+                    if name not in target:
+                        target.append(name)
+                    continue
+                if name not in required:
+                    required.append(name)
+                if is_strict and name not in strict:
+                    strict.append(name)
         self._required = required
-        self.optional_variables = optional
+        self._strict_required = strict
+        self.optional_variables = sorted(optional)
 
     @classmethod
-    def from_messages(cls, messages: Iterable[MessageLike], **kwargs: Any) -> ChatPromptTemplate:
-        return cls(messages, **kwargs)
+    def from_messages(cls, messages: Iterable[MessageLike], template_format: str = "f-string",
+                      **kwargs: Any) -> ChatPromptTemplate:
+        return cls(messages, template_format=template_format, **kwargs)
 
     @classmethod
     def from_template(cls, template: str, **kwargs: Any) -> ChatPromptTemplate:
-        """A prompt of one human message with this text template."""
-        return cls([("human", template)], **kwargs)
+        """A prompt of one human message; ``kwargs`` go to its :class:`PromptTemplate`."""
+        return cls([HumanMessagePromptTemplate(PromptTemplate.from_template(template, **kwargs))])
 
     def partial(self, **kwargs: Any) -> ChatPromptTemplate:
         """A copy with some variables filled in (values or zero-argument callables)."""
@@ -421,7 +286,10 @@ class ChatPromptTemplate(_Prompt):
                                   partial_variables={**self.partial_variables, **kwargs})
 
     def format_messages(self, **kwargs: Any) -> list[BaseMessage]:
-        return self._format(self._values(kwargs))
+        return self._format(self._values(kwargs, self._strict_required))
+
+    async def aformat_messages(self, **kwargs: Any) -> list[BaseMessage]:
+        return self.format_messages(**kwargs)
 
     def format_prompt(self, **kwargs: Any) -> ChatPromptValue:
         return ChatPromptValue(self.format_messages(**kwargs))
@@ -439,16 +307,50 @@ class ChatPromptTemplate(_Prompt):
             if isinstance(part, MessagesPlaceholder):
                 out.extend(part._format(values))
             elif isinstance(part, _MessageTemplate):
-                out.append(part.format(values))
+                out.append(part._format(values))
             else:
                 out.append(part)
         return out
 
+    def append(self, message: MessageLike) -> None:
+        """Add one part at the end (any form ``from_messages`` takes)."""
+        self.extend([message])
+
+    def extend(self, messages: Iterable[MessageLike]) -> None:
+        for item in messages:
+            self.messages.extend(_to_part(item))
+        self._refresh()
+
+    @overload
+    def __getitem__(self, index: int) -> _Part: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> ChatPromptTemplate: ...
+
+    def __getitem__(self, index: int | slice) -> _Part | ChatPromptTemplate:
+        if isinstance(index, slice):
+            return ChatPromptTemplate(self.messages[index])
+        return self.messages[index]
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
     def __add__(self, other: Any) -> ChatPromptTemplate:
-        extra = other.messages if isinstance(other, ChatPromptTemplate) else _to_part(other)
-        return ChatPromptTemplate([*self.messages, *extra],
-                                  partial_variables=self.partial_variables)
+        partials = self.partial_variables
+        if isinstance(other, ChatPromptTemplate):
+            extra: list[_Part] = other.messages
+            partials = {**partials, **other.partial_variables}
+        elif isinstance(other, list):
+            extra = [part for item in other for part in _to_part(item)]
+        else:
+            extra = _to_part(other)
+        return ChatPromptTemplate([*self.messages, *extra], partial_variables=partials)
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, ChatPromptTemplate) and other.messages == self.messages
+                and other.partial_variables == self.partial_variables)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"ChatPromptTemplate(messages={self.messages!r})"
-

@@ -11,22 +11,31 @@ Everything else defaults sensibly:
 - ``transform`` gathers its input pieces (``piece + piece``) and then streams.
 
 ``a | b`` builds a :class:`RunnableSequence`; plain callables become
-:class:`RunnableLambda` and dicts :class:`RunnableParallel`.
+:class:`RunnableLambda`, generator functions :class:`RunnableGenerator` and dicts
+:class:`RunnableParallel`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
-from threadline._concurrency import run_sync
+from threadline._concurrency import iterate_in_thread, run_sync
 from threadline._errors import InputError
 from threadline._foreign import convert as convert_foreign
 from threadline._foreign import describe
-from threadline.messages._chunks import AIMessageChunk, merge_chunks
-
-if TYPE_CHECKING:
-    from concurrent.futures import Executor, ThreadPoolExecutor
+from threadline.core._plumbing import (
+    CONFIG_KEYS,
+    RunnableConfig,
+    accepts_config,
+    add_chunks,
+    add_up,
+    configs_for,
+    is_async,
+    is_async_generator,
+    is_generator,
+    shared_executor,
+)
 
 __all__ = [
     "CONFIG_KEYS",
@@ -34,6 +43,7 @@ __all__ = [
     "RunnableAssign",
     "RunnableBinding",
     "RunnableConfig",
+    "RunnableGenerator",
     "RunnableLambda",
     "RunnableParallel",
     "RunnablePassthrough",
@@ -45,63 +55,6 @@ __all__ = [
 Input = TypeVar("Input")
 Output = TypeVar("Output")
 Other = TypeVar("Other")
-
-
-class RunnableConfig(TypedDict, total=False):
-    """LangChain's per-call config dict; threadline reads ``configurable`` and
-    ``max_concurrency`` and passes the rest along untouched."""
-
-    configurable: dict[str, Any]
-    tags: list[str]
-    metadata: dict[str, Any]
-    callbacks: Any
-    run_name: str
-    run_id: Any
-    max_concurrency: int | None
-    recursion_limit: int
-
-
-#: The keys of a config (LangChain's CONFIG_KEYS); any other top-level key is a
-#: configurable value.
-CONFIG_KEYS = frozenset(RunnableConfig.__annotations__)
-
-_executor: ThreadPoolExecutor | None = None
-
-
-def _shared_executor() -> Executor:
-    global _executor
-    if _executor is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _executor = ThreadPoolExecutor(thread_name_prefix="threadline")
-    return _executor
-
-
-def add_chunks(chunks: Sequence[Any]) -> Any:
-    """Join stream pieces into one value: strings concatenated, message chunks merged,
-    dicts merged key by key, anything else with ``+`` (or the last piece wins)."""
-    if not chunks:
-        raise InputError("cannot join an empty stream")
-    first = chunks[0]
-    if len(chunks) == 1:
-        return first
-    if all(type(c) is str for c in chunks):
-        return "".join(chunks)
-    if all(isinstance(c, AIMessageChunk) for c in chunks):
-        return merge_chunks(chunks)
-    if all(isinstance(c, dict) for c in chunks):
-        merged: dict[str, list[Any]] = {}
-        for chunk in chunks:
-            for key, value in chunk.items():
-                merged.setdefault(key, []).append(value)
-        return {key: add_chunks(values) for key, values in merged.items()}
-    total = first
-    for chunk in chunks[1:]:
-        try:
-            total = total + chunk
-        except TypeError:
-            total = chunk
-    return total
 
 
 class Runnable(Generic[Input, Output]):
@@ -146,7 +99,7 @@ class Runnable(Generic[Input, Output]):
         **kwargs: Any,
     ) -> list[Output]:
         """Invoke on each input, up to ``config["max_concurrency"]`` at a time."""
-        configs = _configs(config, len(inputs))
+        configs = configs_for(config, len(inputs))
 
         def one(pair: tuple[Input, RunnableConfig | None]) -> Any:
             try:
@@ -174,7 +127,7 @@ class Runnable(Generic[Input, Output]):
     ) -> list[Output]:
         import asyncio
 
-        configs = _configs(config, len(inputs))
+        configs = configs_for(config, len(inputs))
         limit = (configs[0] or {}).get("max_concurrency") if configs else None
         semaphore = asyncio.Semaphore(limit) if limit else None
 
@@ -202,18 +155,6 @@ class Runnable(Generic[Input, Output]):
     def bind(self, **kwargs: Any) -> RunnableBinding[Input, Output]:
         """The same runnable with keyword arguments fixed: ``model.bind(stop=["\\n"])``."""
         return RunnableBinding(self, kwargs)
-
-
-def _configs(
-    config: RunnableConfig | Sequence[RunnableConfig] | None, count: int
-) -> list[RunnableConfig | None]:
-    if config is None or isinstance(config, Mapping):
-        one: RunnableConfig | None = config
-        return [one] * count
-    configs = list(config)
-    if len(configs) != count:
-        raise InputError(f"got {len(configs)} configs for {count} inputs; give one or one each")
-    return list(configs)
 
 
 class RunnableSequence(Runnable[Input, Output]):
@@ -289,27 +230,14 @@ class RunnableSequence(Runnable[Input, Output]):
         return " | ".join(type(s).__name__ for s in self.steps)
 
 
-def _is_async(func: Callable[..., Any]) -> bool:
-    import inspect
-
-    return inspect.iscoroutinefunction(func)
-
-
-def _accepts_config(func: Callable[..., Any]) -> bool:
-    import inspect  # ~5 ms at import time; needed only when a lambda is built
-
-    try:
-        return "config" in inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 class RunnableLambda(Runnable[Input, Output]):
     """A function as a runnable: ``RunnableLambda(lambda x: x["question"])``.
 
     The function may take ``config`` as a keyword; if it returns a runnable, that
-    runnable is invoked with the same input. An ``async def`` function serves
-    ``ainvoke``; pass both with ``RunnableLambda(func, afunc=async_func)``.
+    runnable is invoked (or streamed) with the same input. An ``async def`` function
+    serves ``ainvoke``; pass both with ``RunnableLambda(func, afunc=async_func)``. A
+    generator function (sync or async) streams what it yields, and ``invoke`` adds the
+    pieces up, as in LangChain.
     """
 
     def __init__(
@@ -321,17 +249,31 @@ class RunnableLambda(Runnable[Input, Output]):
         if not callable(func):
             raise InputError(f"RunnableLambda needs a callable, got {type(func).__name__}")
         self.func: Callable[..., Any] | None = func
-        self.afunc = afunc
-        if _is_async(func):
-            self.func, self.afunc = None, cast("Callable[..., Awaitable[Output]]", func)
+        self.afunc: Callable[..., Any] | None = afunc
+        if is_async(func) or is_async_generator(func):
+            self.func, self.afunc = None, func
         self.name = name or getattr(func, "__name__", "lambda")
-        self._func_config = self.func is not None and _accepts_config(self.func)
-        self._afunc_config = self.afunc is not None and _accepts_config(self.afunc)
+        self._func_config = self.func is not None and accepts_config(self.func)
+        self._afunc_config = self.afunc is not None and accepts_config(self.afunc)
+        self._generator = self.func is not None and is_generator(self.func)
+        self._agenerator = self.afunc is not None and is_async_generator(self.afunc)
 
-    def invoke(self, input: Input, config: RunnableConfig | None = None, **kwargs: Any) -> Output:
+    def _call(self, input: Input, config: RunnableConfig | None) -> Any:
         if self.func is None:
             raise InputError(f"{self.name} is an async function; call ainvoke() or astream()")
-        result = self.func(input, config=config) if self._func_config else self.func(input)
+        return self.func(input, config=config) if self._func_config else self.func(input)
+
+    def _acall(self, input: Input, config: RunnableConfig | None) -> Any:
+        assert self.afunc is not None
+        return self.afunc(input, config=config) if self._afunc_config else self.afunc(input)
+
+    def invoke(self, input: Input, config: RunnableConfig | None = None, **kwargs: Any) -> Output:
+        result = self._call(input, config)
+        if self._generator:
+            total: Any = None
+            for piece in result:
+                total = piece if total is None else total + piece
+            return cast(Output, total)
         if isinstance(result, Runnable):
             return cast(Output, result.invoke(input, config))
         return cast(Output, result)
@@ -341,11 +283,47 @@ class RunnableLambda(Runnable[Input, Output]):
     ) -> Output:
         if self.afunc is None:
             return await run_sync(self.invoke, input, config)
-        result = await (self.afunc(input, config=config) if self._afunc_config
-                        else self.afunc(input))
+        if self._agenerator:
+            total: Any = None
+            async for piece in self._acall(input, config):
+                total = piece if total is None else total + piece
+            return cast(Output, total)
+        result = await self._acall(input, config)
         if isinstance(result, Runnable):
             return cast(Output, await result.ainvoke(input, config))
-        return result
+        return cast(Output, result)
+
+    def stream(
+        self, input: Input, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Output]:
+        result = self._call(input, config)
+        if self._generator:
+            yield from result
+        elif isinstance(result, Runnable):
+            yield from result.stream(input, config)
+        else:
+            yield result
+
+    async def astream(
+        self, input: Input, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Output]:
+        if self._agenerator:
+            async for piece in self._acall(input, config):
+                yield piece
+            return
+        if self.afunc is not None:
+            result = await self._acall(input, config)
+        elif self._generator:
+            async for piece in iterate_in_thread(self._call(input, config)):
+                yield piece
+            return
+        else:
+            result = await run_sync(self._call, input, config)
+        if isinstance(result, Runnable):
+            async for piece in result.astream(input, config):
+                yield piece
+        else:
+            yield result
 
     def __repr__(self) -> str:
         return f"RunnableLambda({self.name})"
@@ -369,7 +347,7 @@ class RunnableParallel(Runnable[Input, dict[str, Any]]):
     ) -> dict[str, Any]:
         if len(self.steps) <= 1:
             return {key: step.invoke(input, config) for key, step in self.steps.items()}
-        pool = _shared_executor()
+        pool = shared_executor()
         futures = {key: pool.submit(step.invoke, input, config)
                    for key, step in self.steps.items()}
         return {key: future.result() for key, future in futures.items()}
@@ -483,6 +461,101 @@ class RunnableBinding(Runnable[Input, Output]):
         return RunnableBinding(self.bound, {**self.kwargs, **kwargs})
 
 
+class RunnableGenerator(Runnable[Input, Output]):
+    """A generator function over an iterator of inputs, as a runnable that streams.
+
+    >>> def words(texts):
+    ...     for text in texts:
+    ...         yield from text.split()
+    >>> list(RunnableGenerator(words).stream("a b c"))
+    ['a', 'b', 'c']
+    >>> RunnableGenerator(words).invoke("a b c")
+    'abc'
+
+    Pass an ``async def`` generator (alone, or as ``atransform=`` beside a sync one) to
+    serve ``ainvoke``/``astream``; a generator of one kind only refuses the other kind of
+    call with :class:`NotImplementedError`, as in LangChain. In a ``|`` chain it receives
+    the previous step's pieces as they are produced.
+    """
+
+    def __init__(
+        self,
+        transform: Callable[..., Any],
+        atransform: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+    ) -> None:
+        self._transform: Callable[..., Iterator[Output]] | None = None
+        self._atransform: Callable[..., AsyncIterator[Output]] | None = None
+        named: Any = transform
+        if atransform is not None:
+            self._atransform = atransform
+            named = atransform
+        if is_async_generator(transform):
+            self._atransform = transform
+        elif is_generator(transform):
+            self._transform = transform
+        else:
+            raise InputError(
+                "Expected a generator function type for `transform`. Instead got an "
+                f"unsupported type: {type(transform).__name__}"
+            )
+        self.name: str = name or str(getattr(named, "__name__", "RunnableGenerator"))
+
+    def transform(
+        self, inputs: Iterator[Input], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Output]:
+        if self._transform is None:
+            raise NotImplementedError(f"{self!r} only supports async methods.")
+        yield from self._transform(inputs)
+
+    async def atransform(
+        self, inputs: AsyncIterator[Input], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Output]:
+        if self._atransform is None:
+            raise NotImplementedError(f"{self!r} only supports sync methods.")
+        async for piece in self._atransform(inputs):
+            yield piece
+
+    def stream(
+        self, input: Input, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Output]:
+        return self.transform(iter([input]), config, **kwargs)
+
+    def astream(  # returns the async iterator directly
+        self, input: Input, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Output]:
+        async def one() -> AsyncIterator[Input]:
+            yield input
+
+        return self.atransform(one(), config, **kwargs)
+
+    def invoke(self, input: Input, config: RunnableConfig | None = None, **kwargs: Any) -> Output:
+        total: Any = None
+        for piece in self.stream(input, config, **kwargs):
+            total = add_up(total, piece)
+        return cast(Output, total)
+
+    async def ainvoke(
+        self, input: Input, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Output:
+        total: Any = None
+        async for piece in self.astream(input, config, **kwargs):
+            total = add_up(total, piece)
+        return cast(Output, total)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RunnableGenerator):
+            return NotImplemented
+        return (self._transform, self._atransform) == (other._transform, other._atransform)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RunnableGenerator({self.name})"
+
+
+
 def coerce_to_runnable(value: Any) -> Runnable[Any, Any]:
     """A runnable from a runnable, a callable (→ lambda) or a dict (→ parallel).
 
@@ -497,6 +570,10 @@ def coerce_to_runnable(value: Any) -> Runnable[Any, Any]:
     if isinstance(value, Mapping):
         return RunnableParallel(value)
     if callable(value):
+        if is_generator(value) or is_async_generator(value):
+            # A generator function in a chain transforms the stream of pieces, as in
+            # LangChain.
+            return RunnableGenerator(value)
         return RunnableLambda(value)
     raise InputError(
         f"cannot compose {describe(value)} with |; expected a Runnable, "

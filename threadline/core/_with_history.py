@@ -9,7 +9,7 @@ If the runnable raises, or a stream is abandoned before its end, nothing of the 
 stored: a history never holds a question without its answer or half an answer.
 
 The semantics are LangChain's (``langchain_core/runnables/history.py``), pinned by
-``tests/core/test_with_history_conformance.py``:
+``tests/core/test_upstream_with_history.py``:
 
 - The factory's signature is read once, when the wrapper is built. With one key (by
   default ``session_id``) its value is passed positionally, and a factory without
@@ -220,9 +220,11 @@ def _answer_messages(value: Any) -> list[BaseMessage]:
         return [value]
     if isinstance(value, list | tuple) and all(isinstance(m, BaseMessage) for m in value):
         return [m.to_message() if isinstance(m, AIMessageChunk) else m for m in value]
+    # LangChain's wording first, so code matching its message keeps working.
     raise InputError(
-        f"cannot store an output of type {type(value).__name__}; the runnable must "
-        f"return {_ACCEPTED_OUTPUT}"
+        f"Expected str, BaseMessage, list[BaseMessage], or tuple[BaseMessage]. "
+        f"Got {str(value)[:200]}. Cannot store an output of type {type(value).__name__}; "
+        f"the runnable must return {_ACCEPTED_OUTPUT}"
     )
 
 

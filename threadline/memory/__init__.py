@@ -1,6 +1,7 @@
 """LangChain's legacy conversation memory, and compaction that keeps the history.
 
-``_buffer`` holds the buffer and window memories, ``_chain`` ``ConversationChain``,
+``_buffer`` holds the buffer and window memories, ``_simple`` ``SimpleMemory`` and
+``ReadOnlySharedMemory``, ``_chain`` ``ConversationChain``,
 ``_token`` the token-budget memory (which counts with :mod:`threadline.models`).
 ``_summary_memory`` holds the summarizer and LangChain's two summary memories;
 ``_summary`` builds :class:`~threadline.SummaryBufferHistory` on them: a store history

@@ -113,9 +113,10 @@ class BaseChatMemory:
             candidates = [k for k in inputs
                           if k not in self.memory_variables and k not in _NOT_INPUT_KEYS]
             if len(candidates) != 1:
+                # LangChain's wording first, so code matching its message keeps working.
                 raise InputError(
-                    f"cannot tell which input to store: expected one input key besides the "
-                    f"memory keys {self.memory_variables}, got {candidates}; "
+                    f"One input key expected got {candidates}: cannot tell which input to "
+                    f"store besides the memory keys {self.memory_variables}; "
                     "set input_key=... on the memory"
                 )
             input_key = candidates[0]
@@ -127,8 +128,8 @@ class BaseChatMemory:
             output_key = "output"
         else:
             raise InputError(
-                f"cannot tell which output to store: got output keys {sorted(outputs)}; "
-                "set output_key=... on the memory"
+                f"Got multiple output keys: {sorted(outputs)}, cannot determine which to "
+                "store in memory; set output_key=... on the memory"
             )
         for key, values, side in ((input_key, inputs, "inputs"),
                                   (output_key, outputs, "outputs")):

@@ -104,8 +104,9 @@ class ConversationChain(Runnable[Any, dict[str, Any]]):
         memory_keys = self.memory.memory_variables
         if self.input_key in memory_keys:
             raise InputError(
-                f"the input key {self.input_key!r} is also a memory key {memory_keys}; "
-                "give the chain's input_key and the memory's memory_key different names"
+                f"The input key {self.input_key} was also found in the memory keys "
+                f"({memory_keys}) - please provide keys that don't overlap: give the "
+                "chain's input_key and the memory's memory_key different names"
             )
         required, accepted = _prompt_variables(self.prompt)
         given = {*memory_keys, self.input_key}
@@ -113,8 +114,10 @@ class ConversationChain(Runnable[Any, dict[str, Any]]):
         if unfilled or unused:
             problems = [f"{unfilled} not given" if unfilled else "",
                         f"{unused} not in the prompt" if unused else ""]
+            # LangChain's wording first, so code matching its message keeps working.
             raise InputError(
-                f"the prompt's variables {sorted(accepted)} do not match what the chain "
+                f"Got unexpected prompt input variables. The prompt's variables "
+                f"{sorted(accepted)} do not match what the chain "
                 f"gives it: the memory keys {memory_keys} plus the input key "
                 f"{self.input_key!r} ({'; '.join(p for p in problems if p)}); rename the "
                 "prompt variables or set memory_key=... / input_key=..."

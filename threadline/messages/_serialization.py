@@ -3,6 +3,9 @@
 A message is stored as ``{"type": "human", "data": {...fields...}}``. We write the
 langchain-core 1.x layout (which ``langchain_core.messages.messages_from_dict`` reads
 back into equal messages) and read both 1.x and 0.x dicts (0.x carried ``example``).
+Reading also takes LangChain's other message dicts (``{"type": "human", "content": ...}``
+and the ``{"lc": 1, "type": "constructor", ...}`` envelope), as ``convert_to_messages``
+reads them; the stored layout stays the fast path.
 
 Only the message classes in :data:`MESSAGE_TYPES` can come out of a dict: stored data
 never names a class to import, so loading a history cannot run code.
@@ -14,7 +17,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from threadline._errors import MessageFormatError
+from threadline._errors import InputError, MessageFormatError
 from threadline.messages._chunks import (
     AIMessageChunk,
     ChatMessageChunk,
@@ -23,6 +26,7 @@ from threadline.messages._chunks import (
     SystemMessageChunk,
     ToolMessageChunk,
 )
+from threadline.messages._convert import ENVELOPE_TYPES, envelope_fields, message_from_fields
 from threadline.messages._values import (
     AIMessage,
     BaseMessage,
@@ -75,7 +79,7 @@ def message_to_dict(message: BaseMessage) -> dict[str, Any]:
         data["usage_metadata"] = message.usage_metadata
         if isinstance(message, AIMessageChunk):
             data["tool_call_chunks"] = message._tool_call_chunks or []
-            data["chunk_position"] = None
+            data["chunk_position"] = message.chunk_position
     elif isinstance(message, ToolMessage):
         data["tool_call_id"] = message.tool_call_id
         data["artifact"] = message.artifact
@@ -102,6 +106,8 @@ def message_from_dict(item: object) -> BaseMessage:
         )
     kind = item.get("type")
     data = item.get("data")
+    if data is None and "data" not in item and (kind == "constructor" or "content" in item):
+        return _from_fields(item)
     cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None and not (isinstance(kind, str) and kind and isinstance(data, dict)
                             and "content" in data):
@@ -124,6 +130,21 @@ def message_from_dict(item: object) -> BaseMessage:
         raise
     except Exception as exc:  # any shape _from_data did not expect: still our error
         raise MessageFormatError(f"malformed message of type {kind!r}: {exc}") from exc
+
+
+def _from_fields(item: dict[str, Any]) -> BaseMessage:
+    """A message from LangChain's other dict forms, read as ``convert_to_messages`` reads
+    them: ``{"type": "human", "content": ...}`` and the ``{"lc": 1, "type":
+    "constructor", "id": [..., "HumanMessage"], "kwargs": {...}}`` envelope of its
+    ``dumpd`` (only message classes; the envelope never chooses what to import)."""
+    if item.get("type") == "constructor" and envelope_fields(item) is None:
+        raise MessageFormatError(
+            f"an 'lc' constructor dict of {item.get('id')!r:.200} is not a message; "
+            f"expected one of {sorted(ENVELOPE_TYPES)}")
+    try:
+        return message_from_fields(item)
+    except InputError as exc:
+        raise MessageFormatError(f"malformed message dict: {exc}") from exc
 
 
 def _unknown_type(kind: str, data: dict[str, Any]) -> BaseMessage:

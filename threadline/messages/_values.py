@@ -4,9 +4,10 @@ A message is compared by content (type and fields), costs a few dozen bytes beyo
 text, and is created without validation frameworks. The optional dict and list fields
 (``additional_kwargs``, ``response_metadata``, ``tool_calls``…) are stored as ``None``
 until first touched, so the millions of plain messages a store holds carry no empty
-containers. Ids and timestamps are a store's business, not the message's. The chunks of
-a streamed message are in :mod:`threadline.messages._chunks`; coercing what users pass
-as messages, in :mod:`threadline.messages._convert`.
+containers. Ids and timestamps are a store's business, not the message's. The base
+class is in :mod:`threadline.messages._base`; the chunks of a streamed message are in
+:mod:`threadline.messages._chunks`; coercing what users pass as messages, in
+:mod:`threadline.messages._convert`.
 
 >>> HumanMessage("hi") == HumanMessage(content="hi")
 True
@@ -15,9 +16,16 @@ True
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import Any, ClassVar, Literal
 
 from threadline._errors import InputError
+from threadline.messages._base import BaseMessage as BaseMessage
+from threadline.messages._base import Content as Content
+from threadline.messages._base import TextAccessor as TextAccessor
+from threadline.messages._base import _all_slots as _all_slots
+from threadline.messages._base import _list_of_dicts as _list_of_dicts
+from threadline.messages._base import _slots_of as _slots_of
+from threadline.messages._tool_calls import tool_calls_from_openai
 
 __all__ = [
     "AIMessage",
@@ -32,198 +40,12 @@ __all__ = [
     "tool_call_from_json",
 ]
 
-Content: TypeAlias = "str | list[str | dict[str, Any]]"
-
-
-def _check_content(content: object, cls: str) -> None:
-    if not isinstance(content, str | list):
-        raise InputError(
-            f"{cls} content must be a str or a list of content blocks, "
-            f"not {type(content).__name__}"
-        )
-
-
-class BaseMessage:
-    """The fields every message has; use one of the concrete subclasses."""
-
-    __slots__ = ("_additional_kwargs", "_response_metadata", "content", "id", "name")
-
-    type: ClassVar[str] = "base"
-    # Names of the optional fields, in the order LangChain's dicts list them.
-    _extra_fields: ClassVar[tuple[str, ...]] = ()
-
-    content: Content
-    name: str | None
-    id: str | None
-
-    def __init__(
-        self,
-        content: Content,
-        *,
-        additional_kwargs: dict[str, Any] | None = None,
-        response_metadata: dict[str, Any] | None = None,
-        name: str | None = None,
-        id: str | None = None,
-    ) -> None:
-        if type(content) is not str:
-            _check_content(content, type(self).__name__)
-        self.content = content
-        self._additional_kwargs = additional_kwargs or None
-        self._response_metadata = response_metadata or None
-        self.name = name
-        self.id = id
-
-    @property
-    def additional_kwargs(self) -> dict[str, Any]:
-        if self._additional_kwargs is None:
-            self._additional_kwargs = {}
-        return self._additional_kwargs
-
-    @additional_kwargs.setter
-    def additional_kwargs(self, value: dict[str, Any]) -> None:
-        self._additional_kwargs = value
-
-    @property
-    def response_metadata(self) -> dict[str, Any]:
-        if self._response_metadata is None:
-            self._response_metadata = {}
-        return self._response_metadata
-
-    @response_metadata.setter
-    def response_metadata(self, value: dict[str, Any]) -> None:
-        self._response_metadata = value
-
-    @property
-    def text(self) -> str:
-        """The text of the message: ``content`` itself, or its text blocks joined."""
-        content = self.content
-        if isinstance(content, str):
-            return content
-        parts: list[str] = []
-        for block in content:
-            if isinstance(block, str):
-                parts.append(block)
-            elif block.get("type") == "text" and isinstance(block.get("text"), str):
-                parts.append(block["text"])
-        return "".join(parts)
-
-    def _fields(self) -> dict[str, Any]:
-        """All fields with their public (normalised) values, for equality and dicts."""
-        fields: dict[str, Any] = {
-            "content": self.content,
-            "additional_kwargs": self._additional_kwargs or {},
-            "response_metadata": self._response_metadata or {},
-            "name": self.name,
-            "id": self.id,
-        }
-        for field in self._extra_fields:
-            fields[field] = getattr(self, field)
-        return fields
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, BaseMessage)
-        if self.content != other.content or self.id != other.id or self.name != other.name:
-            return False
-        return self._fields() == other._fields()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like LangChain's
-
-    def __repr__(self) -> str:
-        shown = [f"content={self.content!r}"]
-        for key, value in self._fields().items():
-            if key != "content" and value not in (None, {}, [], "success"):
-                shown.append(f"{key}={value!r}")
-        return f"{type(self).__name__}({', '.join(shown)})"
-
-    def __copy__(self) -> BaseMessage:
-        clone = object.__new__(type(self))
-        for slot in _slots_of(type(self)):
-            object.__setattr__(clone, slot, getattr(self, slot))
-        return clone
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {slot: getattr(self, slot) for slot in _all_slots(type(self))}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for key, value in state.items():
-            object.__setattr__(self, key, value)
-
-    @classmethod
-    def _from_data(cls, content: Content, data: dict[str, Any]) -> BaseMessage:
-        """Rebuild a stored message without the keyword-argument round trip of
-        ``__init__``: this runs once per message on every store read."""
-        message = object.__new__(cls)
-        if type(content) is list and not all(type(b) is str or type(b) is dict
-                                             for b in content):
-            raise ValueError("content blocks must be str or dict")
-        message.content = content
-        kwargs, metadata = data.get("additional_kwargs"), data.get("response_metadata")
-        name, id_ = data.get("name"), data.get("id")
-        # One test for the common case (all well-formed); the details only when it fails.
-        if not ((not kwargs or type(kwargs) is dict) and (not metadata or type(metadata) is dict)
-                and (name is None or type(name) is str) and (id_ is None or type(id_) is str)):
-            _dict_field(data, "additional_kwargs")
-            _dict_field(data, "response_metadata")
-            raise ValueError("'name' and 'id' must be str or null")
-        message._additional_kwargs = kwargs or None
-        message._response_metadata = metadata or None
-        message.name = name
-        message.id = id_
-        return message
-
-    def copy(self, **changes: Any) -> BaseMessage:
-        """A shallow copy with some fields replaced: ``msg.copy(content="new")``."""
-        fields = self._fields()
-        fields.update(changes)
-        return type(self)(**fields)
-
-
-def _dict_field(data: dict[str, Any], key: str) -> dict[str, Any] | None:
-    value = data.get(key)
-    if not value:
-        return None
-    if type(value) is not dict:
-        raise ValueError(f"{key!r} must be a dict, got {type(value).__name__}")
-    return value
-
-
-def _list_of_dicts(data: dict[str, Any], key: str) -> list[dict[str, Any]] | None:
-    value = data.get(key)
-    if not value:
-        return None
-    if type(value) is not list or not all(type(item) is dict for item in value):
-        raise ValueError(f"{key!r} must be a list of dicts")
-    return value
-
-
-_SLOTS: dict[type, tuple[str, ...]] = {}
-
-
-def _slots_of(cls: type) -> tuple[str, ...]:
-    slots = _SLOTS.get(cls)
-    if slots is None:
-        slots = _SLOTS[cls] = tuple(_all_slots(cls))
-    return slots
-
-
-def _all_slots(cls: type) -> list[str]:
-    slots: list[str] = []
-    for klass in cls.__mro__:
-        slots.extend(getattr(klass, "__slots__", ()))
-    return slots
-
 
 class HumanMessage(BaseMessage):
     """A message from the user. ``HumanMessage("What is 2 + 2?")``"""
 
     __slots__ = ()
     type: ClassVar[str] = "human"
-
-    def __init__(self, content: Content, *, example: bool = False, **kwargs: Any) -> None:
-        # ``example`` only appears in langchain-core 0.x dicts; it carries no meaning.
-        super().__init__(content, **kwargs)
 
 
 class SystemMessage(BaseMessage):
@@ -244,22 +66,51 @@ class AIMessage(BaseMessage):
         "usage_metadata",
     )
 
+    _repr_defaults: ClassVar[dict[str, Any]] = {"name": None, "id": None,
+                                                 "usage_metadata": None}
+
     usage_metadata: dict[str, Any] | None
 
     def __init__(
         self,
-        content: Content,
+        content: Content | None = None,
         *,
         tool_calls: list[dict[str, Any]] | None = None,
         invalid_tool_calls: list[dict[str, Any]] | None = None,
         usage_metadata: dict[str, Any] | None = None,
+        additional_kwargs: dict[str, Any] | None = None,
+        response_metadata: dict[str, Any] | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        type: str | None = None,
+        content_blocks: list[dict[str, Any]] | None = None,
         example: bool = False,
-        **kwargs: Any,
     ) -> None:
-        super().__init__(content, **kwargs)
+        # BaseMessage.__init__ inlined: a model answer is built on every turn.
+        if content.__class__ is not str or type is not None or (
+                id is not None and id.__class__ is not str):
+            content, id = self._unusual(content, id, type, content_blocks)
+        self.content = content
+        self._additional_kwargs = additional_kwargs or None
+        self._response_metadata = response_metadata or None
+        self.name = name
+        self.id = id
         self._tool_calls = [_tool_call(c) for c in tool_calls] if tool_calls else None
-        self._invalid_tool_calls = invalid_tool_calls or None
+        self._invalid_tool_calls = ([_invalid_call(c) for c in invalid_tool_calls]
+                                    if invalid_tool_calls else None)
         self.usage_metadata = usage_metadata
+        if (self._additional_kwargs is not None and not tool_calls and not invalid_tool_calls
+                and self._additional_kwargs.get("tool_calls")):
+            self._legacy_tool_calls(self._additional_kwargs["tool_calls"])
+
+    def _legacy_tool_calls(self, raw: Any) -> None:
+        # LangChain 0.1 kept OpenAI's tool calls only in additional_kwargs; LangChain
+        # still parses them from there when no tool_calls are given, and so do we.
+        try:
+            calls, invalid = tool_calls_from_openai(raw)
+        except (TypeError, KeyError, AttributeError):
+            return  # not OpenAI's format: left in additional_kwargs, as LangChain does
+        self._tool_calls, self._invalid_tool_calls = calls or None, invalid or None
 
     @classmethod
     def _from_data(cls, content: Content, data: dict[str, Any]) -> BaseMessage:
@@ -302,6 +153,30 @@ class AIMessage(BaseMessage):
     def invalid_tool_calls(self, value: list[dict[str, Any]]) -> None:
         self._invalid_tool_calls = value
 
+    def pretty_repr(self, html: bool = False) -> str:
+        """The title and content, then the tool calls, as LangChain prints them."""
+        lines: list[str] = []
+        for title, calls in (("Tool Calls:", self._tool_calls),
+                             ("Invalid Tool Calls:", self._invalid_tool_calls)):
+            if calls:
+                lines.append(title)
+                for call in calls:
+                    lines.extend(_pretty_call(call))
+        return (super().pretty_repr(html=html).strip() + "\n" + "\n".join(lines)).strip()
+
+
+def _pretty_call(call: dict[str, Any]) -> list[str]:
+    lines = [f"  {call.get('name', 'Tool')} ({call.get('id')})", f" Call ID: {call.get('id')}"]
+    if call.get("error"):
+        lines.append(f"  Error: {call.get('error')}")
+    lines.append("  Args:")
+    args = call.get("args")
+    if isinstance(args, str):
+        lines.append(f"    {args}")
+    elif isinstance(args, dict):
+        lines.extend(f"    {name}: {value}" for name, value in args.items())
+    return lines
+
 
 def tool_call_from_json(name: Any, raw: str, call_id: Any) -> dict[str, Any]:
     """A tool call whose arguments arrived as JSON text: a ``tool_call``, or an
@@ -323,6 +198,13 @@ def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
             "type": "tool_call"}
 
 
+def _invalid_call(call: dict[str, Any]) -> dict[str, Any]:
+    if "type" in call:
+        return call
+    return {"name": call.get("name"), "args": call.get("args"), "id": call.get("id"),
+            "error": call.get("error"), "type": "invalid_tool_call"}
+
+
 class ToolMessage(BaseMessage):
     """The result of a tool call, sent back to the model."""
 
@@ -330,23 +212,46 @@ class ToolMessage(BaseMessage):
     type: ClassVar[str] = "tool"
     _extra_fields: ClassVar[tuple[str, ...]] = ("tool_call_id", "artifact", "status")
 
+    _repr_defaults: ClassVar[dict[str, Any]] = {"name": None, "id": None, "artifact": None,
+                                                 "status": "success"}
+    _repr_hidden: ClassVar[tuple[str, ...]] = ("additional_kwargs", "response_metadata")
+
     tool_call_id: str
     artifact: Any
     status: Literal["success", "error"]
 
     def __init__(
         self,
-        content: Content,
+        content: Any = None,
         *,
         tool_call_id: str,
         artifact: Any = None,
         status: Literal["success", "error"] = "success",
-        **kwargs: Any,
+        additional_kwargs: dict[str, Any] | None = None,
+        response_metadata: dict[str, Any] | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        type: str | None = None,
+        content_blocks: list[dict[str, Any]] | None = None,
     ) -> None:
-        super().__init__(content, **kwargs)
+        # BaseMessage.__init__ inlined: a tool result is built on every tool call.
+        if content.__class__ is not str or type is not None or (
+                id is not None and id.__class__ is not str):
+            content, id = self._unusual(content, id, type, content_blocks)
+        self.content = content
+        self._additional_kwargs = additional_kwargs or None
+        self._response_metadata = response_metadata or None
+        self.name = name
+        self.id = id
         self.tool_call_id = str(tool_call_id)
         self.artifact = artifact
         self.status = status
+
+    def _unusual(self, content: Any, id: Any, kind: str | None,
+                 blocks: list[dict[str, Any]] | None) -> tuple[Content, str | None]:
+        if content is not None and not isinstance(content, str):
+            content = _tool_content(content)
+        return super()._unusual(content, id, kind, blocks)
 
     @classmethod
     def _from_data(cls, content: Content, data: dict[str, Any]) -> BaseMessage:
@@ -361,6 +266,16 @@ class ToolMessage(BaseMessage):
         return message
 
 
+def _tool_content(content: Any) -> Content:
+    """What a tool returned, as message content: LangChain turns a tuple into a list, and
+    anything else that is not a str or a list (or a list item that is neither a str nor
+    a dict) into its str."""
+    if isinstance(content, tuple):
+        content = list(content)
+    if isinstance(content, list):
+        return [item if isinstance(item, str | dict) else str(item) for item in content]
+    return content if isinstance(content, str) else str(content)
+
 
 class ChatMessage(BaseMessage):
     """A message with any role: ``ChatMessage("Looks good.", role="critic")``."""
@@ -371,7 +286,7 @@ class ChatMessage(BaseMessage):
 
     role: str
 
-    def __init__(self, content: Content, *, role: str, **kwargs: Any) -> None:
+    def __init__(self, content: Content | None = None, *, role: str, **kwargs: Any) -> None:
         if not isinstance(role, str):
             raise InputError(f"a ChatMessage role must be a str, got {type(role).__name__}")
         super().__init__(content, **kwargs)
@@ -394,7 +309,7 @@ class FunctionMessage(BaseMessage):
     __slots__ = ()
     type: ClassVar[str] = "function"
 
-    def __init__(self, content: Content, *, name: str, **kwargs: Any) -> None:
+    def __init__(self, content: Content | None = None, *, name: str, **kwargs: Any) -> None:
         if not isinstance(name, str):
             raise InputError(f"a FunctionMessage needs the function's name as a str, "
                              f"got {type(name).__name__}")

@@ -37,7 +37,10 @@ def openai_role(message: BaseMessage) -> str:
     if isinstance(message, ChatMessage):
         return message.role
     if isinstance(message, SystemMessage):
-        return "system"
+        # A system message converted from a "developer" one remembers that role.
+        kwargs = message._additional_kwargs
+        role = kwargs.get("__openai_role__") if kwargs else None
+        return role if isinstance(role, str) else "system"
     if isinstance(message, ToolMessage):
         return "tool"
     return message.type  # "function", ...

@@ -18,6 +18,10 @@ Counters, picked by :func:`get_token_counter` from a model name or a model objec
   chat template (see :mod:`threadline.models._local`).
 - ``"approximate"`` and any name we do not know: ~4 characters a token plus 3 a message,
   the same arithmetic as LangChain's ``count_tokens_approximately``.
+
+:func:`count_tokens_approximately` itself is here too, with LangChain's options (its
+``tools=`` takes OpenAI tool dicts, functions and pydantic classes; there is no
+``BaseTool`` in threadline).
 """
 
 from __future__ import annotations
@@ -25,13 +29,14 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from threadline._errors import InputError, MissingDependencyError
 from threadline.messages._convert import convert_to_messages
-from threadline.messages._values import BaseMessage
+from threadline.messages._values import AIMessage, BaseMessage, ToolMessage
 from threadline.models._counter import TOKENS_PER_IMAGE, TokenCounter, content_parts, openai_role
+from threadline.models._tool_schema import convert_to_openai_tool
 
 if TYPE_CHECKING:
     from threadline.models._base import BaseChatModel
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "approximate_counter",
     "count_tokens",
+    "count_tokens_approximately",
     "encoding_for_model",
     "get_token_counter",
 ]
@@ -117,29 +123,60 @@ def _text_counter(encoding: str) -> Callable[[str], int]:
     return count
 
 
+def _approximate_chars(message: BaseMessage, count_name: bool) -> tuple[int, int]:
+    """(characters, images) of one message, priced as ``count_tokens_approximately`` does.
+
+    Unknown content blocks count as their ``repr`` and images as a fixed number of
+    tokens (never their base64); tool calls count only beside a string content, since
+    list content (Anthropic's format) already holds them as blocks.
+    """
+    content = message.content
+    images = 0
+    if isinstance(content, str):
+        chars = len(content)
+        tool_calls = getattr(message, "_tool_calls", None)
+        if tool_calls:
+            chars += len(repr(tool_calls))
+    else:
+        chars = 0
+        for block in content:
+            if isinstance(block, str):
+                chars += len(block)
+            elif isinstance(block, dict):
+                kind = block.get("type", "")
+                if kind in ("image", "image_url"):
+                    images += 1
+                elif kind == "text":
+                    chars += len(block.get("text", ""))
+                else:
+                    chars += len(repr(block))
+            else:
+                chars += len(repr(block))
+    if isinstance(message, ToolMessage):
+        chars += len(message.tool_call_id)
+    chars += len(openai_role(message))
+    if count_name and message.name:
+        chars += len(message.name)
+    return chars, images
+
+
 class _ApproximateCounter(TokenCounter):
-    """~4 characters a token and 3 tokens a message; LangChain's approximation."""
+    """``count_tokens_approximately`` one message at a time: ~4 characters a token and 3
+    tokens a message, rounded up per message so that the parts add up to the whole."""
 
     name = "approximate"
     min_message_tokens = 4  # 3 + at least one for the role's characters
 
-    def __init__(self, chars_per_token: float = 4.0, extra_tokens_per_message: int = 3) -> None:
+    def __init__(self, chars_per_token: float = 4.0, extra_tokens_per_message: int = 3,
+                 *, count_name: bool = True, tokens_per_image: int = TOKENS_PER_IMAGE) -> None:
         self.chars_per_token = chars_per_token
         self.extra_tokens_per_message = extra_tokens_per_message
+        self.count_name = count_name
+        self.tokens_per_image = tokens_per_image
 
     def message_tokens(self, message: BaseMessage) -> int:
-        texts, images = content_parts(message.content)
-        chars = sum(map(len, texts)) + len(openai_role(message))
-        tool_calls = getattr(message, "_tool_calls", None)
-        if tool_calls and isinstance(message.content, str):
-            chars += len(repr(tool_calls))
-        tool_call_id = getattr(message, "tool_call_id", None)
-        if tool_call_id:
-            chars += len(tool_call_id)
-        if message.name:
-            chars += len(message.name)
-        # Rounded up per message, so the counts of the parts add up to the whole.
-        return (math.ceil(chars / self.chars_per_token) + images * TOKENS_PER_IMAGE
+        chars, images = _approximate_chars(message, self.count_name)
+        return (math.ceil(chars / self.chars_per_token) + images * self.tokens_per_image
                 + self.extra_tokens_per_message)
 
 
@@ -200,6 +237,80 @@ def get_token_counter(model: str | BaseChatModel | TokenCounter) -> TokenCounter
 @functools.cache
 def _encoding_counter(encoding: str) -> _EncodingCounter:
     return _EncodingCounter(encoding)
+
+
+def _tools_chars(tools: Sequence[Any]) -> int:
+    """The length of the tools' JSON as ``{"name", "description", "parameters"}``."""
+    chars = 0
+    for tool in tools:
+        if isinstance(tool, dict):
+            described = tool
+        else:
+            # A function or pydantic class, in the shape LangChain gives a BaseTool.
+            function = dict(convert_to_openai_tool(tool)["function"])
+            parameters = dict(function.get("parameters") or {})
+            parameters.pop("title", None)
+            parameters.pop("description", None)
+            described = {"name": function.get("name"),
+                         "description": function.get("description", ""),
+                         "parameters": parameters}
+        chars += len(json.dumps(described))
+    return chars
+
+
+def count_tokens_approximately(
+    messages: Any,
+    *,
+    chars_per_token: float = 4.0,
+    extra_tokens_per_message: float = 3.0,
+    count_name: bool = True,
+    tokens_per_image: int = TOKENS_PER_IMAGE,
+    use_usage_metadata_scaling: bool = False,
+    tools: Sequence[dict[str, Any] | Callable[..., Any] | type] | None = None,
+) -> int:
+    """Approximate the tokens of ``messages``: LangChain's ``count_tokens_approximately``.
+
+    Each message costs ``ceil(characters / chars_per_token) + extra_tokens_per_message``,
+    where the characters are its content (text blocks' text, other blocks' ``repr``),
+    role, name (``count_name``), tool calls and tool call id; each image costs
+    ``tokens_per_image``. ``tools`` (OpenAI tool dicts, functions or pydantic classes)
+    add their JSON's characters. With ``use_usage_metadata_scaling``, when all AI messages
+    come from one ``response_metadata["model_provider"]``, the count is scaled by the
+    real ``usage_metadata["total_tokens"]`` of the newest AI message that has it, over
+    the estimate up to that message (the factor kept between 1 and 1.25).
+
+    >>> count_tokens_approximately([HumanMessage("Hello"), AIMessage("Hi there")])
+    14
+    """
+    converted = convert_to_messages(messages)
+    total = 0.0
+    if tools:
+        total += math.ceil(_tools_chars(tools) / chars_per_token)
+    provider: Any = None
+    mixed_providers = False
+    last_total_tokens: int | None = None
+    estimate_at_last: float | None = None
+    for message in converted:
+        chars, images = _approximate_chars(message, count_name)
+        total += (images * tokens_per_image + math.ceil(chars / chars_per_token)
+                  + extra_tokens_per_message)
+        if use_usage_metadata_scaling and isinstance(message, AIMessage):
+            this_provider = message.response_metadata.get("model_provider")
+            if provider is None:
+                provider = this_provider
+            elif this_provider != provider:
+                mixed_providers = True
+            usage = message.usage_metadata
+            total_tokens = usage.get("total_tokens") if usage else None
+            if isinstance(total_tokens, int):
+                last_total_tokens, estimate_at_last = total_tokens, total
+    if (use_usage_metadata_scaling and len(converted) > 1 and not mixed_providers
+            and provider is not None and last_total_tokens is not None
+            and estimate_at_last):
+        # Never below the estimate, and at most 25% above it: one usage figure is noisy.
+        total *= min(1.25, max(1.0, last_total_tokens / estimate_at_last))
+    # Rounded up once more, for a fractional extra_tokens_per_message.
+    return math.ceil(total)
 
 
 def count_tokens(messages: Any, model: str | BaseChatModel | TokenCounter = "approximate") -> int:

@@ -14,35 +14,45 @@ function annotated to take one ``BaseMessage``) is walked once from the kept end
 message is counted at most once, and only until the budget runs out. Only a function over
 a whole list, whose total need not be a sum, falls back to LangChain's binary search.
 
-Defaults differ from LangChain's on purpose: ``include_system=True`` and
-``start_on="human"`` (for ``strategy="last"``) give a history a chat model accepts, which
-is what LangChain's own documentation recommends passing.
+``token_counter`` is also resolved as LangChain does it: a string must name a counter
+(``"approximate"``, ``"local"`` or an OpenAI model), a bound model (``model.bind(...)``)
+counts as its model, any object with ``get_num_tokens_from_messages`` counts with it,
+and a trimmer made without messages rejects a wrong one when it runs, not when it is made.
+
+The defaults are LangChain's (``include_system=False``, ``start_on=None``), so a ported
+app trims as it did; LangChain's documentation recommends passing ``include_system=True``
+and ``start_on="human"``, which give a history every chat model accepts.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
-import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeAlias, overload
+from typing import Any, Literal, Protocol, TypeAlias, overload
 
 from threadline._errors import InputError
 from threadline.core._runnables import RunnableLambda
 from threadline.messages._convert import convert_to_messages
 from threadline.messages._values import BaseMessage, SystemMessage
-from threadline.models._base import BaseChatModel
-from threadline.models._counter import TokenCounter
-from threadline.models._tokens import get_token_counter
+from threadline.models._counting import TokenCounterLike, check_shortcut, resolve_counter
+
+# Re-exported: the token-budget memories import it from here.
+from threadline.models._counting import _Counting as _Counting
 
 __all__ = ["TokenCounterLike", "resolve_counter", "trim_messages"]
 
 MessageType: TypeAlias = "str | type[BaseMessage]"
 MessageTypes: TypeAlias = "str | type[BaseMessage] | Sequence[str | type[BaseMessage]]"
-TokenCounterLike: TypeAlias = (
-    "Callable[[list[BaseMessage]], int] | Callable[[BaseMessage], int] | BaseChatModel"
-    " | TokenCounter | str"
-)
+
+
+class _SplitsText(Protocol):
+    """A LangChain ``TextSplitter``: what ``trim_messages`` uses of it."""
+
+    def split_text(self, text: str) -> list[str]: ...
+
+
+TextSplitterLike: TypeAlias = "Callable[[str], list[str]] | _SplitsText"
 
 
 class _Default(enum.Enum):
@@ -54,62 +64,20 @@ class _Default(enum.Enum):
 _DEFAULT = _Default.VALUE
 
 
-class _PerMessage(TokenCounter):
-    """A user function pricing one message (or ``len``: one token a message)."""
-
-    def __init__(self, func: Callable[[BaseMessage], int], name: str) -> None:
-        self.func = func
-        self.name = name
-        # A user's function may price a message at 0; only len is known to say 1.
-        self.min_message_tokens = 1 if func is _one else 0
-
-    def message_tokens(self, message: BaseMessage) -> int:
-        return self.func(message)
-
-
-def _one(message: BaseMessage) -> int:
-    return 1
-
-
-def _takes_one_message(func: Callable[..., Any]) -> bool:
-    """Whether ``func``'s first parameter is annotated as a message, as LangChain checks
-    (also when the annotation is a string under ``from __future__ import annotations``)."""
-    try:
-        params = list(inspect.signature(func).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    if not params:
-        return False
-    annotation = params[0].annotation
-    if isinstance(annotation, str):
-        return annotation.rsplit(".", 1)[-1] in ("BaseMessage", "AnyMessage")
-    return isinstance(annotation, type) and annotation.__name__ == "BaseMessage"
-
-
-def resolve_counter(
-    token_counter: TokenCounterLike,
-) -> TokenCounter | Callable[[list[BaseMessage]], int]:
-    """A :class:`TokenCounter` when the cost is a sum over messages, else a list function."""
-    if isinstance(token_counter, TokenCounter | str):
-        return get_token_counter(token_counter)
-    if token_counter is len:
-        return _PerMessage(_one, "len")
-    if isinstance(token_counter, BaseChatModel):
-        if callable(getattr(token_counter, "token_counter", None)):
-            return get_token_counter(token_counter)
-        by_list = getattr(token_counter, "get_num_tokens_from_messages", None)
-        if callable(by_list):
-            return by_list  # type: ignore[no-any-return]
-        return get_token_counter(token_counter)
-    if callable(token_counter):
-        if _takes_one_message(token_counter):
-            name = getattr(token_counter, "__name__", "per-message counter")
-            return _PerMessage(token_counter, name)  # type: ignore[arg-type]
-        return token_counter  # type: ignore[return-value]
+def _splitter(
+    text_splitter: TextSplitterLike | None,
+) -> Callable[[str], list[str]]:
+    """The text splitter as a function: ``split_text`` of a LangChain ``TextSplitter``."""
+    if text_splitter is None:
+        return _default_text_splitter
+    split_text = getattr(text_splitter, "split_text", None)
+    if callable(split_text):
+        return split_text  # type: ignore[no-any-return]
+    if callable(text_splitter):
+        return text_splitter
     raise InputError(
-        f"token_counter must be a function over a list of messages, a function over one "
-        f"message (annotated BaseMessage), len, a chat model, or a model name such as "
-        f"'gpt-4o', 'local' or 'approximate'; got {type(token_counter).__name__}"
+        f"text_splitter must be a function from a str to a list of str, or an object with "
+        f"split_text(); got {type(text_splitter).__name__}"
     )
 
 
@@ -118,56 +86,6 @@ def _is_type(message: BaseMessage, types: MessageTypes) -> bool:
     names = [t for t in wanted if isinstance(t, str)]
     classes = tuple(t for t in wanted if isinstance(t, type))
     return message.type in names or isinstance(message, classes)
-
-
-class _Counting:
-    """Prefix counts over one list: incremental for sums, LangChain's calls otherwise."""
-
-    def __init__(self, counter: TokenCounter | Callable[[list[BaseMessage]], int]) -> None:
-        self.additive = counter if isinstance(counter, TokenCounter) else None
-        self.by_list = None if isinstance(counter, TokenCounter) else counter
-
-    def total(self, messages: list[BaseMessage]) -> int:
-        if self.additive is not None:
-            # The sum, even where the counter has an exact count_messages: fit() walks
-            # sums, and the two must agree.
-            return self.additive.reply_tokens() + sum(map(self.additive.message_tokens,
-                                                          messages))
-        assert self.by_list is not None
-        return self.by_list(messages)
-
-    def fit(self, messages: list[BaseMessage], max_tokens: int) -> tuple[int, int | None]:
-        """(largest k with total(messages[:k]) <= max_tokens, that total if known)."""
-        if self.additive is not None:
-            cost = self.additive.message_tokens
-            total = self.additive.reply_tokens()
-            for k, message in enumerate(messages):
-                after = total + cost(message)
-                if after > max_tokens:
-                    return k, total
-                total = after
-            return len(messages), total
-        assert self.by_list is not None
-        count = self.by_list
-        if count(messages) <= max_tokens:
-            return len(messages), None
-        left, right = 0, len(messages)
-        for _ in range(len(messages).bit_length()):
-            if left >= right:
-                break
-            mid = (left + right + 1) // 2
-            if count(messages[:mid]) <= max_tokens:
-                left = mid
-            else:
-                right = mid - 1
-        return left, None
-
-    def with_one(self, prefix: list[BaseMessage], prefix_total: int | None,
-                 message: BaseMessage) -> int:
-        """total(prefix + [message])."""
-        if self.additive is not None and prefix_total is not None:
-            return prefix_total + self.additive.message_tokens(message)
-        return self.total([*prefix, message])
 
 
 def _text_of(message: BaseMessage) -> str | None:
@@ -308,7 +226,7 @@ def trim_messages(
     end_on: MessageTypes | None = None,
     start_on: MessageTypes | _Default | None = _DEFAULT,
     include_system: bool | _Default = _DEFAULT,
-    text_splitter: Callable[[str], list[str]] | None = None,
+    text_splitter: TextSplitterLike | None = None,
 ) -> RunnableLambda[Any, list[BaseMessage]]: ...
 
 
@@ -323,7 +241,7 @@ def trim_messages(
     end_on: MessageTypes | None = None,
     start_on: MessageTypes | _Default | None = _DEFAULT,
     include_system: bool | _Default = _DEFAULT,
-    text_splitter: Callable[[str], list[str]] | None = None,
+    text_splitter: TextSplitterLike | None = None,
 ) -> list[BaseMessage]: ...
 
 
@@ -337,24 +255,27 @@ def trim_messages(
     end_on: MessageTypes | None = None,
     start_on: MessageTypes | _Default | None = _DEFAULT,
     include_system: bool | _Default = _DEFAULT,
-    text_splitter: Callable[[str], list[str]] | None = None,
+    text_splitter: TextSplitterLike | None = None,
 ) -> list[BaseMessage] | RunnableLambda[Any, list[BaseMessage]]:
     """Trim messages to at most ``max_tokens`` tokens, as LangChain's ``trim_messages``.
 
     ``token_counter``: a model name (``"gpt-4o"``, ``"local"``, ``"approximate"``), a chat
-    model (its tokenizer), ``len`` (count messages), a function over one message
-    (annotated ``BaseMessage``) or over a list. ``strategy="last"`` keeps the newest
-    messages, with the leading system message (``include_system``, default ``True``) and
-    starting on a human message (``start_on``, default ``"human"``; ``None`` for no such
-    rule); ``strategy="first"`` keeps the oldest. Without ``messages`` it returns a
-    runnable, for ``prompt | trimmer | model``::
+    model (its tokenizer, or its ``get_num_tokens_from_messages``), ``len`` (count
+    messages), a function over one message (annotated ``BaseMessage``) or over a list such
+    as :func:`count_tokens_approximately`. ``text_splitter`` (a function, or an object with
+    ``split_text``) cuts text for ``allow_partial``. ``strategy="last"`` keeps the newest
+    messages, with the leading system message if ``include_system=True``, and starting on
+    a message of the type ``start_on`` names (``"human"`` is what a chat model wants);
+    ``strategy="first"`` keeps the oldest. The defaults are LangChain's (``False``,
+    ``None``). Without ``messages`` it returns a runnable, for ``prompt | trimmer | model``::
 
         trimmer = trim_messages(max_tokens=1000, token_counter="gpt-4o")
         chain = prompt | trimmer | model
 
     >>> history = [SystemMessage("Be terse."), HumanMessage("1"), AIMessage("2"),
     ...            HumanMessage("3"), AIMessage("4"), HumanMessage("5")]
-    >>> [m.content for m in trim_messages(history, max_tokens=3, token_counter=len)]
+    >>> [m.content for m in trim_messages(history, max_tokens=3, token_counter=len,
+    ...                                   include_system=True, start_on="human")]
     ['Be terse.', '5']
     """
     if type(max_tokens) is not int:
@@ -369,21 +290,30 @@ def trim_messages(
         start_on, include_system = None, False
     else:
         if start_on is _DEFAULT:
-            start_on = "human"
+            start_on = None
         if include_system is _DEFAULT:
-            include_system = True
+            include_system = False
     assert not isinstance(start_on, _Default) and not isinstance(include_system, _Default)
+    check_shortcut(token_counter)
     run = functools.partial(
         _trim,
         max_tokens=max_tokens,
-        counting=_Counting(resolve_counter(token_counter)),
         strategy=strategy,
         allow_partial=allow_partial,
         end_on=end_on,
         start_on=start_on,
         include_system=include_system,
-        text_splitter=text_splitter or _default_text_splitter,
+        text_splitter=_splitter(text_splitter),
     )
-    if messages is None:
-        return RunnableLambda(run, name="trim_messages")
-    return run(messages)
+    if messages is not None:
+        return run(messages, counting=_Counting(resolve_counter(token_counter)))
+    # As LangChain's, a trimmer takes any token_counter and rejects a wrong one when it
+    # runs; it is resolved once, on the first run.
+    resolved: list[_Counting] = []
+
+    def trim(input: Any) -> list[BaseMessage]:
+        if not resolved:
+            resolved.append(_Counting(resolve_counter(token_counter)))
+        return run(input, counting=resolved[0])
+
+    return RunnableLambda(trim, name="trim_messages")

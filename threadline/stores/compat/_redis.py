@@ -25,8 +25,8 @@ class RedisChatMessageHistory(StoreHistory):
 
     >>> history = RedisChatMessageHistory("user-1", url="redis://localhost:6379/0", ttl=600)
     >>> history.add_user_message("hi")
-    >>> history.messages
-    [HumanMessage(content='hi')]
+    >>> [(m.type, m.content) for m in history.messages]
+    [('human', 'hi')]
     """
 
     stamp_ids = False  # store messages as given, as LangChain does

@@ -200,8 +200,8 @@ class FileChatMessageHistory(BaseChatMessageHistory):
 
     >>> history = FileChatMessageHistory("chat.jsonl")  # doctest: +SKIP
     >>> history.add_messages([HumanMessage("hi"), AIMessage("hello")])  # doctest: +SKIP
-    >>> history.get_messages(last=1)  # doctest: +SKIP
-    [AIMessage(content='hello')]
+    >>> [m.content for m in history.get_messages(last=1)]  # doctest: +SKIP
+    ['hello']
     >>> FileChatMessageHistory("langchain.json")  # doctest: +SKIP
     FileChatMessageHistory('langchain.json', format=None (keep the file's; new: jsonl))
     """

@@ -1,25 +1,32 @@
-"""RunnableWithMessageHistory behaves as LangChain's does, for what a user can see.
+"""Ported from langchain-core 1.8.4, tests/unit_tests/runnables/test_history.py.
 
-The first part ports langchain-core 1.8.4's ``tests/unit_tests/runnables/test_history.py``
-scenario by scenario, with threadline's objects; each test names the upstream test(s) it
-ports. LangChain writes every case twice (``test_x`` and ``test_x_async``); here one body
-runs through ``invoke`` and ``ainvoke`` (``mode``), which is the parity the twins check.
+Imports threadline's objects instead of LangChain's; upstream async tests run through
+``asyncio.run``. Upstream's ``LengthChatModel`` implements threadline's model-authoring
+hook (``_generate`` returning the AIMessage) instead of LangChain's ``ChatResult``.
+(This file replaces tests/core/test_with_history_conformance.py, whose scenarios beyond
+the upstream suite are kept in the second part.)
+
+Left out (LangChain internals, no user-visible behaviour in threadline):
+
+- ``test_get_input_schema_input_dict``, ``test_get_output_schema``,
+  ``test_get_input_schema_input_messages``: pydantic schemas.
+
+Ported with a difference: ``test_get_output_messages_no_value_error`` and
+``test_get_output_messages_with_value_error`` run the wrapper itself, not
+``with_history.bound`` with a tracer subclass (``_RunnableLambdaWithRaiseError``,
+callbacks/tracers): threadline's wrapper has no inner bound chain. Their visible part, which
+outputs are stored and LangChain's error for the others, is asserted unchanged.
 
 The second part pins the semantics of ``langchain_core/runnables/history.py`` that the
 upstream suite does not exercise: the zero-argument factory, session keys at the top
 level of the config, how ``history_factory_config`` keys meet the factory's parameters,
 and every input and output shape the wrapper accepts.
-
-Not ported (LangChain internals, no user-visible behaviour in threadline):
-``test_get_input_schema_input_dict``, ``test_get_output_schema`` and
-``test_get_input_schema_input_messages`` (pydantic schemas), and the tracer plumbing of
-``test_get_output_messages_no_value_error`` / ``..._with_value_error`` (their visible
-part, which outputs are accepted and the error for the others, is ported below).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -38,6 +45,7 @@ from threadline import (
     InputError,
     MessagesPlaceholder,
     MissingConfigError,
+    RunnableConfig,
     RunnableLambda,
     RunnableWithMessageHistory,
     StrOutputParser,
@@ -98,7 +106,6 @@ def you_said_with_history(params: dict[str, Any]) -> str:
 
 
 def test_interfaces() -> None:
-    # upstream: test_interfaces
     history = InMemoryChatMessageHistory()
     history.add_message(SystemMessage(content="system"))
     history.add_message(HumanMessage(content="human 1"))
@@ -106,14 +113,23 @@ def test_interfaces() -> None:
     assert str(history) == "System: system\nHuman: human 1\nAI: ai"
 
 
-def test_input_messages() -> None:
-    # upstream: test_input_messages
-    store: dict[str, InMemoryChatMessageHistory] = {}
-    with_history = RunnableWithMessageHistory(
-        RunnableLambda(you_said), _get_get_session_history(store=store)
+def _you_said_lambda() -> RunnableLambda[Any, str]:
+    return RunnableLambda[Any, str](
+        lambda messages: (
+            "you said: "
+            + "\n".join(str(m.content) for m in messages if isinstance(m, HumanMessage))
+        )
     )
-    config: Any = {"configurable": {"session_id": "1"}}
-    assert with_history.invoke([HumanMessage(content="hello")], config) == "you said: hello"
+
+
+def test_input_messages() -> None:
+    runnable = _you_said_lambda()
+    store: dict[str, InMemoryChatMessageHistory] = {}
+    get_session_history = _get_get_session_history(store=store)
+    with_history = RunnableWithMessageHistory(runnable, get_session_history)
+    config: RunnableConfig = {"configurable": {"session_id": "1"}}
+    output = with_history.invoke([HumanMessage(content="hello")], config)
+    assert output == "you said: hello"
     output = with_history.invoke([HumanMessage(content="good bye")], config)
     assert output == "you said: hello\ngood bye"
     output = [*with_history.stream([HumanMessage(content="hi again")], config)]
@@ -133,13 +149,12 @@ def test_input_messages() -> None:
 
 
 def test_input_messages_async() -> None:
-    # upstream: test_input_messages_async. Note its config: the session id is given at the
-    # top level, {"session_id": ...}, which LangChain's config merging moves into
-    # "configurable".
+    runnable = _you_said_lambda()
     store: dict[str, InMemoryChatMessageHistory] = {}
-    with_history = RunnableWithMessageHistory(
-        RunnableLambda(you_said), _get_get_session_history(store=store)
-    )
+    get_session_history = _get_get_session_history(store=store)
+    with_history = RunnableWithMessageHistory(runnable, get_session_history)
+    # The session id at the top level of the config, as upstream gives it: LangChain's
+    # config merging moves it into "configurable".
     config: Any = {"session_id": "1_async"}
 
     async def main() -> None:
@@ -147,7 +162,9 @@ def test_input_messages_async() -> None:
         assert output == "you said: hello"
         output = await with_history.ainvoke([HumanMessage(content="good bye")], config)
         assert output == "you said: hello\ngood bye"
-        output = [c async for c in with_history.astream([HumanMessage("hi again")], config)]
+        output = [
+            c async for c in with_history.astream([HumanMessage(content="hi again")], config)
+        ]
         assert output == ["you said: hello\ngood bye\nhi again"]
 
     asyncio.run(main())
@@ -165,48 +182,93 @@ def test_input_messages_async() -> None:
     }
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_input_dict(mode: str) -> None:
-    # upstream: test_input_dict, test_input_dict_async
-    with_history = RunnableWithMessageHistory(
-        RunnableLambda(lambda params: you_said(params["messages"])),
-        _get_get_session_history(),
-        input_messages_key="messages",
+def _input_dict_chain() -> RunnableWithMessageHistory:
+    runnable = RunnableLambda[Any, str](lambda params: you_said(params["messages"]))
+    return RunnableWithMessageHistory(
+        runnable, _get_get_session_history(), input_messages_key="messages"
     )
-    config: Any = {"configurable": {"session_id": "2"}}
-    output = run(with_history, mode, {"messages": [HumanMessage(content="hello")]}, config)
+
+
+def test_input_dict() -> None:
+    with_history = _input_dict_chain()
+    config: RunnableConfig = {"configurable": {"session_id": "2"}}
+    output = with_history.invoke({"messages": [HumanMessage(content="hello")]}, config)
     assert output == "you said: hello"
-    output = run(with_history, mode, {"messages": [HumanMessage(content="good bye")]}, config)
+    output = with_history.invoke({"messages": [HumanMessage(content="good bye")]}, config)
     assert output == "you said: hello\ngood bye"
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_input_dict_with_history_key(mode: str) -> None:
-    # upstream: test_input_dict_with_history_key, test_input_dict_with_history_key_async
-    with_history = RunnableWithMessageHistory(
-        RunnableLambda(you_said_with_history),
+def test_input_dict_async() -> None:
+    with_history = _input_dict_chain()
+    config: RunnableConfig = {"configurable": {"session_id": "2_async"}}
+
+    async def main() -> None:
+        output = await with_history.ainvoke({"messages": [HumanMessage(content="hello")]},
+                                            config)
+        assert output == "you said: hello"
+        output = await with_history.ainvoke(
+            {"messages": [HumanMessage(content="good bye")]}, config
+        )
+        assert output == "you said: hello\ngood bye"
+
+    asyncio.run(main())
+
+
+def _history_key_chain(runnable: Any, **keys: str) -> RunnableWithMessageHistory:
+    return RunnableWithMessageHistory(
+        runnable,
         _get_get_session_history(),
         input_messages_key="input",
         history_messages_key="history",
+        **keys,
     )
-    config: Any = {"configurable": {"session_id": "3"}}
-    assert run(with_history, mode, {"input": "hello"}, config) == "you said: hello"
-    assert run(with_history, mode, {"input": "good bye"}, config) == "you said: hello\ngood bye"
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_output_message(mode: str) -> None:
-    # upstream: test_output_message, test_output_message_async
-    with_history = RunnableWithMessageHistory(
-        RunnableLambda(lambda params: AIMessage(content=you_said_with_history(params))),
-        _get_get_session_history(),
-        input_messages_key="input",
-        history_messages_key="history",
+def _twice(with_history: RunnableWithMessageHistory, session_id: str,
+           asynchronous: bool) -> tuple[Any, Any]:
+    """The outputs of {"input": "hello"} then {"input": "good bye"} in one session."""
+    config: RunnableConfig = {"configurable": {"session_id": session_id}}
+    if not asynchronous:
+        return (with_history.invoke({"input": "hello"}, config),
+                with_history.invoke({"input": "good bye"}, config))
+
+    async def main() -> tuple[Any, Any]:
+        return (await with_history.ainvoke({"input": "hello"}, config),
+                await with_history.ainvoke({"input": "good bye"}, config))
+
+    return asyncio.run(main())
+
+
+def test_input_dict_with_history_key() -> None:
+    with_history = _history_key_chain(RunnableLambda[Any, str](you_said_with_history))
+    assert _twice(with_history, "3", False) == ("you said: hello", "you said: hello\ngood bye")
+
+
+def test_input_dict_with_history_key_async() -> None:
+    with_history = _history_key_chain(RunnableLambda[Any, str](you_said_with_history))
+    assert _twice(with_history, "3_async", True) == (
+        "you said: hello", "you said: hello\ngood bye"
     )
-    config: Any = {"configurable": {"session_id": "4"}}
-    assert run(with_history, mode, {"input": "hello"}, config) == AIMessage("you said: hello")
-    output = run(with_history, mode, {"input": "good bye"}, config)
-    assert output == AIMessage(content="you said: hello\ngood bye")
+
+
+def _output_message_runnable() -> RunnableLambda[Any, AIMessage]:
+    return RunnableLambda[Any, AIMessage](
+        lambda params: AIMessage(content=you_said_with_history(params))
+    )
+
+
+def test_output_message() -> None:
+    with_history = _history_key_chain(_output_message_runnable())
+    assert _twice(with_history, "4", False) == (
+        AIMessage(content="you said: hello"), AIMessage(content="you said: hello\ngood bye")
+    )
+
+
+def test_output_message_async() -> None:
+    with_history = _history_key_chain(_output_message_runnable())
+    assert _twice(with_history, "4_async", True) == (
+        AIMessage(content="you said: hello"), AIMessage(content="you said: hello\ngood bye")
+    )
 
 
 class LengthChatModel(BaseChatModel):
@@ -215,50 +277,80 @@ class LengthChatModel(BaseChatModel):
     def _generate(
         self, messages: list[BaseMessage], *, stop: list[str] | None = None, **kwargs: Any
     ) -> AIMessage:
+        """Top Level call."""
         return AIMessage(content=str(len(messages)))
 
-
-@pytest.mark.parametrize("mode", MODES)
-def test_input_messages_output_message(mode: str) -> None:
-    # upstream: test_input_messages_output_message, test_input_messages_output_message_async
-    with_history = RunnableWithMessageHistory(LengthChatModel(), _get_get_session_history())
-    config: Any = {"configurable": {"session_id": "5"}}
-    assert run(with_history, mode, [HumanMessage(content="hi")], config).content == "1"
-    assert run(with_history, mode, [HumanMessage(content="hi")], config).content == "3"
+    @property
+    def _llm_type(self) -> str:
+        return "length-fake-chat-model"
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_output_messages(mode: str) -> None:
-    # upstream: test_output_messages, test_output_messages_async
-    with_history = RunnableWithMessageHistory(
-        RunnableLambda(lambda params: [AIMessage(content=you_said_with_history(params))]),
-        _get_get_session_history(),
-        input_messages_key="input",
-        history_messages_key="history",
+def test_input_messages_output_message() -> None:
+    runnable = LengthChatModel()
+    get_session_history = _get_get_session_history()
+    with_history = RunnableWithMessageHistory(runnable, get_session_history)
+    config: RunnableConfig = {"configurable": {"session_id": "5"}}
+    output = with_history.invoke([HumanMessage(content="hi")], config)
+    assert output.content == "1"
+    output = with_history.invoke([HumanMessage(content="hi")], config)
+    assert output.content == "3"
+
+
+def test_input_messages_output_message_async() -> None:
+    runnable = LengthChatModel()
+    get_session_history = _get_get_session_history()
+    with_history = RunnableWithMessageHistory(runnable, get_session_history)
+    config: RunnableConfig = {"configurable": {"session_id": "5_async"}}
+
+    async def main() -> None:
+        output = await with_history.ainvoke([HumanMessage(content="hi")], config)
+        assert output.content == "1"
+        output = await with_history.ainvoke([HumanMessage(content="hi")], config)
+        assert output.content == "3"
+
+    asyncio.run(main())
+
+
+def _output_messages_runnable() -> RunnableLambda[Any, list[AIMessage]]:
+    return RunnableLambda[Any, list[AIMessage]](
+        lambda params: [AIMessage(content=you_said_with_history(params))]
     )
-    config: Any = {"configurable": {"session_id": "6"}}
-    assert run(with_history, mode, {"input": "hello"}, config) == [AIMessage("you said: hello")]
-    output = run(with_history, mode, {"input": "good bye"}, config)
-    assert output == [AIMessage(content="you said: hello\ngood bye")]
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_output_dict(mode: str) -> None:
-    # upstream: test_output_dict, test_output_dict_async
-    with_history = RunnableWithMessageHistory(
-        RunnableLambda(
-            lambda params: {"output": [AIMessage(content=you_said_with_history(params))]}
-        ),
-        _get_get_session_history(),
-        input_messages_key="input",
-        history_messages_key="history",
-        output_messages_key="output",
+def test_output_messages() -> None:
+    with_history = _history_key_chain(_output_messages_runnable())
+    assert _twice(with_history, "6", False) == (
+        [AIMessage(content="you said: hello")], [AIMessage(content="you said: hello\ngood bye")]
     )
-    config: Any = {"configurable": {"session_id": "7"}}
-    output = run(with_history, mode, {"input": "hello"}, config)
-    assert output == {"output": [AIMessage(content="you said: hello")]}
-    output = run(with_history, mode, {"input": "good bye"}, config)
-    assert output == {"output": [AIMessage(content="you said: hello\ngood bye")]}
+
+
+def test_output_messages_async() -> None:
+    with_history = _history_key_chain(_output_messages_runnable())
+    assert _twice(with_history, "6_async", True) == (
+        [AIMessage(content="you said: hello")], [AIMessage(content="you said: hello\ngood bye")]
+    )
+
+
+def _output_dict_runnable() -> RunnableLambda[Any, dict[str, list[AIMessage]]]:
+    return RunnableLambda[Any, dict[str, list[AIMessage]]](
+        lambda params: {"output": [AIMessage(content=you_said_with_history(params))]}
+    )
+
+
+def test_output_dict() -> None:
+    with_history = _history_key_chain(_output_dict_runnable(), output_messages_key="output")
+    assert _twice(with_history, "7", False) == (
+        {"output": [AIMessage(content="you said: hello")]},
+        {"output": [AIMessage(content="you said: hello\ngood bye")]},
+    )
+
+
+def test_output_dict_async() -> None:
+    with_history = _history_key_chain(_output_dict_runnable(), output_messages_key="output")
+    assert _twice(with_history, "7_async", True) == (
+        {"output": [AIMessage(content="you said: hello")]},
+        {"output": [AIMessage(content="you said: hello\ngood bye")]},
+    )
 
 
 def _user_and_conversation_specs() -> list[ConfigurableFieldSpec]:
@@ -282,9 +374,9 @@ def _user_and_conversation_specs() -> list[ConfigurableFieldSpec]:
     ]
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_using_custom_config_specs(mode: str) -> None:
-    # upstream: test_using_custom_config_specs, test_using_custom_config_specs_async
+def _custom_config_specs(asynchronous: bool) -> None:
+    """The body of test_using_custom_config_specs (and its _async twin)."""
+
     def _fake_llm(params: dict[str, Any]) -> list[BaseMessage]:
         return [AIMessage(content=you_said(params["messages"]))]
 
@@ -302,21 +394,34 @@ def test_using_custom_config_specs(mode: str) -> None:
         history_messages_key="history",
         history_factory_config=_user_and_conversation_specs(),
     )
-    user1: Any = {"configurable": {"user_id": "user1", "conversation_id": "1"}}
-    result = run(with_message_history, mode, {"messages": [HumanMessage("hello")]}, user1)
-    assert result == [AIMessage(content="you said: hello")]
+    suffix = "_async" if asynchronous else ""
+    user1, user2, conv = f"user1{suffix}", f"user2{suffix}", f"1{suffix}"
+
+    def call(text: str, user: str) -> Any:
+        config: RunnableConfig = {"configurable": {"user_id": user, "conversation_id": conv}}
+        return run(with_message_history, "ainvoke" if asynchronous else "invoke",
+                   {"messages": [HumanMessage(content=text)]}, config)
+
+    assert call("hello", user1) == [AIMessage(content="you said: hello")]
     assert store == {
-        ("user1", "1"): InMemoryChatMessageHistory(
+        (user1, conv): InMemoryChatMessageHistory(
             messages=[HumanMessage(content="hello"), AIMessage(content="you said: hello")]
         )
     }
-    result = run(with_message_history, mode, {"messages": [HumanMessage("goodbye")]}, user1)
-    assert result == [AIMessage(content="you said: goodbye")]
-    user2: Any = {"configurable": {"user_id": "user2", "conversation_id": "1"}}
-    result = run(with_message_history, mode, {"messages": [HumanMessage("meow")]}, user2)
-    assert result == [AIMessage(content="you said: meow")]
+    assert call("goodbye", user1) == [AIMessage(content="you said: goodbye")]
     assert store == {
-        ("user1", "1"): InMemoryChatMessageHistory(
+        (user1, conv): InMemoryChatMessageHistory(
+            messages=[
+                HumanMessage(content="hello"),
+                AIMessage(content="you said: hello"),
+                HumanMessage(content="goodbye"),
+                AIMessage(content="you said: goodbye"),
+            ]
+        )
+    }
+    assert call("meow", user2) == [AIMessage(content="you said: meow")]
+    assert store == {
+        (user1, conv): InMemoryChatMessageHistory(
             messages=[
                 HumanMessage(content="hello"),
                 AIMessage(content="you said: hello"),
@@ -324,46 +429,81 @@ def test_using_custom_config_specs(mode: str) -> None:
                 AIMessage(content="you said: goodbye"),
             ]
         ),
-        ("user2", "1"): InMemoryChatMessageHistory(
+        (user2, conv): InMemoryChatMessageHistory(
             messages=[HumanMessage(content="meow"), AIMessage(content="you said: meow")]
         ),
     }
 
 
+def test_using_custom_config_specs() -> None:
+    """Test that we can configure which keys should be passed to the session factory."""
+    _custom_config_specs(asynchronous=False)
+
+
+def test_using_custom_config_specs_async() -> None:
+    """Test that we can configure which keys should be passed to the session factory."""
+    _custom_config_specs(asynchronous=True)
+
+
 def test_ignore_session_id() -> None:
-    # upstream: test_ignore_session_id. A factory without parameters needs no config.
+    """Test without config."""
+
     def _fake_llm(messages: list[BaseMessage]) -> list[BaseMessage]:
         return [AIMessage(content=you_said(messages))]
 
+    runnable = RunnableLambda(_fake_llm)
     history = InMemoryChatMessageHistory()
-    with_message_history = RunnableWithMessageHistory(RunnableLambda(_fake_llm), lambda: history)
+    with_message_history = RunnableWithMessageHistory(runnable, lambda: history)
     _ = with_message_history.invoke("hello")
     _ = with_message_history.invoke("hello again")
     assert len(history.messages) == 4
 
 
 def test_get_output_messages_no_value_error() -> None:
-    # upstream: test_get_output_messages_no_value_error (minus its tracer plumbing): a str
-    # output is stored as an AIMessage, no error.
+    runnable = _you_said_lambda()
     store: dict[str, InMemoryChatMessageHistory] = {}
-    with_history = RunnableWithMessageHistory(
-        RunnableLambda(you_said), _get_get_session_history(store=store)
-    )
-    with_history.invoke([HumanMessage(content="hello")], {"configurable": {"session_id": "1"}})
+    get_session_history = _get_get_session_history(store=store)
+    with_history = RunnableWithMessageHistory(runnable, get_session_history)
+    config: RunnableConfig = {"configurable": {"session_id": "1"}}
+    may_catch_value_error = None
+    try:
+        with_history.invoke([HumanMessage(content="hello")], config)
+    except ValueError as e:
+        may_catch_value_error = e
+    assert may_catch_value_error is None
     assert store["1"].messages == [HumanMessage("hello"), AIMessage("you said: hello")]
 
 
-@pytest.mark.parametrize("illegal", [False, 123])
-def test_get_output_messages_with_value_error(illegal: object) -> None:
-    # upstream: test_get_output_messages_with_value_error. LangChain raises ValueError
-    # "Expected str, BaseMessage, list[BaseMessage], or tuple[BaseMessage]. Got ...";
-    # ours is an InputError (a ValueError) that also names what is accepted.
+def test_get_output_messages_with_value_error() -> None:
+    illegal_bool_message = False
+    runnable = RunnableLambda[Any, bool](lambda _: illegal_bool_message)
     store: dict[str, InMemoryChatMessageHistory] = {}
-    with_history = RunnableWithMessageHistory(
-        RunnableLambda(lambda _: illegal), _get_get_session_history(store=store)
-    )
-    with pytest.raises(ValueError, match=f"type {type(illegal).__name__}.*a str, a message"):
-        with_history.invoke([HumanMessage(content="hello")], {"configurable": {"session_id": "1"}})
+    get_session_history = _get_get_session_history(store=store)
+    with_history = RunnableWithMessageHistory(runnable, get_session_history)
+    config: RunnableConfig = {"configurable": {"session_id": "1"}}
+
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Expected str, BaseMessage, list[BaseMessage], or tuple[BaseMessage]."
+            f" Got {illegal_bool_message}."
+        ),
+    ):
+        with_history.invoke([HumanMessage(content="hello")], config)
+
+    illegal_int_message = 123
+    runnable2 = RunnableLambda[Any, int](lambda _: illegal_int_message)
+    with_history = RunnableWithMessageHistory(runnable2, get_session_history)
+
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Expected str, BaseMessage, list[BaseMessage], or tuple[BaseMessage]."
+            f" Got {illegal_int_message}."
+        ),
+    ):
+        with_history.invoke([HumanMessage(content="hello")], config)
+    # Nothing of a failed turn is stored.
     assert store["1"].messages == []
 
 

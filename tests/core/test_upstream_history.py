@@ -1,8 +1,10 @@
-"""The history contract behaves as LangChain's, ported from langchain-core 1.8.4's
-``tests/unit_tests/chat_history/test_chat_history.py`` (each test names its upstream test).
+"""Ported from langchain-core 1.8.4, tests/unit_tests/chat_history/test_chat_history.py.
 
-Not ported: ``test_chat_history_deprecated`` (it checks LangChain's deprecation notice in
-its docstrings).
+Imports threadline's objects instead of LangChain's; upstream async tests run through
+``asyncio.run``. (This file replaces tests/core/test_history_conformance.py.)
+
+Left out: ``test_chat_history_deprecated`` (it checks LangChain's deprecation notice in
+its docstrings; threadline's histories are not deprecated).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from threadline import BaseChatMessageHistory, BaseMessage, HumanMessage, InMemo
 
 
 def test_in_memory_history_initialization() -> None:
-    # upstream: test_in_memory_history_initialization
     async def main() -> None:
         messages: list[BaseMessage] = [HumanMessage(content="Hello")]
         history = InMemoryChatMessageHistory(messages=messages)
@@ -30,7 +31,7 @@ def test_in_memory_history_initialization() -> None:
 
 
 def test_add_message_implementation_only() -> None:
-    # upstream: test_add_message_implementation_only
+    """Test implementation of add_message only."""
     class SampleChatHistory(BaseChatMessageHistory):
         def __init__(self, *, store: list[BaseMessage]) -> None:
             self.store = store
@@ -51,7 +52,7 @@ def test_add_message_implementation_only() -> None:
 
 
 def test_bulk_message_implementation_only() -> None:
-    # upstream: test_bulk_message_implementation_only
+    """Test that SampleChatHistory works as expected."""
     store: list[BaseMessage] = []
 
     class BulkAddHistory(BaseChatMessageHistory):
@@ -73,8 +74,9 @@ def test_bulk_message_implementation_only() -> None:
 
 
 def test_async_interface() -> None:
-    # upstream: test_async_interface. Its history keeps its messages in a plain
-    # ``self.messages`` attribute, which must be allowed to shadow the base property.
+    """Test async interface for BaseChatMessageHistory."""
+    # Its history keeps its messages in a plain ``self.messages`` attribute (assigned in
+    # __init__), which must be allowed to shadow the base class's property.
     class BulkAddHistory(BaseChatMessageHistory):
         def __init__(self) -> None:
             self.messages = []
@@ -104,3 +106,32 @@ def test_async_interface() -> None:
         assert await chat_history.aget_messages() == []
 
     asyncio.run(main())
+
+
+# -- beyond the upstream suite -------------------------------------------------------------
+
+
+def test_plain_messages_attribute_serves_every_read() -> None:
+    """A history keeping ``self.messages = []`` (assigned in ``__init__``) and only
+    ``add_message``: reads, ``get_messages(last=...)``, ``str()`` and the async twins all
+    see that list."""
+
+    class ListHistory(BaseChatMessageHistory):
+        def __init__(self) -> None:
+            self.messages = []
+
+        def add_message(self, message: BaseMessage) -> None:
+            self.messages.append(message)
+
+        def clear(self) -> None:
+            self.messages = []
+
+    history = ListHistory()
+    history.add_user_message("hi")
+    history.add_ai_message("hello")
+    assert [m.content for m in history.messages] == ["hi", "hello"]
+    assert history.get_messages(last=1) == [history.messages[-1]]
+    assert str(history) == "Human: hi\nAI: hello"
+    assert asyncio.run(history.aget_messages()) == history.messages
+    history.clear()
+    assert history.messages == [] and history.get_messages() == []
