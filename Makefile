@@ -15,7 +15,7 @@ PIP := $(BIN)/python -m pip install -q
 CHAT_STAMP := $(VENV)/.chat-installed
 SERVE_STAMP := $(VENV)/.serve-installed
 STAMP := $(VENV)/.installed
-ALL_EXTRAS := dev,bench,cli,langchain,langgraph,server,postgres,mysql,redis,cosmos,dynamodb,openai,local,tokens
+ALL_EXTRAS := dev,bench,cli,langchain,langgraph,agents,llama-index,pydantic-ai,server,postgres,mysql,redis,cosmos,dynamodb,openai,local,tokens,jinja2
 
 .PHONY: chat demo serve test lint typecheck pytest bench clean
 

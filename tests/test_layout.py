@@ -34,6 +34,9 @@ LAYERS: dict[str, int] = {
     "threadline.memory": 4,
     "threadline.langchain": 5,  # integrations: one module (or package) per framework
     "threadline.langgraph": 5,
+    "threadline.agents": 5,
+    "threadline.llama_index": 5,
+    "threadline.pydantic_ai": 5,
     "threadline": 6,  # the curated public API (threadline/__init__.py) only
     "threadline.server": 7,
     "threadline.cli": 8,
@@ -197,13 +200,15 @@ def test_lazy_names_point_at_real_modules_of_lower_layers() -> None:
     for target in targets:
         assert target in known, target
         assert LAYERS[group(target)] < LAYERS["threadline"], target
-    # The converters of other frameworks' objects live in the integration layer.
-    for converters in _foreign.CONVERTERS.values():
-        for target in converters.values():
-            module, _, name = target.partition(":")
-            assert module in known and group(module) in ("threadline.langchain",
-                                                         "threadline.langgraph"), target
-            assert callable(getattr(importlib.import_module(module), name)), target
+    # The converters of other frameworks' objects, and the integration functions the core
+    # calls by name, live in the integration layer.
+    integrations = {prefix for prefix, rank in LAYERS.items()
+                    if rank == LAYERS["threadline.langchain"]}
+    targets = [t for converters in _foreign.CONVERTERS.values() for t in converters.values()]
+    for target in [*targets, *_foreign.FUNCTIONS.values()]:
+        module, _, name = target.partition(":")
+        assert module in known and group(module) in integrations, target
+        assert callable(getattr(importlib.import_module(module), name)), target
 
 
 # -- the checker itself can fail -------------------------------------------------------------

@@ -11,6 +11,16 @@ module (``threadline.langchain``) knows the framework's types.
 A converter returns the threadline value or ``None`` when it does not handle the object;
 callers then raise their usual error, which :func:`describe` makes precise ("a
 langchain_core Document").
+
+The core also offers conversions *to* a framework (``history.pydantic_ai_messages()``).
+Those are :data:`FUNCTIONS`, looked up by name with :func:`integration`: the same lazy
+``"module:function"`` strings, so the core still imports no integration until one is
+used. An integration module raises
+:class:`~threadline._errors.MissingDependencyError` on import when its framework is not
+installed, so the first call names the package and the extra to install.
+
+(pydantic-ai's ``ModelRequest`` is not a ``"message"`` converter: one request holds
+several parts, shown as several threadline messages, and a converter gives one.)
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any, Literal
 
-__all__ = ["CONVERTERS", "convert", "describe", "framework_of"]
+__all__ = ["CONVERTERS", "FUNCTIONS", "convert", "describe", "framework_of", "integration"]
 
 Kind = Literal["message", "runnable"]
 
@@ -29,7 +39,28 @@ CONVERTERS: dict[str, dict[str, str]] = {
     "runnable": {"langchain_core": "threadline.langchain._runnables:runnable_from_langchain"},
 }
 
-_loaded: dict[str, Callable[[Any], Any]] = {}
+#: name -> "module:function" of an integration's function that the core calls by name.
+FUNCTIONS: dict[str, str] = {
+    "to_pydantic_ai": "threadline.pydantic_ai._convert:to_pydantic_ai",
+    "from_pydantic_ai": "threadline.pydantic_ai._convert:from_pydantic_ai",
+}
+
+_loaded: dict[str, Callable[..., Any]] = {}
+
+
+def _load(target: str) -> Callable[..., Any]:
+    function = _loaded.get(target)
+    if function is None:
+        module, _, name = target.partition(":")
+        function = _loaded[target] = getattr(importlib.import_module(module), name)
+    return function
+
+
+def integration(name: str) -> Callable[..., Any]:
+    """The integration function registered under ``name`` in :data:`FUNCTIONS`,
+    imported on first use; a :class:`~threadline._errors.MissingDependencyError`
+    (an ``ImportError``) names what to install when its framework is missing."""
+    return _load(FUNCTIONS[name])
 
 
 def framework_of(obj: object) -> str | None:
@@ -49,11 +80,7 @@ def convert(kind: Kind, obj: object) -> Any:
     target = CONVERTERS[kind].get(framework)
     if target is None:
         return None
-    function = _loaded.get(target)
-    if function is None:
-        module, _, name = target.partition(":")
-        function = _loaded[target] = getattr(importlib.import_module(module), name)
-    return function(obj)
+    return _load(target)(obj)
 
 
 def describe(obj: object) -> str:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +125,56 @@ def test_incomplete_subclass_is_a_clear_error() -> None:
         Nothing().messages  # noqa: B018
     with pytest.raises(NotImplementedError, match="add_messages"):
         Nothing().add_message(HumanMessage("x"))
+
+
+# -- pydantic-ai's histories: methods of every history, reached by name ------------------------
+
+
+def _every_history(tmp_path: Path) -> list[BaseChatMessageHistory]:
+    from threadline import FakeListChatModel, open_store
+    from threadline.memory._summary import SummaryBufferHistory
+    from threadline.stores.file._history import FileChatMessageHistory
+
+    store = open_store("memory://")
+    return [InMemoryChatMessageHistory(), store.history("s"),
+            FileChatMessageHistory(tmp_path / "h.json"),
+            SummaryBufferHistory(store.history("t"), FakeListChatModel(responses=["sum"])),
+            BatchHistory()]
+
+
+def test_every_history_reads_and_writes_pydantic_ai_messages(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pydantic_ai.messages")
+    turn = [pa.ModelRequest.user_text_prompt("hi"),
+            pa.ModelResponse(parts=[pa.TextPart("hello")])]
+    for history in _every_history(tmp_path):
+        history.add_pydantic_ai_messages(turn)
+        assert history.pydantic_ai_messages() == turn, type(history).__name__
+        assert [m.content for m in history.get_messages()] == ["hi", "hello"]
+
+        async def more(history: BaseChatMessageHistory = history) -> list[object]:
+            await history.aadd_pydantic_ai_messages(turn)
+            return await history.apydantic_ai_messages()
+
+        assert asyncio.run(more()) == turn + turn, type(history).__name__
+
+
+def test_without_pydantic_ai_the_methods_name_what_to_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from threadline import MissingDependencyError, _foreign
+
+    # As if pydantic-ai were not installed and threadline.pydantic_ai never imported.
+    monkeypatch.setitem(sys.modules, "pydantic_ai", None)
+    for name in [n for n in sys.modules if n.startswith("threadline.pydantic_ai")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(_foreign, "_loaded", {})
+    for history in _every_history(tmp_path):
+        history.add_user_message("kept")
+        calls = [history.pydantic_ai_messages, lambda h=history: h.add_pydantic_ai_messages([]),
+                 lambda h=history: asyncio.run(h.apydantic_ai_messages()),
+                 lambda h=history: asyncio.run(h.aadd_pydantic_ai_messages([]))]
+        for call in calls:
+            with pytest.raises(MissingDependencyError) as caught:
+                call()
+            assert caught.value.package == "pydantic-ai-slim"
+            assert 'pip install "threadline[pydantic-ai]"' in str(caught.value)
+        assert [m.content for m in history.get_messages()] == ["kept"]  # still usable

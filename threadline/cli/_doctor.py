@@ -57,6 +57,9 @@ EXTRAS: dict[str, list[tuple[str, str]]] = {
     # langgraph and azure are namespace packages: another distribution may provide them.
     "langgraph": [("langgraph", "langgraph.graph"),
                   ("langgraph-checkpoint", "langgraph.checkpoint")],
+    "agents": [("openai-agents", "agents")],
+    "llama-index": [("llama-index-core", "llama_index.core")],
+    "pydantic-ai": [("pydantic-ai-slim", "pydantic_ai")],
     "server": [("fastapi", "fastapi"), ("uvicorn", "uvicorn"), ("httptools", "httptools"),
                *([] if sys.platform == "win32" else [("uvloop", "uvloop")])],
 }

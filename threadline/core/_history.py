@@ -5,6 +5,11 @@ A history is a list of messages for one conversation. Subclasses implement readi
 (``add_messages`` — or ``add_message``) and ``clear``. The async methods default to
 running the sync ones in a worker thread; stores with native async drivers override them.
 
+Every history also reads and writes pydantic-ai's ``list[ModelMessage]``
+(``pydantic_ai_messages``, ``add_pydantic_ai_messages`` and their async twins): the
+conversion lives in ``threadline.pydantic_ai``, found by name through
+:mod:`threadline._foreign` and imported on first use, so the core never imports it.
+
 >>> history = InMemoryChatMessageHistory()
 >>> history.add_user_message("hi")
 >>> history.add_ai_message("hello")
@@ -17,9 +22,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from threadline._concurrency import run_sync
 from threadline._errors import InputError
+from threadline._foreign import integration
 from threadline.messages._convert import check_messages, get_buffer_string
 from threadline.messages._values import AIMessage, BaseMessage, HumanMessage
 
@@ -133,6 +140,31 @@ class BaseChatMessageHistory:
 
     async def aclear(self) -> None:
         await run_sync(self.clear)
+
+    def pydantic_ai_messages(self) -> list[Any]:
+        """The conversation as pydantic-ai's ``list[ModelMessage]``, for
+        ``agent.run(..., message_history=...)`` (needs ``threadline[pydantic-ai]``).
+
+        Messages pydantic-ai wrote come back equal to what was added; messages of other
+        frameworks become the request and response parts they map to.
+
+        >>> result = agent.run_sync("hi", message_history=history.pydantic_ai_messages())
+        >>> history.add_pydantic_ai_messages(result.new_messages())
+        """
+        return integration("to_pydantic_ai")(self.get_messages())  # type: ignore[no-any-return]
+
+    def add_pydantic_ai_messages(self, messages: Sequence[Any]) -> None:
+        """Store pydantic-ai ``ModelMessage`` objects (``result.new_messages()``) in one batch:
+        the parts threadline can show as its messages, everything else kept with them."""
+        self.add_messages(integration("from_pydantic_ai")(messages))
+
+    async def apydantic_ai_messages(self) -> list[Any]:
+        """Async :meth:`pydantic_ai_messages`."""
+        return integration("to_pydantic_ai")(await self.aget_messages())  # type: ignore[no-any-return]
+
+    async def aadd_pydantic_ai_messages(self, messages: Sequence[Any]) -> None:
+        """Async :meth:`add_pydantic_ai_messages`."""
+        await self.aadd_messages(integration("from_pydantic_ai")(messages))
 
     def __str__(self) -> str:
         return get_buffer_string(self.get_messages())

@@ -46,7 +46,7 @@ from threadline.messages._values import (
 )
 from threadline.server._errors import ApiError
 from threadline.stores import SessionInfo, Store
-from threadline.stores._records import escape_key_part
+from threadline.stores._records import DELETED_PREFIX, tombstone_key
 
 __all__ = ["DELETED_PREFIX", "EXPIRY_KEY", "MAX_ITEM_ID", "META_PREFIX", "RESPONSE_PREFIX",
            "Conversation", "deleted_items", "input_messages", "item_id", "json_arguments",
@@ -58,7 +58,6 @@ MAX_ITEM_ID = 128
 #: META_PREFIX what every turn reads (deleted items, the expiry) in one scan.
 RESPONSE_PREFIX = "openai:response:"
 META_PREFIX = "openai:s:"
-DELETED_PREFIX = META_PREFIX + "deleted:"
 EXPIRY_KEY = META_PREFIX + "expires_after"
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 
@@ -87,12 +86,6 @@ def response_session(resp_id: str) -> str | None:
         return raw.decode("utf-8") or None
     except (binascii.Error, ValueError):
         return None
-
-
-def tombstone_key(ident: str) -> str:
-    """The record marking item ``ident`` deleted (escaped: item ids may hold any
-    printable character, record keys only ASCII without spaces)."""
-    return DELETED_PREFIX + escape_key_part(ident)
 
 
 def _ttl(raw: bytes | None) -> float | None:

@@ -22,10 +22,10 @@ defaults a backend replaces where it can do better.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, ParamSpec, TypeVar
 
 from threadline._concurrency import run_sync
 from threadline._errors import (
@@ -97,6 +97,9 @@ __all__ = [
     "validate_ttl",
 ]
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 _NO_METADATA: Mapping[str, str] = MappingProxyType({})
 
 
@@ -160,7 +163,8 @@ class Store(ABC):
     """Base class of store backends.
 
     A backend implements the abstract sync primitives; the async ones default to running
-    them in a worker thread, and backends with native async drivers override them.
+    them in a worker thread (local backends run the short ones inline, see
+    :meth:`_offload`), and backends with native async drivers override them.
     ``ttl`` (seconds) is the store's default time to live of a session, refreshed by
     every append; a session's own ``ttl`` (``store.history(sid, ttl=...)``) wins.
     """
@@ -390,24 +394,34 @@ class Store(ABC):
     # -- async twins ---------------------------------------------------------------------
 
     #: The async methods do their own I/O on an event loop (a native async driver). When
-    #: ``False`` each one is its sync twin in a worker thread, so a caller that needs
-    #: several calls at once saves hops by making them together in one thread.
+    #: ``False`` each one is its sync twin, run by :meth:`_offload` (in a worker thread
+    #: unless the backend runs short calls inline), so a caller that needs several calls
+    #: at once saves hops by making them together in one thread.
     native_async: ClassVar[bool] = False
 
+    async def _offload(self, func: Callable[P, T], /, *args: P.args,
+                       **kwargs: P.kwargs) -> T:
+        """Run the sync twin of a one-round-trip method (append, read the last N, one
+        session's info or records) for its async method: in a worker thread. Local
+        backends whose calls are short and never wait run them on the loop's thread
+        instead (:func:`~threadline._concurrency.run_locked`). Scans (list, search, fork,
+        stats, purge) always go to a worker thread."""
+        return await run_sync(func, *args, **kwargs)
+
     async def asetup(self) -> None:
-        await run_sync(self.setup)
+        await self._offload(self.setup)
 
     async def aappend(self, session_id: str, messages: Sequence[BaseMessage], *,
                       ttl: float | None = None) -> None:
-        await run_sync(self.append, session_id, list(messages), ttl=ttl)
+        await self._offload(self.append, session_id, list(messages), ttl=ttl)
 
     async def aget_messages(self, session_id: str, *, last: int | None = None,
                             skip_invalid: bool = False) -> list[BaseMessage]:
-        return await run_sync(self.get_messages, session_id, last=last,
-                              skip_invalid=skip_invalid)
+        return await self._offload(self.get_messages, session_id, last=last,
+                                   skip_invalid=skip_invalid)
 
     async def adelete_session(self, session_id: str) -> bool:
-        return await run_sync(self.delete_session, session_id)
+        return await self._offload(self.delete_session, session_id)
 
     async def alist_sessions(self, *, order: Order = "id", owner: str | None = None,
                              prefix: str = "", metadata: Mapping[str, str] | None = None,
@@ -419,8 +433,8 @@ class Store(ABC):
                               title: str | _Unset | None = UNSET,
                               metadata: Mapping[str, str] | _Unset | None = UNSET,
                               owner: str | _Unset | None = UNSET) -> None:
-        await run_sync(self.update_session, session_id, title=title, metadata=metadata,
-                       owner=owner)
+        await self._offload(self.update_session, session_id, title=title,
+                            metadata=metadata, owner=owner)
 
     async def asearch(self, query: str, *, owner: str | None = None,
                       limit: int = 20) -> list[SearchHit]:
@@ -440,16 +454,16 @@ class Store(ABC):
                               max_sessions=max_sessions, owner=owner, dry_run=dry_run)
 
     async def asession_info(self, session_id: str) -> SessionInfo | None:
-        return await run_sync(self.session_info, session_id)
+        return await self._offload(self.session_info, session_id)
 
     async def aexpire(self, session_id: str, ttl: float | None) -> None:
-        await run_sync(self.expire, session_id, ttl)
+        await self._offload(self.expire, session_id, ttl)
 
     async def apurge_expired(self) -> int:
         return await run_sync(self.purge_expired)
 
     async def aclose(self) -> None:
-        await run_sync(self.close)
+        await self._offload(self.close)
 
     # -- records (see threadline.stores._records) ----------------------------------------
 
@@ -499,31 +513,32 @@ class Store(ABC):
     async def aappend_with_records(self, session_id: str, messages: Sequence[BaseMessage],
                                    records: Mapping[str, bytes], *,
                                    ttl: float | None = None) -> None:
-        if not self.native_async:  # one thread hop, not two
-            await run_sync(self.append_with_records, session_id, list(messages), records,
-                           ttl=ttl)
+        if not self.native_async:  # one call of the sync twin, not two
+            await self._offload(self.append_with_records, session_id, list(messages),
+                                records, ttl=ttl)
             return
         await self.aput_records(session_id, records, ttl=ttl)
         await self.aappend(session_id, messages, ttl=ttl)
 
     async def aput_records(self, session_id: str, records: Mapping[str, bytes], *,
                            delete: Collection[str] = (), ttl: float | None = None) -> None:
-        await run_sync(self.put_records, session_id, records, delete=delete, ttl=ttl)
+        await self._offload(self.put_records, session_id, records, delete=delete,
+                            ttl=ttl)
 
     async def aget_records(self, session_id: str, keys: Collection[str]) -> dict[str, bytes]:
-        return await run_sync(self.get_records, session_id, keys)
+        return await self._offload(self.get_records, session_id, keys)
 
     async def ascan_records(self, session_id: str, prefix: str = "", *,
                             after: str | None = None, before: str | None = None,
                             limit: int | None = None, reverse: bool = False,
                             keys_only: bool = False) -> list[tuple[str, bytes]]:
-        return await run_sync(self.scan_records, session_id, prefix, after=after,
-                              before=before, limit=limit, reverse=reverse,
-                              keys_only=keys_only)
+        return await self._offload(self.scan_records, session_id, prefix, after=after,
+                                   before=before, limit=limit, reverse=reverse,
+                                   keys_only=keys_only)
 
     async def adelete_records(self, session_id: str, keys: Collection[str] | None = None, *,
                               prefix: str | None = None) -> None:
-        await run_sync(self.delete_records, session_id, keys, prefix=prefix)
+        await self._offload(self.delete_records, session_id, keys, prefix=prefix)
 
     # -- built on the contract -----------------------------------------------------------
 

@@ -16,6 +16,9 @@ are kept as objects, so they are not encoded to be stored: a message whose field
 all text (or None) is measured by a bound (6 bytes a character at most, as JSON), and
 only one that may be near the limit, or has other fields, is encoded to be measured.
 
+Async: the async methods of the one-call operations run the sync ones on the event loop's
+thread when the lock is free, in a worker thread when it is not (``_offload``).
+
 >>> store = open_store("memory://")
 >>> store.append("s1", [HumanMessage("hi")])
 >>> [m.content for m in store.get_messages("s1")]
@@ -28,11 +31,12 @@ import bisect
 import json
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
+from threadline._concurrency import run_locked
 from threadline._errors import InputError, StoreError
 from threadline.messages._serialization import message_to_dict
 from threadline.messages._values import BaseMessage, _slots_of
@@ -65,6 +69,9 @@ from threadline.stores._sessions import (
 from threadline.stores._url import StoreURL
 
 __all__ = ["MemoryStore"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -125,8 +132,28 @@ class MemoryStore(Store):
         self._ids: list[str] = []  # sorted
         self._recent: list[tuple[float, str]] = []  # (updated_at, id), sorted
         self._records: dict[str, _Records] = {}
-        self._lock = threading.Lock()
+        # Reentrant: the async methods hold it around the sync ones (see _offload).
+        self._lock = threading.RLock()
         self._closed = False
+
+    def _offload(self, func: Callable[P, T], /, *args: P.args,
+                 **kwargs: P.kwargs) -> Coroutine[Any, Any, T]:
+        # Every call is a few dict and list operations under the lock: on the event loop's
+        # thread when the lock is free (a thread hop costs ~30x the work), in a worker
+        # thread when another thread holds it, so the loop never waits for it. Not async
+        # itself: one coroutine less per call, a third of what the async path adds.
+        return run_locked(self._lock, func, *args, **kwargs)
+
+    # A turn's two calls skip the _offload layer: it is a third of their async cost.
+
+    async def aappend(self, session_id: str, messages: Sequence[BaseMessage], *,
+                      ttl: float | None = None) -> None:
+        await run_locked(self._lock, self.append, session_id, messages, ttl=ttl)
+
+    async def aget_messages(self, session_id: str, *, last: int | None = None,
+                            skip_invalid: bool = False) -> list[BaseMessage]:
+        return await run_locked(self._lock, self.get_messages, session_id, last=last,
+                                skip_invalid=skip_invalid)
 
     # The lock is held by every caller of these helpers.
 

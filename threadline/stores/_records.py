@@ -38,6 +38,7 @@ from typing import Any
 from threadline._errors import InputError
 
 __all__ = [
+    "DELETED_PREFIX",
     "MAX_RECORD_BATCH",
     "MAX_RECORD_KEY_LENGTH",
     "check_record_batch",
@@ -45,6 +46,7 @@ __all__ = [
     "check_scan_args",
     "escape_key_part",
     "scan_sorted",
+    "tombstone_key",
     "validate_record_key",
 ]
 
@@ -150,3 +152,16 @@ def scan_sorted(keys: Sequence[str], values: Mapping[str, bytes], prefix: str,
     if limit is not None:
         chosen = chosen[:limit]
     return [(key, b"" if keys_only else values[key]) for key in chosen]
+
+
+#: Records under this prefix mark a message deleted, by its id: messages are never
+#: rewritten, so deleting one (an item of the server's Conversations API, the Agents SDK's
+#: ``pop_item``, LlamaIndex's ``delete_message``) writes a tombstone beside the session and
+#: the readers that honour deletions leave the message out. One convention for all of them.
+DELETED_PREFIX = "openai:s:deleted:"
+
+
+def tombstone_key(message_id: str) -> str:
+    """The record marking the message (or server item) ``message_id`` deleted, escaped:
+    ids may hold any printable character, record keys only ASCII without spaces."""
+    return DELETED_PREFIX + escape_key_part(message_id)

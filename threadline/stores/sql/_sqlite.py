@@ -19,32 +19,24 @@ table also holds each session's title, metadata, owner and fork origin, and ``<t
 a list of functions (:mod:`threadline.stores.sql._common`), applied in a ``BEGIN
 IMMEDIATE`` transaction once per process per store.
 
-Concurrency: the database runs in WAL mode (readers never block the writer). File
-databases get one connection per thread (closed with the store; those of finished threads
-are closed as new ones open); each write is one ``BEGIN IMMEDIATE`` transaction, which
-takes the write lock up front so concurrent writers — threads or processes — queue on
-``busy_timeout`` instead of failing on a lock upgrade. An in-memory database is one
-connection shared by every thread behind a lock. Reads are one SELECT each: a statement
-sees one consistent snapshot; :meth:`SQLiteStore.iter_messages` reads a session in pages
-(keyset paging on the row id, one SELECT per page), so memory stays flat.
-
-Privacy: a database file the store creates is made 0600 (owner only) before SQLite opens
-it, whatever the umask; SQLite gives its ``-wal`` and ``-shm`` files the database file's
-permissions. An existing database keeps its mode.
+Concurrency: the database runs in WAL mode (readers never block the writer); reads are one
+SELECT each (a statement sees one consistent snapshot); :meth:`SQLiteStore.iter_messages`
+reads a session in pages (keyset paging on the row id, one SELECT per page), so memory
+stays flat. Connections (one per thread, and the event loop's, on which short async calls
+run without a thread hop) are :mod:`threadline.stores.sql._sqlite_connect`'s; a database
+file the store creates is made 0600 there.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from threadline._errors import ConfigurationError, StoreConnectionError, StoreError
+from threadline._errors import ConfigurationError, StoreError
 from threadline.messages._values import BaseMessage
 from threadline.stores._base import (
     Store,
@@ -69,11 +61,14 @@ from threadline.stores.sql._common import (
     quote_ansi,
     table_names,
 )
+from threadline.stores.sql._sqlite_connect import SQLiteConnections
 from threadline.stores.sql._sqlite_records import (
+    INLINE_ROWS,
     RecordSQL,
     SQLiteRecords,
     create_records_tables,
     drop_records,
+    too_big,
 )
 from threadline.stores.sql._sqlite_sessions import (
     SessionSQL,
@@ -85,7 +80,6 @@ from threadline.stores.sql._sqlite_sessions import (
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
-
 
 def _create_tables(conn: sqlite3.Connection, names: TableNames) -> None:
     m, s = quote_ansi(names.messages), quote_ansi(names.sessions)
@@ -122,41 +116,7 @@ MIGRATIONS: list[Migration[sqlite3.Connection]] = [
 _check_text = check_utf8_session_id
 
 
-def _create_private(path: Path) -> None:
-    """Create ``path`` as an empty file only its owner may read and write (0600 whatever
-    the umask), unless it exists: SQLite then uses it as a new database, and creates its
-    journal, WAL and shared-memory files with the same permissions."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
-                     0o600)
-    except FileExistsError:
-        return  # made meanwhile by another connection or process (or a link: not ours)
-    try:
-        if hasattr(os, "fchmod"):  # the umask may have taken bits off 0600
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
-
-
-def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
-    """Switch a database to WAL once. The switch needs the database to itself and SQLite
-    does not wait for it (no busy handler): when several connections open a new database
-    at once, the losers retry until one of them has switched it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            if str(mode).lower() == "wal":
-                return
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.005)
-
-
-class SQLiteStore(SQLiteSessions, SQLiteRecords):
+class SQLiteStore(SQLiteConnections, SQLiteSessions, SQLiteRecords):
     """Sessions in SQLite: ``open_store("sqlite:///chat.db", table="chat", ttl=86400)``."""
 
     OPTIONS: ClassVar[dict[str, Any]] = {**Store.OPTIONS, "table": str, "timeout": float}
@@ -188,89 +148,12 @@ class SQLiteStore(SQLiteSessions, SQLiteRecords):
         self._alive = f"NOT EXISTS (SELECT 1 FROM {s} WHERE session_id = ? AND expires_at <= ?)"
         self._lock = threading.RLock()  # guards the connection table and the memory DB
         self._conns: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
+        # The event loop threads' connections: busy timeout 0, no autocheckpoint.
+        self._nowait: dict[int, tuple[threading.Thread, sqlite3.Connection]] = {}
+        self._inline_writes = 0
         self._shared: sqlite3.Connection | None = None
         self._ready = False
         self._closed = False
-
-    # -- connections -------------------------------------------------------------------------
-
-    def _connect(self) -> sqlite3.Connection:
-        target = ":memory:" if self.memory else str(self.path)
-        if self.path is not None and not self.path.parent.is_dir():
-            raise StoreConnectionError(
-                f"cannot open SQLite database {target!r}: directory "
-                f"{str(self.path.parent)!r} does not exist"
-            )
-        try:
-            if self.path is not None and not os.path.lexists(self.path):
-                _create_private(self.path)
-            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves.
-            conn = sqlite3.connect(target, timeout=self.timeout, isolation_level=None,
-                                   check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            if not self.memory:
-                _use_wal(conn, self.timeout)
-                # WAL + NORMAL: a crash never corrupts; a power loss may lose the last commits.
-                conn.execute("PRAGMA synchronous = NORMAL")
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreConnectionError(f"cannot open SQLite database {target!r}: {exc}"
-                                       ) from exc
-        return conn
-
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        if self._closed:
-            raise StoreError(f"{self!r} is closed")
-        if self.memory:
-            with self._lock:
-                if self._shared is None:
-                    self._shared = self._connect()
-                yield self._shared
-            return
-        me = threading.current_thread()
-        entry = self._conns.get(me.ident or 0)
-        if entry is None or entry[0] is not me:
-            conn = self._connect()
-            with self._lock:
-                for ident, (thread, old) in list(self._conns.items()):
-                    if not thread.is_alive():
-                        old.close()
-                        del self._conns[ident]
-                self._conns[me.ident or 0] = (me, conn)
-        else:
-            conn = entry[1]
-        yield conn
-
-    def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
-        """Run ``work`` on this thread's connection (in one write transaction if asked),
-        after the lazy once-per-process setup; sqlite errors become StoreErrors."""
-        if not self._ready:
-            self.setup()
-        if self.memory:
-            with self._connection() as conn:
-                return self._work(conn, work, write)
-        # The common case without the context manager: this runs twice per turn.
-        entry = self._conns.get(threading.get_ident())
-        if entry is not None and entry[0] is threading.current_thread() and not self._closed:
-            return self._work(entry[1], work, write)
-        with self._connection() as conn:
-            return self._work(conn, work, write)
-
-    def _work(self, conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T],
-              write: bool) -> T:
-        try:
-            if not write:
-                return work(conn)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite error on {self.url.render()!r}: {exc}") from exc
 
     # -- the contract --------------------------------------------------------------------------
 
@@ -314,6 +197,11 @@ class SQLiteStore(SQLiteSessions, SQLiteRecords):
                             records: Mapping[str, bytes], *, ttl: float | None = None
                             ) -> None:
         """The records and the messages in one transaction (a server turn's one write)."""
+        self._run(self._records_append_work(session_id, messages, records, ttl), write=True)
+
+    def _records_append_work(self, session_id: str, messages: Sequence[BaseMessage],
+                             records: Mapping[str, bytes], ttl: float | None
+                             ) -> Callable[[sqlite3.Connection], None]:
         put = self._put_work(session_id, records, (), ttl)
         add = self._append_work(session_id, messages, ttl)
 
@@ -323,7 +211,7 @@ class SQLiteStore(SQLiteSessions, SQLiteRecords):
             if add is not None:
                 add(conn)
 
-        self._run(work, write=True)
+        return work
 
     def _append_work(self, session_id: str, messages: Sequence[BaseMessage],
                      ttl: float | None) -> Callable[[sqlite3.Connection], None] | None:
@@ -371,10 +259,17 @@ class SQLiteStore(SQLiteSessions, SQLiteRecords):
 
     def get_messages(self, session_id: str, *, last: int | None = None,
                      skip_invalid: bool = False) -> list[BaseMessage]:
+        sid, last, read = self._messages_read(session_id, last)
+        return _decode(sid, last, [] if read is None else self._run(read), skip_invalid)
+
+    def _messages_read(self, session_id: str, last: int | None
+                       ) -> tuple[str, int | None, Callable[[sqlite3.Connection], list[Any]]
+                                  | None]:
+        """The checked session id and ``last``, and the read (``None``: nothing to read)."""
         sid = _check_text(session_id)
         last = check_last(last)
         if last == 0:
-            return []
+            return sid, last, None
         alive = self._alive
         if last is None:
             sql = (f"SELECT message FROM {self._m} WHERE session_id = ? AND {alive} "
@@ -384,11 +279,7 @@ class SQLiteStore(SQLiteSessions, SQLiteRecords):
             sql = (f"SELECT message FROM {self._m} WHERE session_id = ? AND {alive} "
                    "ORDER BY id DESC LIMIT ?")
             params = (sid, sid, time.time(), last)
-        rows = self._run(lambda conn: conn.execute(sql, params).fetchall())
-        if last is not None:
-            rows.reverse()
-        return decode_messages([row[0] for row in rows], session_id=sid,
-                               skip_invalid=skip_invalid, from_end=last is not None)
+        return sid, last, lambda conn: conn.execute(sql, params).fetchall()
 
     def iter_messages(self, session_id: str, *, page_size: int = 1000,
                       skip_invalid: bool = False) -> Iterator[BaseMessage]:
@@ -450,16 +341,36 @@ class SQLiteStore(SQLiteSessions, SQLiteRecords):
 
         return self._run(work, write=True)
 
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            conns = [conn for _, conn in self._conns.values()]
-            self._conns.clear()
-            if self._shared is not None:
-                conns.append(self._shared)
-                self._shared = None
-        for conn in conns:
-            conn.close()
+    # -- async: on the event loop's thread when nothing waits ---------------------------------
+
+    async def aget_messages(self, session_id: str, *, last: int | None = None,
+                            skip_invalid: bool = False) -> list[BaseMessage]:
+        if last is None or not isinstance(last, int) or last > INLINE_ROWS:
+            return await super().aget_messages(session_id, last=last,
+                                               skip_invalid=skip_invalid)
+        sid, last, read = self._messages_read(session_id, last)
+        return _decode(sid, last, [] if read is None else await self._arun(read),
+                       skip_invalid)
+
+    async def aappend(self, session_id: str, messages: Sequence[BaseMessage], *,
+                      ttl: float | None = None) -> None:
+        batch = list(messages)  # any iterable, as the sync method takes
+        if len(batch) > INLINE_ROWS:
+            await super().aappend(session_id, batch, ttl=ttl)
+            return
+        work = self._append_work(session_id, batch, ttl)
+        if work is not None:
+            await self._arun(work, write=True)
+
+    async def aappend_with_records(self, session_id: str, messages: Sequence[BaseMessage],
+                                   records: Mapping[str, bytes], *,
+                                   ttl: float | None = None) -> None:
+        batch = list(messages)
+        if len(batch) + len(records) > INLINE_ROWS or too_big(records):
+            await super().aappend_with_records(session_id, batch, records, ttl=ttl)
+            return
+        await self._arun(self._records_append_work(session_id, batch, records, ttl),
+                         write=True)
 
     def destroy(self) -> None:
         """Drop this store's tables (messages, sessions, records, search index, schema)."""
@@ -472,3 +383,11 @@ class SQLiteStore(SQLiteSessions, SQLiteRecords):
         self._ready = True  # nothing to set up before dropping
         self._run(work, write=True)
         self._ready = False
+
+
+def _decode(sid: str, last: int | None, rows: list[Any],
+            skip_invalid: bool) -> list[BaseMessage]:
+    if last is not None:
+        rows.reverse()
+    return decode_messages([row[0] for row in rows], session_id=sid,
+                           skip_invalid=skip_invalid, from_end=last is not None)

@@ -10,6 +10,11 @@ statement text is constant and stays in sqlite3's statement cache.
 A put is one ``BEGIN IMMEDIATE`` transaction like every write of the store: read the
 recsets row, start the session afresh if it expired, write its expiry, ``executemany``
 the upserts, one DELETE for the deletes.
+
+Async: each method builds its statement (or transaction body) once, and the sync method
+runs it with ``_run`` while the async one runs it with ``_arun`` (on the event loop's
+thread when nothing waits, see :mod:`threadline.stores.sql._sqlite`); calls larger than
+:data:`INLINE_ROWS` rows or :data:`INLINE_BYTES` bytes go to a worker thread whole.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import sqlite3
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Collection, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from threadline.stores._base import Store, validate_ttl
 from threadline.stores._records import (
@@ -31,9 +36,16 @@ from threadline.stores._records import (
 from threadline.stores.sql._common import TableNames, check_utf8_session_id, quote_ansi
 from threadline.stores.sql._records_sql import prefix_range, scan_range
 
-__all__ = ["RecordSQL", "SQLiteRecords", "create_records_tables", "drop_records"]
+__all__ = ["INLINE_BYTES", "INLINE_ROWS", "RecordSQL", "SQLiteRecords",
+           "create_records_tables", "drop_records", "too_big"]
 
 T = TypeVar("T")
+
+#: The most rows (messages, records) an async call reads or writes on the event loop's
+#: thread (~1 ms of SQLite and decoding); larger calls run in a worker thread.
+INLINE_ROWS = 500
+#: The most bytes of record values an async put writes on the event loop's thread.
+INLINE_BYTES = 1 << 20
 
 
 def create_records_tables(conn: sqlite3.Connection, names: TableNames) -> None:
@@ -124,6 +136,11 @@ class SQLiteRecords(Store):
     def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
         """Run ``work`` on a connection (in one write transaction if asked)."""
 
+    @abstractmethod
+    async def _arun(self, work: Callable[[sqlite3.Connection], T], *,
+                    write: bool = False) -> T:
+        """``_run`` for the async methods, inline on the event loop when nothing waits."""
+
     def put_records(self, session_id: str, records: Mapping[str, bytes], *,
                     delete: Collection[str] = (), ttl: float | None = None) -> None:
         work = self._put_work(session_id, records, delete, ttl)
@@ -143,30 +160,68 @@ class SQLiteRecords(Store):
         sql = self._records_sql
         return lambda conn: _put(conn, sql, sid, batch, doomed, ttl)
 
+    async def aput_records(self, session_id: str, records: Mapping[str, bytes], *,
+                           delete: Collection[str] = (), ttl: float | None = None) -> None:
+        if len(records) + len(delete) > INLINE_ROWS or too_big(records):
+            await super().aput_records(session_id, records, delete=delete, ttl=ttl)
+            return
+        work = self._put_work(session_id, records, delete, ttl)
+        if work is not None:
+            await self._arun(work, write=True)
+
     def get_records(self, session_id: str, keys: Collection[str]) -> dict[str, bytes]:
+        read = self._get_read(session_id, keys)
+        return {} if read is None else {key: bytes(value) for key, value in self._run(read)}
+
+    async def aget_records(self, session_id: str, keys: Collection[str]) -> dict[str, bytes]:
+        if len(keys) > INLINE_ROWS:
+            return await super().aget_records(session_id, keys)
+        read = self._get_read(session_id, keys)
+        if read is None:
+            return {}
+        return {key: bytes(value) for key, value in await self._arun(read)}
+
+    def _get_read(self, session_id: str, keys: Collection[str]
+                  ) -> Callable[[sqlite3.Connection], list[Any]] | None:
         sid = check_utf8_session_id(session_id)
         wanted = check_record_keys(keys)
         if not wanted:
-            return {}
+            return None
         params = (sid, time.time(), json.dumps(wanted))
-        rows = self._run(lambda conn: conn.execute(self._records_sql.get, params).fetchall())
-        return {key: bytes(value) for key, value in rows}
+        sql = self._records_sql.get
+        return lambda conn: conn.execute(sql, params).fetchall()
 
     def scan_records(self, session_id: str, prefix: str = "", *, after: str | None = None,
                      before: str | None = None, limit: int | None = None,
                      reverse: bool = False, keys_only: bool = False
                      ) -> list[tuple[str, bytes]]:
+        read = self._scan_read(session_id, prefix, after, before, limit, reverse, keys_only)
+        return [] if read is None else _scanned(self._run(read), keys_only)
+
+    async def ascan_records(self, session_id: str, prefix: str = "", *,
+                            after: str | None = None, before: str | None = None,
+                            limit: int | None = None, reverse: bool = False,
+                            keys_only: bool = False) -> list[tuple[str, bytes]]:
+        # Keys are short: a keys-only scan (the tombstones of a session) runs inline
+        # whatever its limit; values may be large, so a scan of them only when bounded.
+        if not keys_only and (limit is None or limit > INLINE_ROWS):
+            return await super().ascan_records(session_id, prefix, after=after,
+                                               before=before, limit=limit, reverse=reverse,
+                                               keys_only=keys_only)
+        read = self._scan_read(session_id, prefix, after, before, limit, reverse, keys_only)
+        return [] if read is None else _scanned(await self._arun(read), keys_only)
+
+    def _scan_read(self, session_id: str, prefix: str, after: str | None,
+                   before: str | None, limit: int | None, reverse: bool, keys_only: bool
+                   ) -> Callable[[sqlite3.Connection], list[Any]] | None:
         sid = check_utf8_session_id(session_id)
         check_scan_args(prefix, after, before, limit)
         bounds = scan_range(prefix, after, before)
         if bounds is None:
-            return []
+            return None
         query = self._records_sql.scan[reverse, keys_only]
         params = (sid, time.time(), *bounds, -1 if limit is None else limit)
-        rows = self._run(lambda conn: conn.execute(query, params).fetchall())
-        if keys_only:
-            return [(row[0], b"") for row in rows]
-        return [(key, bytes(value)) for key, value in rows]
+        return lambda conn: conn.execute(query, params).fetchall()
 
     def delete_records(self, session_id: str, keys: Collection[str] | None = None, *,
                        prefix: str | None = None) -> None:
@@ -192,3 +247,19 @@ class SQLiteRecords(Store):
                 conn.execute(sql.delete_range, (row[0], *prefix_range(prefix)))
 
         self._run(work, write=True)
+
+
+def _scanned(rows: list[Any], keys_only: bool) -> list[tuple[str, bytes]]:
+    if keys_only:
+        return [(row[0], b"") for row in rows]
+    return [(key, bytes(value)) for key, value in rows]
+
+
+def too_big(records: Mapping[str, bytes]) -> bool:
+    """More record bytes than an async put writes on the event loop's thread."""
+    total = 0
+    for value in records.values():
+        total += len(value) if isinstance(value, bytes | bytearray | memoryview) else 0
+        if total > INLINE_BYTES:
+            return True
+    return False

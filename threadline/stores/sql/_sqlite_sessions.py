@@ -330,6 +330,15 @@ def _utc(timestamp: float | None) -> datetime | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
 
 
+def _info(sid: str, row: Any) -> SessionInfo | None:
+    """A session's info from its row of the info query."""
+    if row is None:
+        return None
+    metadata = json.loads(row[5]) if row[5] else {}
+    return SessionInfo(sid, row[3], _utc(row[0]), _utc(row[1]), _utc(row[2]),
+                       row[4], metadata, row[6], row[7], row[8])
+
+
 class SQLiteSessions(Store):
     """The sessions methods of :class:`~threadline.stores.sql._sqlite.SQLiteStore`."""
 
@@ -342,6 +351,11 @@ class SQLiteSessions(Store):
     @abstractmethod
     def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool = False) -> T:
         """Run ``work`` on a connection (in one write transaction if asked)."""
+
+    @abstractmethod
+    async def _arun(self, work: Callable[[sqlite3.Connection], T], *,
+                    write: bool = False) -> T:
+        """``_run`` for the async methods, inline on the event loop when nothing waits."""
 
     # -- helpers for the store's own writes (inside its transactions) -----------------------
 
@@ -370,14 +384,18 @@ class SQLiteSessions(Store):
     # -- the contract ------------------------------------------------------------------------
 
     def session_info(self, session_id: str) -> SessionInfo | None:
+        sid, read = self._info_read(session_id)
+        return _info(sid, self._run(read))
+
+    async def asession_info(self, session_id: str) -> SessionInfo | None:
+        sid, read = self._info_read(session_id)
+        return _info(sid, await self._arun(read))
+
+    def _info_read(self, session_id: str
+                   ) -> tuple[str, Callable[[sqlite3.Connection], Any]]:
         sid = check_utf8_session_id(session_id)
         sql = self._sessions_sql.info
-        row = self._run(lambda conn: conn.execute(sql, (sid, time.time())).fetchone())
-        if row is None:
-            return None
-        metadata = json.loads(row[5]) if row[5] else {}
-        return SessionInfo(sid, row[3], _utc(row[0]), _utc(row[1]), _utc(row[2]),
-                           row[4], metadata, row[6], row[7], row[8])
+        return sid, lambda conn: conn.execute(sql, (sid, time.time())).fetchone()
 
     def _update_session(self, session_id: str, changes: SessionChanges) -> None:
         sid = check_utf8_session_id(session_id)
