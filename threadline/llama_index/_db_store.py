@@ -24,9 +24,9 @@ from urllib.parse import unquote
 from threadline._concurrency import run_sync
 from threadline._errors import InputError, MissingDependencyError
 from threadline.llama_index._convert import from_llama_index, to_llama_index
+from threadline.llama_index._store import open_for
 from threadline.messages._values import BaseMessage
-from threadline.stores import Store, StoreURL, shared_store
-from threadline.stores._base import validate_ttl
+from threadline.stores import Store, StoreURL
 from threadline.stores._records import DELETED_PREFIX, escape_key_part, tombstone_key
 
 try:
@@ -62,11 +62,7 @@ class ThreadlineDBChatStore(AsyncDBChatStore):
 
     def __init__(self, url_or_store: str | StoreURL | Store | None = None, *,
                  ttl: float | None = None, url: str | None = None, **options: Any) -> None:
-        source = url_or_store if url_or_store is not None else url
-        if source is None:
-            raise InputError("ThreadlineDBChatStore needs a store URL or a Store")
-        store = source if isinstance(source, Store) else shared_store(source, **options)
-        fields: dict[str, Any] = {"url": store.url.render(), "ttl": validate_ttl(ttl)}
+        store, fields = open_for("ThreadlineDBChatStore", url_or_store, url, ttl, options)
         super().__init__(**fields)
         self._store = store
 

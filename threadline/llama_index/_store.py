@@ -38,7 +38,19 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependencyError("llama-index-core", "llama-index") from exc
 
-__all__ = ["ThreadlineChatStore"]
+__all__ = ["ThreadlineChatStore", "open_for"]
+
+
+def open_for(owner: str, url_or_store: str | StoreURL | Store | None, url: str | None,
+             ttl: float | None, options: dict[str, Any]) -> tuple[Store, dict[str, Any]]:
+    """The store a chat store class (``owner``) keeps its messages in, and its pydantic
+    fields: the URL without its password (what ``to_dict`` shows) and the TTL. ``url`` is
+    what LlamaIndex's ``from_dict`` passes back."""
+    source = url_or_store if url_or_store is not None else url
+    if source is None:
+        raise InputError(f"{owner} needs a store URL or a Store")
+    store = source if isinstance(source, Store) else shared_store(source, **options)
+    return store, {"url": store.url.render(), "ttl": validate_ttl(ttl)}
 
 
 class ThreadlineChatStore(BaseChatStore):
@@ -61,12 +73,7 @@ class ThreadlineChatStore(BaseChatStore):
 
     def __init__(self, url_or_store: str | StoreURL | Store | None = None, *,
                  ttl: float | None = None, url: str | None = None, **options: Any) -> None:
-        # ``url=`` is what LlamaIndex's from_dict passes back
-        source = url_or_store if url_or_store is not None else url
-        if source is None:
-            raise InputError("ThreadlineChatStore needs a store URL or a Store")
-        store = source if isinstance(source, Store) else shared_store(source, **options)
-        fields: dict[str, Any] = {"url": store.url.render(), "ttl": validate_ttl(ttl)}
+        store, fields = open_for("ThreadlineChatStore", url_or_store, url, ttl, options)
         super().__init__(**fields)
         self._store = store
 
