@@ -19,8 +19,9 @@ used. An integration module raises
 :class:`~threadline._errors.MissingDependencyError` on import when its framework is not
 installed, so the first call names the package and the extra to install.
 
-(pydantic-ai's ``ModelRequest`` is not a ``"message"`` converter: one request holds
-several parts, shown as several threadline messages, and a converter gives one.)
+(pydantic-ai's ``"message"`` converter refuses: one ``ModelRequest`` holds several parts,
+shown as several threadline messages, and a converter gives one; its error names
+``history.add_pydantic_ai_messages``.)
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ Kind = Literal["message", "runnable"]
 
 #: kind -> framework package -> "module:function" taking the object, returning ours or None.
 CONVERTERS: dict[str, dict[str, str]] = {
-    "message": {"langchain_core": "threadline.langchain._messages:message_from_langchain"},
+    "message": {"langchain_core": "threadline.langchain._messages:message_from_langchain",
+                # refuses, naming add_pydantic_ai_messages: a request is several messages
+                "pydantic_ai": "threadline.pydantic_ai._convert:message_from_pydantic_ai"},
     "runnable": {"langchain_core": "threadline.langchain._runnables:runnable_from_langchain"},
 }
 

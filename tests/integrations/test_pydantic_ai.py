@@ -34,6 +34,7 @@ from threadline import (
     RunnableWithMessageHistory,
     SystemMessage,
     ToolMessage,
+    open_store,
 )
 from threadline.pydantic_ai import from_pydantic_ai, to_pydantic_ai
 from threadline.stores import Store
@@ -395,3 +396,11 @@ def test_bad_input_and_damaged_data_are_refused_with_the_reason() -> None:
     with pytest.raises(MessageFormatError, match="pydantic-ai version"):
         to_pydantic_ai([damaged])
 
+
+
+def test_add_messages_refuses_pydantic_ai_messages_and_names_the_method() -> None:
+    history = open_store("memory://").history("s")
+    messages = [pa.ModelRequest(parts=[pa.UserPromptPart(content="hi")])]
+    with pytest.raises(InputError, match=r"add_pydantic_ai_messages"):
+        history.add_messages(messages)  # type: ignore[arg-type]
+    assert history.get_messages() == []

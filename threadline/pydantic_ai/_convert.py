@@ -55,7 +55,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependencyError("pydantic-ai-slim", "pydantic-ai") from exc
 
-__all__ = ["KEY", "from_pydantic_ai", "to_pydantic_ai"]
+__all__ = ["KEY", "from_pydantic_ai", "message_from_pydantic_ai", "to_pydantic_ai"]
 
 #: The one key of ``additional_kwargs`` under which pydantic-ai's data is kept.
 KEY = "pydantic_ai"
@@ -85,6 +85,17 @@ def from_pydantic_ai(model_messages: Iterable[Any]) -> list[BaseMessage]:
         else:
             out.extend(_request_messages(message, data, parts))
     return out
+
+
+def message_from_pydantic_ai(obj: object) -> BaseMessage:
+    """Where a pydantic-ai object meets a place that takes one message
+    (``history.add_messages``, ``convert_to_messages``): refused with the way to store it,
+    since a ``ModelRequest`` holds several parts, so several threadline messages."""
+    raise InputError(
+        f"a pydantic-ai {type(obj).__name__} is one or more threadline messages and their "
+        "pydantic-ai data: store a run's messages with "
+        "history.add_pydantic_ai_messages(result.new_messages()), or convert them with "
+        "threadline.pydantic_ai.from_pydantic_ai(...)")
 
 
 def to_pydantic_ai(messages: Iterable[BaseMessage]) -> list[Any]:
