@@ -35,12 +35,12 @@ the calls of an answer that has several items.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from threadline._errors import InputError, InputTypeError
+from threadline.messages._openai_format import responses_parts
 from threadline.messages._values import (
     AIMessage,
     BaseMessage,
@@ -175,39 +175,16 @@ def item_to_message(item: Any, ident: str) -> BaseMessage:
 
 # -- message -> items ------------------------------------------------------------------------
 
-def _parts(content: str | list[str | dict[str, Any]], text_kind: str) -> list[dict[str, Any]]:
-    blocks: list[Any] = [content] if isinstance(content, str) else content
-    parts: list[dict[str, Any]] = []
-    for block in blocks:
-        if isinstance(block, str):
-            parts.append(_text_part(text_kind, block))
-        elif block.get("type") == "text":
-            parts.append(_text_part(text_kind, str(block.get("text", ""))))
-        elif block.get("type") == "image_url":
-            url = block.get("image_url")
-            url = url.get("url") if isinstance(url, dict) else url
-            parts.append({"type": "input_image", "image_url": url, "detail": "auto"})
-        else:
-            parts.append(copy.deepcopy(block))  # shown as stored, never dropped
-    return parts
-
-
-def _text_part(kind: str, text: str) -> dict[str, Any]:
-    if kind == "output_text":
-        return {"type": "output_text", "text": text, "annotations": []}
-    return {"type": kind, "text": text}
-
-
 def _said(role: str, content: str | list[str | dict[str, Any]]) -> dict[str, Any]:
     """A message item of a user, the system or another role."""
     if isinstance(content, str):
         return {"role": role, "content": content}
-    return {"type": "message", "role": role, "content": _parts(content, "input_text")}
+    return {"type": "message", "role": role, "content": responses_parts(content, "input_text")}
 
 
 def _answer(content: str | list[str | dict[str, Any]]) -> dict[str, Any]:
     return {"type": "message", "role": "assistant", "status": "completed",
-            "content": _parts(content, "output_text")}
+            "content": responses_parts(content, "output_text")}
 
 
 def _items_of(message: BaseMessage, ident: str) -> list[dict[str, Any]]:
@@ -216,7 +193,7 @@ def _items_of(message: BaseMessage, ident: str) -> list[dict[str, Any]]:
         content = message.content
         return [{"type": "function_call_output", "call_id": message.tool_call_id,
                  "output": content if isinstance(content, str)
-                 else _parts(content, "input_text")}]
+                 else responses_parts(content, "input_text")}]
     if isinstance(message, AIMessage):
         calls = message._tool_calls or []
         items = [_answer(message.content)] if message.content or not calls else []

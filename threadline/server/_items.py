@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from threadline._concurrency import run_sync
+from threadline.messages._openai_format import responses_parts
 from threadline.messages._values import (
     AIMessage,
     BaseMessage,
@@ -149,30 +150,8 @@ def item_id(message: BaseMessage, position: int) -> str:
 
 
 def _parts(message: BaseMessage, kind: str) -> list[dict[str, Any]]:
-    content = message.content
-    if isinstance(content, str):
-        blocks: list[Any] = [content] if content or kind == "output_text" else []
-    else:
-        blocks = list(content)
-    parts: list[dict[str, Any]] = []
-    for block in blocks:
-        if isinstance(block, str):
-            parts.append(_text_part(kind, block))
-        elif block.get("type") == "text":
-            parts.append(_text_part(kind, str(block.get("text", ""))))
-        elif block.get("type") == "image_url":
-            url = block.get("image_url")
-            url = url.get("url") if isinstance(url, dict) else url
-            parts.append({"type": "input_image", "image_url": url, "detail": "auto"})
-        else:
-            parts.append(dict(block))  # shown as stored, never dropped
-    return parts
-
-
-def _text_part(kind: str, text: str) -> dict[str, Any]:
-    if kind == "output_text":
-        return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-    return {"type": kind, "text": text}
+    return responses_parts(message.content, kind, logprobs=True,
+                           empty_text=kind == "output_text")
 
 
 def message_items(message: BaseMessage, position: int) -> list[dict[str, Any]]:
